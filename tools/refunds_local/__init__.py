@@ -1,0 +1,1 @@
+"""The embedded local stack: moto in-process, the simulator, and the API over real HTTP."""
