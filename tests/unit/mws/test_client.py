@@ -1,0 +1,648 @@
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from amazon_pay_refunds.mws import signing
+from amazon_pay_refunds.mws.client import AmazonPayClient, deadline_in
+from amazon_pay_refunds.mws.credentials import CredentialsBook, SellerCredentials, UnknownSeller
+from amazon_pay_refunds.mws.endpoints import Endpoint, endpoint_for
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import ProviderCreditReversal
+
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
+AUTH_TOKEN = "amzn.mws.4ea38b7b+f563/7709-TOKEN"
+CREDENTIALS = SellerCredentials("A1SELLER", "AKIAEXAMPLE", SECRET_KEY, AUTH_TOKEN)
+SANDBOX = endpoint_for("us", sandbox=True)
+CAPTURE_ID = "S01-1234567-1234567-C000001"
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def error_body(
+    code: str, message: str = "nope", *, request_id_tag: str = "RequestId", type_: str = "Sender"
+) -> bytes:
+    return (
+        '<ErrorResponse xmlns="http://mws.amazonservices.com/schema/OffAmazonPayments/2013-01-01">'
+        f"<Error><Type>{type_}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<{request_id_tag}>rid-{code}</{request_id_tag}></ErrorResponse>"
+    ).encode()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fakes: a clock that only moves when told, and a transport that plays a script
+
+
+@dataclass
+class FakeClock:
+    t: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def now(self) -> datetime:
+        return T0 + timedelta(seconds=self.t - 1000.0)
+
+
+class FixedRandom:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0  # simulated seconds the exchange takes
+
+
+@dataclass
+class Fail:
+    error: Exception
+    takes_read_timeout: bool = False  # a read timeout lasts as long as the read timeout it was given
+
+
+@dataclass
+class Sent:
+    request: requests.PreparedRequest
+    timeout: Any
+    at: float
+
+    @property
+    def form(self) -> dict[str, str]:
+        body = self.request.body
+        assert isinstance(body, bytes)
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+
+
+class ScriptedAdapter(HTTPAdapter):
+    def __init__(self, clock: FakeClock, script: list[Reply | Fail]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.script = script
+        self.sent: list[Sent] = []
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:  # fmt: skip
+        self.sent.append(Sent(request, timeout, self.clock.t))
+        if not self.script:
+            raise AssertionError("the client sent more requests than the test expected")
+        step = self.script.pop(0)
+        if isinstance(step, Fail):
+            if step.takes_read_timeout:
+                self.clock.t += timeout[0] + timeout[1]
+            raise step.error
+        self.clock.t += step.elapsed
+        response = requests.Response()
+        response.status_code = step.status
+        response._content = step.body
+        response.headers = CaseInsensitiveDict(step.headers)
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+
+@dataclass
+class Harness:
+    client: AmazonPayClient
+    adapter: ScriptedAdapter
+    clock: FakeClock
+
+    @property
+    def sent(self) -> list[Sent]:
+        return self.adapter.sent
+
+
+@pytest.fixture
+def refund_ok(fixtures_dir: Path) -> bytes:
+    return (fixtures_dir / "mws" / "RefundResponse.xml").read_bytes()
+
+
+def make(
+    script: Sequence[Reply | Fail],
+    *,
+    credentials: SellerCredentials | Callable[[str | None], SellerCredentials] = CREDENTIALS,
+    endpoint: Endpoint = SANDBOX,
+    rng: float = 1.0,
+    **options: Any,
+) -> Harness:
+    clock = FakeClock()
+    adapter = ScriptedAdapter(clock, list(script))
+    session = requests.Session()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    client = AmazonPayClient(
+        credentials, endpoint, session=session, sleep=clock.sleep, monotonic=clock.monotonic,
+        now=clock.now, rng=FixedRandom(rng), **options,
+    )  # fmt: skip
+    return Harness(client, adapter, clock)
+
+
+def verify_signed(sent: Sent, secret_key: str = SECRET_KEY) -> dict[str, str]:
+    form = sent.form
+    host = sent.request.headers["Host"]
+    path = urlsplit(sent.request.url or "").path
+    assert signing.verify(secret_key, "POST", host, path, form, form["Signature"]), "bad signature"
+    return form
+
+
+# ---------------------------------------------------------------------------------------------------
+# The Refund request on the wire
+
+
+def test_full_refund_is_a_signed_form_post_with_amazons_parameter_names(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)])
+    h.client.refund(CAPTURE_ID, "ord-1001_1", Decimal("100.00"), "USD")
+    (sent,) = h.sent
+    assert sent.request.method == "POST"
+    assert sent.request.url == "https://mws.amazonservices.com/OffAmazonPayments_Sandbox/2013-01-01"
+    assert sent.request.headers["Host"] == "mws.amazonservices.com"
+    assert sent.request.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    form = verify_signed(sent)
+    assert {k: v for k, v in form.items() if k != "Signature"} == {
+        "AWSAccessKeyId": "AKIAEXAMPLE",
+        "Action": "Refund",
+        "SellerId": "A1SELLER",
+        "MWSAuthToken": AUTH_TOKEN,
+        "SignatureMethod": "HmacSHA256",
+        "SignatureVersion": "2",
+        "Timestamp": "2026-03-01T12:00:00Z",
+        "Version": "2013-01-01",
+        "AmazonCaptureId": CAPTURE_ID,
+        "RefundReferenceId": "ord-1001_1",
+        "RefundAmount.Amount": "100.00",
+        "RefundAmount.CurrencyCode": "USD",
+    }
+
+
+def test_partial_refund_sends_note_descriptor_and_provider_credit_reversals(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)])
+    h.client.refund(
+        CAPTURE_ID, "ord-1001_2", Decimal("12.5"), "EUR",
+        seller_refund_note="Returned item: blue & green", soft_descriptor="Returns",
+        provider_credit_reversals=[
+            ProviderCreditReversal("PROVIDER1", Decimal("1.00"), "EUR"),
+            ProviderCreditReversal("PROVIDER2", Decimal("0.25"), "EUR"),
+        ],
+    )  # fmt: skip
+    form = verify_signed(h.sent[0])
+    assert form["RefundAmount.Amount"] == "12.50"
+    assert form["RefundAmount.CurrencyCode"] == "EUR"
+    assert form["SellerRefundNote"] == "Returned item: blue & green"
+    assert form["SoftDescriptor"] == "Returns"
+    assert form["ProviderCreditReversalList.member.1.ProviderId"] == "PROVIDER1"
+    assert form["ProviderCreditReversalList.member.1.CreditReversalAmount.Amount"] == "1.00"
+    assert form["ProviderCreditReversalList.member.1.CreditReversalAmount.CurrencyCode"] == "EUR"
+    assert form["ProviderCreditReversalList.member.2.ProviderId"] == "PROVIDER2"
+    assert form["ProviderCreditReversalList.member.2.CreditReversalAmount.Amount"] == "0.25"
+    assert form["ProviderCreditReversalList.member.2.CreditReversalAmount.CurrencyCode"] == "EUR"
+
+
+def test_the_body_is_rfc3986_encoded_like_the_string_to_sign(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)])
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD", seller_refund_note="a b+c")
+    body = h.sent[0].request.body
+    assert isinstance(body, bytes)
+    assert b"SellerRefundNote=a%20b%2Bc" in body
+
+
+def test_jpy_amounts_are_sent_without_decimals(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)])
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("8400"), "JPY")
+    assert h.sent[0].form["RefundAmount.Amount"] == "8400"
+
+
+def test_refund_returns_amazons_refund_details(refund_ok: bytes) -> None:
+    details = make([Reply(200, refund_ok)]).client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert details.amazon_refund_id == "S01-5695290-1354077-R072290"
+    assert details.refund_status.state == "Pending"
+    assert details.request_id == "2be495ee-0a86-4357-a6a5-5f0af88398d9"
+
+
+def test_no_auth_token_parameter_without_a_token(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)], credentials=SellerCredentials("A1SELLER", "AK", "sk"))
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD")
+    assert "MWSAuthToken" not in verify_signed(h.sent[0], "sk")
+
+
+def test_a_per_call_seller_is_signed_with_that_sellers_credentials(refund_ok: bytes) -> None:
+    book = CredentialsBook(
+        "A1SELLER", {"A1SELLER": CREDENTIALS, "B2SELLER": SellerCredentials("B2SELLER", "AK2", "sk2")}
+    )
+    h = make([Reply(200, refund_ok), Reply(200, refund_ok)], credentials=book.for_seller)
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD", seller_id="B2SELLER")
+    h.client.refund(CAPTURE_ID, "r_2", Decimal("1.00"), "USD")
+    first, second = verify_signed(h.sent[0], "sk2"), verify_signed(h.sent[1])
+    assert (first["SellerId"], first["AWSAccessKeyId"]) == ("B2SELLER", "AK2")
+    assert (second["SellerId"], second["AWSAccessKeyId"]) == ("A1SELLER", "AKIAEXAMPLE")
+
+
+def test_an_unknown_seller_fails_before_any_request() -> None:
+    h = make([])
+    with pytest.raises(UnknownSeller):
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD", seller_id="Z9OTHER")
+    assert h.sent == []
+
+
+def test_a_default_https_port_is_left_out_of_the_signed_host(refund_ok: bytes) -> None:
+    endpoint = Endpoint("https", "MWS.AmazonServices.com:443", "/OffAmazonPayments_Sandbox/2013-01-01")
+    h = make([Reply(200, refund_ok)], endpoint=endpoint)
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD")
+    assert h.sent[0].request.headers["Host"] == "mws.amazonservices.com"
+    verify_signed(h.sent[0])
+
+
+class _VerifyingHandler(BaseHTTPRequestHandler):
+    """A server that checks the signature against the Host header it received, as the simulator does."""
+
+    reply: bytes = b""
+    hosts: list[str] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+        host = self.headers["Host"]
+        self.hosts.append(host)
+        ok = signing.verify(
+            SECRET_KEY, "POST", host, urlsplit(self.path).path, form, form.get("Signature", "")
+        )
+        body = self.reply if ok else error_body("SignatureDoesNotMatch")
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def verifying_server(refund_ok: bytes) -> Iterator[tuple[int, list[str]]]:
+    hosts: list[str] = []
+    handler = type("Handler", (_VerifyingHandler,), {"reply": refund_ok, "hosts": hosts})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], hosts
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_non_default_port_is_part_of_the_host_the_server_verifies(
+    verifying_server: tuple[int, list[str]],
+) -> None:
+    port, hosts = verifying_server
+    endpoint = Endpoint("http", f"127.0.0.1:{port}", "/OffAmazonPayments_Sandbox/2013-01-01")
+    client = AmazonPayClient(CREDENTIALS, endpoint, timeout=(2.0, 5.0), max_attempts=1)
+    details = client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert details.amazon_refund_id == "S01-5695290-1354077-R072290"
+    assert hosts == [f"127.0.0.1:{port}"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The other operations
+
+
+def test_get_refund_details_sends_the_refund_id(fixtures_dir: Path) -> None:
+    h = make([Reply(200, (fixtures_dir / "mws" / "GetRefundDetails.xml").read_bytes())])
+    details = h.client.get_refund_details("S01-5695290-1354077-R072290")
+    form = verify_signed(h.sent[0])
+    assert (form["Action"], form["AmazonRefundId"]) == ("GetRefundDetails", "S01-5695290-1354077-R072290")
+    assert details.refund_status.state == "Completed"
+
+
+def test_get_capture_details_sends_the_capture_id(fixtures_dir: Path) -> None:
+    h = make([Reply(200, (fixtures_dir / "mws" / "GetCaptureDetailsResponse.xml").read_bytes())])
+    details = h.client.get_capture_details("S01-9821095-1837200-C041953")
+    form = verify_signed(h.sent[0])
+    assert (form["Action"], form["AmazonCaptureId"]) == ("GetCaptureDetails", "S01-9821095-1837200-C041953")
+    assert details.capture_status.state == "Completed"
+
+
+def test_get_service_status_sends_only_the_common_parameters(fixtures_dir: Path) -> None:
+    h = make([Reply(200, (fixtures_dir / "mws" / "GetServiceStatusResponseGreen.xml").read_bytes())])
+    status = h.client.get_service_status()
+    form = verify_signed(h.sent[0])
+    assert form["Action"] == "GetServiceStatus"
+    assert set(form) == {"AWSAccessKeyId", "Action", "SellerId", "SignatureMethod", "SignatureVersion",
+                         "Timestamp", "Version", "MWSAuthToken", "Signature"}  # fmt: skip
+    assert status.status == "GREEN"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Retries
+
+
+@pytest.mark.parametrize(
+    "first",
+    [Reply(503, error_body("RequestThrottled")), Reply(500, error_body("InternalServerError")),
+     Reply(503, b""),  Fail(requests.ReadTimeout("read timed out")), Fail(requests.ConnectTimeout("connect")),
+     Fail(requests.ConnectionError("refused")), Reply(200, b"<RefundResponse><trunc")],
+    ids=["503-throttled", "500", "503-no-body", "read-timeout", "connect-timeout", "connection-error",
+         "truncated-200"],
+)  # fmt: skip
+def test_a_transient_failure_is_retried_and_the_retry_succeeds(first: Reply | Fail, refund_ok: bytes) -> None:
+    h = make([first, Reply(200, refund_ok)])
+    details = h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert details.amazon_refund_id == "S01-5695290-1354077-R072290"
+    assert len(h.sent) == 2
+
+
+def test_every_retry_is_signed_afresh_with_a_new_timestamp(refund_ok: bytes) -> None:
+    h = make([Reply(503, error_body("ServiceUnavailable")), Reply(500, error_body("InternalError")),
+              Reply(200, refund_ok)], base_delay=2.0)  # fmt: skip
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    forms = [verify_signed(sent) for sent in h.sent]
+    assert [form["Timestamp"] for form in forms] == [
+        "2026-03-01T12:00:00Z", "2026-03-01T12:00:02Z", "2026-03-01T12:00:06Z"
+    ]  # fmt: skip
+    assert len({form["Signature"] for form in forms}) == 3
+    assert {form["RefundReferenceId"] for form in forms} == {"r_1"}
+
+
+def test_sleeps_double_from_the_base_delay_up_to_the_cap(refund_ok: bytes) -> None:
+    h = make([Reply(503, error_body("RequestThrottled"))] * 5 + [Reply(200, refund_ok)],
+             max_attempts=6, base_delay=1.0, max_delay=10.0, rng=1.0)  # fmt: skip
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert h.clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0]
+
+
+def test_sleeps_are_fully_jittered_below_the_backoff_ceiling(refund_ok: bytes) -> None:
+    h = make([Reply(503, b"")] * 3 + [Reply(200, refund_ok)], base_delay=1.0, rng=0.25)
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert h.clock.sleeps == [0.25, 0.5, 1.0]
+
+
+def test_after_max_attempts_the_last_error_is_raised() -> None:
+    h = make([Reply(503, error_body("RequestThrottled")), Reply(500, error_body("InternalError"))],
+             max_attempts=2)  # fmt: skip
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert (caught.value.code, caught.value.http_status, caught.value.retryable) == (
+        "InternalError",
+        500,
+        True,
+    )
+    assert len(h.sent) == 2
+    assert len(h.clock.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "InvalidParameterValue"), (401, "AccessDenied"), (403, "SignatureDoesNotMatch"),
+     (405, "CaptureNotRefundable"), (400, "RequestThrottled")],
+)  # fmt: skip
+def test_a_4xx_is_never_retried(status: int, code: str) -> None:
+    h = make([Reply(status, error_body(code))])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert caught.value.retryable is False
+    assert len(h.sent) == 1
+    assert h.clock.sleeps == []
+
+
+def test_a_redirect_is_neither_followed_nor_retried() -> None:
+    h = make([Reply(302, b"", {"Location": "https://attacker.example/steal"})])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert (caught.value.code, caught.value.http_status, caught.value.retryable) == (
+        "UnexpectedRedirect", 302, False
+    )  # fmt: skip
+    assert len(h.sent) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Deadline
+
+
+def test_request_timeouts_are_shrunk_to_fit_the_deadline(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)], timeout=(3.0, 9.0))
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD", deadline=h.clock.t + 6.0)
+    connect, read = h.sent[0].timeout
+    assert connect + read == pytest.approx(6.0)
+    assert (connect, read) == pytest.approx((1.5, 4.5))
+
+
+def test_request_timeouts_are_unchanged_when_the_deadline_is_far(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)], timeout=(3.0, 9.0))
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD", deadline=h.clock.t + 60.0)
+    assert h.sent[0].timeout == (3.0, 9.0)
+
+
+def test_no_sleep_reaches_past_the_deadline_and_the_last_retryable_error_is_raised() -> None:
+    h = make([Reply(503, error_body("RequestThrottled")), Reply(503, error_body("ServiceUnavailable"))],
+             base_delay=4.0, rng=1.0)  # fmt: skip
+    deadline = h.clock.t + 4.0
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD", deadline=deadline)
+    assert caught.value.code == "RequestThrottled"
+    assert len(h.sent) == 1
+    assert h.clock.sleeps == []
+    assert h.clock.t <= deadline
+
+
+def test_a_deadline_already_passed_sends_nothing() -> None:
+    h = make([])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD", deadline=h.clock.t - 1)
+    assert (caught.value.code, caught.value.retryable) == ("RequestTimeout", True)
+    assert h.sent == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    budget=st.floats(min_value=0.0, max_value=60.0),
+    jitter=st.floats(min_value=0.0, max_value=0.999),
+    connect=st.floats(min_value=0.1, max_value=10.0),
+    read=st.floats(min_value=0.1, max_value=30.0),
+)
+def test_repeated_timeouts_never_run_past_the_deadline(
+    budget: float, jitter: float, connect: float, read: float
+) -> None:
+    script: list[Reply | Fail] = [Fail(requests.ReadTimeout("slow"), takes_read_timeout=True)] * 10
+    h = make(script, rng=jitter, timeout=(connect, read), max_attempts=10, base_delay=1.0, max_delay=8.0)
+    deadline = h.clock.t + budget
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD", deadline=deadline)
+    assert caught.value.code == "RequestTimeout"
+    assert h.clock.t <= deadline + 1e-9
+    for sent in h.sent:
+        assert sent.at + sent.timeout[0] + sent.timeout[1] <= deadline + 1e-9
+
+
+def test_deadline_in_is_relative_to_the_monotonic_clock() -> None:
+    assert deadline_in(12.5, monotonic=lambda: 100.0) == 112.5
+
+
+# ---------------------------------------------------------------------------------------------------
+# Amazon's error codes as AmazonPayError values
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "retryable"),
+    [("InvalidParameterValue", 400, False), ("DuplicateRequest", 400, False),
+     ("DuplicateReferenceId", 400, False), ("CurrencyMismatch", 400, False),
+     ("TransactionAmountExceeded", 400, False), ("TransactionCountExceeded", 400, False),
+     ("CaptureNotRefundable", 405, False), ("InvalidSandboxSimulationSpecified", 400, False),
+     ("AccessDenied", 401, False), ("InvalidAccessKeyId", 403, False), ("SignatureDoesNotMatch", 403, False),
+     ("InternalServerError", 500, True), ("InternalError", 500, True), ("RequestThrottled", 503, True),
+     ("QuotaExceeded", 503, True), ("ServiceUnavailable", 503, True)],
+)  # fmt: skip
+def test_each_documented_error_code_surfaces_with_its_status_and_retryability(
+    code: str, status: int, retryable: bool
+) -> None:
+    h = make([Reply(status, error_body(code, "what Amazon said"))], max_attempts=1)
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    error = caught.value
+    assert (error.code, error.http_status, error.retryable) == (code, status, retryable)
+    assert error.message == "what Amazon said"
+    assert error.error_type == "Sender"
+
+
+@pytest.mark.parametrize("tag", ["RequestId", "RequestID"])
+def test_the_request_id_is_read_in_either_spelling(tag: str) -> None:
+    h = make([Reply(400, error_body("DuplicateRequest", request_id_tag=tag))])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert caught.value.request_id == "rid-DuplicateRequest"
+
+
+def test_the_request_id_header_is_used_when_the_body_has_none() -> None:
+    h = make([Reply(403, b"<html>Forbidden</html>", {"x-mws-request-id": "hdr-1"})])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert (caught.value.code, caught.value.request_id, caught.value.retryable) == (
+        "MalformedResponse", "hdr-1", False
+    )  # fmt: skip
+
+
+def test_an_unreadable_success_body_is_a_retryable_malformed_response() -> None:
+    h = make([Reply(200, b"<html>maintenance</html>")], max_attempts=1)
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert (caught.value.code, caught.value.http_status, caught.value.retryable) == (
+        "MalformedResponse", 200, True
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(requests.ReadTimeout("x"), "RequestTimeout"), (requests.ConnectTimeout("x"), "RequestTimeout"),
+     (requests.ConnectionError("x"), "ConnectionError"), (requests.exceptions.ChunkedEncodingError("x"),
+                                                           "ConnectionError")],
+)  # fmt: skip
+def test_transport_failures_have_no_http_status_and_are_retryable(error: Exception, code: str) -> None:
+    h = make([Fail(error)], max_attempts=1)
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert (caught.value.code, caught.value.http_status, caught.value.retryable) == (code, None, True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Arguments refused before any call
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"refund_reference_id": "x" * 33}, {"refund_reference_id": "has space"}, {"refund_reference_id": "a.b"},
+     {"refund_reference_id": ""}, {"refund_reference_id": "ü"}, {"seller_refund_note": "n" * 256},
+     {"soft_descriptor": "s" * 17}, {"amount": Decimal("0")}, {"amount": Decimal("-1.00")},
+     {"amount": Decimal("1.005")}, {"amount": Decimal("NaN")}, {"amount": 1.5},
+     {"amount": Decimal("10.5"), "currency_code": "JPY"}, {"currency_code": "XXX"},
+     {"amazon_capture_id": ""}, {"amazon_capture_id": " C1"},
+     {"provider_credit_reversals": [ProviderCreditReversal("P", Decimal("0.001"), "USD")]},
+     {"provider_credit_reversals": [ProviderCreditReversal("", Decimal("1"), "USD")]}],
+)  # fmt: skip
+def test_obviously_bad_refund_arguments_raise_value_error_before_any_call(overrides: dict[str, Any]) -> None:
+    arguments: dict[str, Any] = {"amazon_capture_id": CAPTURE_ID, "refund_reference_id": "r_1",
+                                 "amount": Decimal("1.00"), "currency_code": "USD"}  # fmt: skip
+    arguments.update(overrides)
+    h = make([])
+    with pytest.raises(ValueError):
+        h.client.refund(**arguments)
+    assert h.sent == []
+
+
+def test_limits_themselves_are_accepted(refund_ok: bytes) -> None:
+    h = make([Reply(200, refund_ok)])
+    h.client.refund(CAPTURE_ID, "A" * 30 + "-_", Decimal("1.00"), "USD",
+                    seller_refund_note="n" * 255, soft_descriptor="s" * 16)  # fmt: skip
+    assert len(h.sent) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Logs and secrets
+
+
+def test_each_attempt_is_logged_with_action_seller_status_request_id_and_attempt(
+    refund_ok: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    h = make([Reply(503, error_body("RequestThrottled", request_id_tag="RequestID")), Reply(200, refund_ok)])
+    h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    records = [r for r in caplog.records if r.name == "amazon_pay_refunds.mws.client"]
+    assert [(r.amazon_pay_action, r.seller_id, r.attempt, r.http_status, r.request_id) for r in records] == [  # type: ignore[attr-defined]
+        ("Refund", "A1SELLER", 1, 503, "rid-RequestThrottled"),
+        ("Refund", "A1SELLER", 2, 200, "2be495ee-0a86-4357-a6a5-5f0af88398d9"),
+    ]
+    assert "attempt=1" in records[0].getMessage()
+    assert "RequestThrottled" in records[0].getMessage()
+
+
+def _echoing_error(sent_body: bytes) -> bytes:
+    """A verbose server (or proxy) whose error message echoes the request and the secret key."""
+    return error_body("InvalidParameterValue", f"bad request {sent_body.decode()} key={SECRET_KEY}")
+
+
+class EchoAdapter(ScriptedAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        assert isinstance(request.body, bytes)
+        self.script = [Reply(400, _echoing_error(request.body).replace(b"&", b"&amp;"))]
+        return super().send(request, *args, **kwargs)
+
+
+def test_secrets_never_reach_logs_exception_strings_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock()
+    adapter = EchoAdapter(clock, [])
+    session = requests.Session()
+    session.mount("https://", adapter)
+    client = AmazonPayClient(CREDENTIALS, SANDBOX, session=session, sleep=clock.sleep,
+                             monotonic=clock.monotonic, now=clock.now)  # fmt: skip
+    with pytest.raises(AmazonPayError) as caught:
+        client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    signature = adapter.sent[0].form["Signature"]
+    assert "bad request" in caught.value.message, "the test server did not echo the request"
+    texts = [str(caught.value), repr(caught.value), caught.value.message, caplog.text, repr(client)]
+    for secret in (SECRET_KEY, AUTH_TOKEN, signature, signing.percent_encode(AUTH_TOKEN),
+                   signing.percent_encode(signature)):  # fmt: skip
+        for text in texts:
+            assert secret not in text
