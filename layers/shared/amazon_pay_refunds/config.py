@@ -1,0 +1,116 @@
+"""Deployment configuration from the environment (SPEC §8), and the guard on local-only settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .mws.endpoints import Endpoint, endpoint_for
+
+REGIONS = ("us", "eu", "uk", "de", "jp")
+# Settings that exist only for the embedded local stack and tests. A deployed stack cannot set them: the
+# template does not expose them, and load_settings refuses them inside AWS Lambda.
+LOCAL_ONLY_VARIABLES = (
+    "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT",
+    "REFUNDS_LOCAL_SNS_CA_PEM",
+    "REFUNDS_LOCAL_SNS_CERT_URL_PREFIX",
+)
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a usable deployment."""
+
+
+def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_EXECUTION_ENV"))
+
+
+def refuse_local_settings_in_lambda(environ: Mapping[str, str] | None = None) -> None:
+    env = os.environ if environ is None else environ
+    if running_in_lambda(env):
+        present = [name for name in LOCAL_ONLY_VARIABLES if env.get(name)]
+        if present:
+            raise ConfigurationError(f"local-only settings are refused in AWS Lambda: {', '.join(present)}")
+
+
+def _csv(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be 'true' or 'false', not {raw!r}")
+    return raw == "true"
+
+
+@dataclass(frozen=True)
+class Settings:
+    refunds_table: str
+    event_bus_name: str
+    amazon_pay_region: str
+    amazon_pay_sandbox: bool
+    credentials_secret: str
+    seller_ids: frozenset[str]
+    ipn_topic_arns: frozenset[str]
+    retry_delay_seconds: int
+    max_processing_failure_retries: int
+    allow_over_refund: bool
+    local_amazon_pay_endpoint: Endpoint | None = None
+
+    @property
+    def amazon_pay_endpoint(self) -> Endpoint:
+        """The simulator locally; Amazon's live or sandbox endpoint for the region otherwise."""
+        if self.local_amazon_pay_endpoint is not None:
+            return self.local_amazon_pay_endpoint
+        return endpoint_for(self.amazon_pay_region, sandbox=self.amazon_pay_sandbox)
+
+
+def _local_endpoint(url: str) -> Endpoint:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError("REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT must be an http(s) URL with a path")
+    return Endpoint(parts.scheme, parts.netloc, parts.path or "/OffAmazonPayments_Sandbox/2013-01-01")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    refuse_local_settings_in_lambda(env)
+    in_lambda = running_in_lambda(env)
+    missing = [n for n in ("REFUNDS_TABLE", "AMAZON_PAY_CREDENTIALS_SECRET") if not env.get(n, "").strip()]
+    if missing:
+        raise ConfigurationError(f"missing configuration: {', '.join(missing)}")
+    region = env.get("AMAZON_PAY_REGION", "us").strip().lower()
+    if region not in REGIONS:
+        raise ConfigurationError(f"AMAZON_PAY_REGION must be one of {', '.join(REGIONS)}, not {region!r}")
+    local_endpoint = env.get("REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT", "").strip()
+    return Settings(
+        refunds_table=env["REFUNDS_TABLE"].strip(),
+        event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
+        amazon_pay_region=region,
+        amazon_pay_sandbox=_bool(env, "AMAZON_PAY_SANDBOX", True),
+        credentials_secret=env["AMAZON_PAY_CREDENTIALS_SECRET"].strip(),
+        seller_ids=_csv(env.get("SELLER_IDS")),
+        ipn_topic_arns=_csv(env.get("IPN_TOPIC_ARNS")),
+        # Amazon asks for one to two minutes; only the local stack may wait less.
+        retry_delay_seconds=_int(env, "RETRY_DELAY_SECONDS", 90, 60 if in_lambda else 0, 120),
+        max_processing_failure_retries=_int(env, "MAX_PROCESSING_FAILURE_RETRIES", 1, 0, 5),
+        allow_over_refund=_bool(env, "ALLOW_AMAZON_OVER_REFUND", False),
+        local_amazon_pay_endpoint=_local_endpoint(local_endpoint) if local_endpoint else None,
+    )
