@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import pytest
+
+from amazon_pay_sim import Simulator
+from tests.unit.sim.support import FakeClock
+
+SETTLE_SECONDS = 30.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock: FakeClock) -> Simulator:
+    """Throttling off: only the throttling tests switch it on."""
+    return Simulator(clock=clock, settle_seconds=SETTLE_SECONDS, throttling=False)

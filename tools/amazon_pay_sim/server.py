@@ -1,0 +1,287 @@
+"""HTTP shell of the simulator: the MWS endpoint, the JSON control API under /simulator, and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from .simulator import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    DEFAULT_SELLER_ID,
+    DEFAULT_SETTLE_SECONDS,
+    MWS_PATH,
+    ControlError,
+    Simulator,
+)
+
+DEFAULT_PORT = 8701
+MAX_BODY_BYTES = 1 << 20
+TICK_SECONDS = 0.25
+
+_CAPTURE = re.compile(r"^/simulator/captures/([^/]+)$")
+_CAPTURE_ACTION = re.compile(r"^/simulator/captures/([^/]+)/(external-refund|close)$")
+_REFUND = re.compile(r"^/simulator/refunds/([^/]+)$")
+
+Json = dict[str, Any]
+
+
+class ServerHandle:
+    """A running simulator server: where it listens, and how to stop it."""
+
+    def __init__(self, simulator: Simulator, httpd: ThreadingHTTPServer, stopping: threading.Event) -> None:
+        self.simulator = simulator
+        self._httpd = httpd
+        self._stopping = stopping
+        address = httpd.server_address
+        self.host, self.port = str(address[0]), int(address[1])
+        self._threads = [
+            threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True),
+            threading.Thread(target=self._tick, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def mws_url(self) -> str:
+        return f"{self.url}{MWS_PATH}"
+
+    def _tick(self) -> None:
+        # Settle due refunds in real time too, so that observers (IPNs) fire without anyone polling.
+        while not self._stopping.wait(TICK_SECONDS):
+            self.simulator.settle()
+
+    def shutdown(self) -> None:
+        self._stopping.set()  # releases held ("timeout") connections at once
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def wait(self) -> None:
+        self._stopping.wait()
+
+
+def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+    stopping = threading.Event()
+    handler = type("SimulatorHandler", (_Handler,), {"simulator": simulator, "stopping": stopping})
+    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd.daemon_threads = True
+    return ServerHandle(simulator, httpd, stopping)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    simulator: Simulator
+    stopping: threading.Event
+    protocol_version = "HTTP/1.1"
+    server_version = "amazon-pay-sim"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the call log (/simulator/calls) is the record."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send(
+                413, "application/json", json.dumps({"error": {"code": "TooLarge", "message": "body"}})
+            )
+            return
+        body = self.rfile.read(length) if length else b""
+        if path == "/simulator" or path.startswith("/simulator/"):
+            self._control(method, path, body)
+            return
+        answer = self.simulator.handle_mws(method, self.headers.get("Host", ""), path, body)
+        if answer.hold_seconds is not None:
+            self.stopping.wait(answer.hold_seconds)
+            self.close_connection = True  # drop the connection: the answer never arrives
+            return
+        self._send(answer.status, "text/xml", answer.body)
+
+    def _send(self, status: int, content_type: str, text: str) -> None:
+        payload = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _control(self, method: str, path: str, body: bytes) -> None:
+        try:
+            status, result = _route(self.simulator, method, path, _json_body(body))
+        except ControlError as error:
+            status, result = error.http_status, {"error": {"code": error.code, "message": error.message}}
+        self._send(status, "application/json", json.dumps(result))
+
+
+def _json_body(body: bytes) -> Json:
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ControlError(400, "InvalidJson", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ControlError(400, "InvalidJson", "the body must be a JSON object")
+    return value
+
+
+def _fields(body: Json, required: Sequence[str], optional: Sequence[str] = ()) -> Json:
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise ControlError(400, "UnknownField", f"unknown field(s): {', '.join(unknown)}")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise ControlError(400, "MissingField", f"missing field(s): {', '.join(missing)}")
+    return body
+
+
+def _optional_str(body: Json, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ControlError(400, "InvalidField", f"{name} must be a string")
+    return value
+
+
+def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any]:
+    routes: dict[tuple[str, str], Callable[[], tuple[int, Any]]] = {
+        ("POST", "/simulator/captures"): lambda: _create_capture(sim, body),
+        ("POST", "/simulator/faults"): lambda: _add_fault(sim, body),
+        ("POST", "/simulator/settle"): lambda: _settle(sim, body),
+        ("POST", "/simulator/clock/advance"): lambda: _advance(sim, body),
+        ("GET", "/simulator/calls"): lambda: (200, {"calls": sim.calls()}),
+        ("POST", "/simulator/reset"): lambda: _reset(sim, body),
+        ("POST", "/simulator/throttling"): lambda: _throttling(sim, body),
+    }
+    if (method, path) in routes:
+        return routes[(method, path)]()
+    if method == "GET" and (match := _CAPTURE.match(path)):
+        return 200, sim.capture_view(match.group(1))
+    if method == "GET" and (match := _REFUND.match(path)):
+        return 200, sim.refund_view(match.group(1))
+    if method == "POST" and (match := _CAPTURE_ACTION.match(path)):
+        capture_id, action = match.groups()
+        if action == "close":
+            _fields(body, ())
+            return 200, sim.close_capture(capture_id)
+        fields = _fields(body, ("amount", "refund_type"))
+        return 201, sim.external_refund(capture_id, fields["amount"], fields["refund_type"])
+    raise ControlError(404, "NotFound", f"no control route {method} {path}")
+
+
+def _create_capture(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("amount", "currency_code"), ("state", "seller_id", "capture_reference_id"))
+    state = _optional_str(fields, "state") or "Completed"
+    capture_id = sim.create_capture(
+        fields["amount"],
+        fields["currency_code"],
+        state=state,
+        seller_id=_optional_str(fields, "seller_id"),
+        capture_reference_id=_optional_str(fields, "capture_reference_id"),
+    )
+    return 201, {"amazon_capture_id": capture_id}
+
+
+def _add_fault(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("operation", "fault"), ("count", "hold_seconds"))
+    sim.add_fault(fields["operation"], fields["fault"], fields.get("count", 1), fields.get("hold_seconds"))
+    return 201, {"operation": fields["operation"], "fault": fields["fault"], "count": fields.get("count", 1)}
+
+
+def _settle(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, (), ("all",))
+    everything = fields.get("all", False)
+    if not isinstance(everything, bool):
+        raise ControlError(400, "InvalidField", "all must be true or false")
+    return 200, {"settled": sim.settle(everything=everything)}
+
+
+def _advance(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("seconds",))
+    now = sim.advance_clock(fields["seconds"])
+    return 200, {"now": now.isoformat()}
+
+
+def _reset(sim: Simulator, body: Json) -> tuple[int, Any]:
+    _fields(body, ())
+    sim.reset()
+    return 200, {"reset": True}
+
+
+def _throttling(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("enabled",))
+    if not isinstance(fields["enabled"], bool):
+        raise ControlError(400, "InvalidField", "enabled must be true or false")
+    sim.set_throttling(fields["enabled"])
+    return 200, {"enabled": fields["enabled"]}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amazon-pay-sim", description="Amazon Pay v1 sandbox simulator (local testing only)."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--seller-id", default=DEFAULT_SELLER_ID)
+    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
+    parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
+    parser.add_argument("--settle-seconds", type=float, default=DEFAULT_SETTLE_SECONDS)
+    parser.add_argument("--no-throttling", action="store_true", help="switch Amazon's request quotas off")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.settle_seconds < 0:
+        _parser().error("--settle-seconds must not be negative")
+    simulator = Simulator(
+        seller_id=args.seller_id,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        settle_seconds=args.settle_seconds,
+        throttling=not args.no_throttling,
+    )
+    try:
+        handle = simulator.serve(host=args.host, port=args.port)
+    except OSError as error:
+        print(f"amazon-pay-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"amazon-pay-sim listening on {handle.url}", flush=True)
+    print(f"  MWS endpoint: {handle.mws_url}", flush=True)
+    print(f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator")
+    print("  Ctrl-C stops it.", flush=True)
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.shutdown()
+    print("amazon-pay-sim stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,532 @@
+"""The simulator: MWS request authentication and validation as Amazon does it, faults, throttling, control.
+
+One `threading.RLock` guards all state. `handle_mws` turns one HTTP request into one `MwsAnswer`; the HTTP
+shell (`server.py`) only moves bytes. Refund observers run synchronously under the lock: an observer that
+does slow work (posting an IPN) must hand it to another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from amazon_pay_refunds.money import MINOR_UNITS, InvalidAmount, format_amount, parse_amount
+from amazon_pay_refunds.mws import signing
+from amazon_pay_refunds.mws.endpoints import SANDBOX_SECTION
+
+from . import responses
+from .state import (
+    CAPTURE_STATES,
+    EXTERNAL_REFUND_TYPES,
+    MAX_SELLER_REFUND_NOTE,
+    MAX_SOFT_DESCRIPTOR,
+    REFUND_REFERENCE_ID,
+    Capture,
+    Marketplace,
+    MwsError,
+    Refund,
+    RefundChange,
+    RefundObserver,
+    RefundRequest,
+    invalid_parameter,
+    missing_parameter,
+)
+from .throttle import Throttle
+
+if TYPE_CHECKING:
+    from .server import ServerHandle
+
+DEFAULT_SELLER_ID = "A1LOCALSELLER"
+DEFAULT_ACCESS_KEY = "LOCALACCESSKEY"
+DEFAULT_SECRET_KEY = "local-secret-key-not-real"  # noqa: S105 - an obviously fake local value
+DEFAULT_SETTLE_SECONDS = 5.0
+DEFAULT_FAULT_HOLD_SECONDS = 60.0
+
+MWS_PATH = f"/{SANDBOX_SECTION}/{signing.API_VERSION}"
+TIMESTAMP_TOLERANCE = timedelta(minutes=15)
+OPERATIONS = ("Refund", "GetRefundDetails", "GetCaptureDetails", "GetServiceStatus")
+FAULT_KINDS = ("503", "500", "timeout", "throttle", "accept-then-timeout")
+
+_COMMON_PARAMS = frozenset(
+    {"AWSAccessKeyId", "Action", "SellerId", "SignatureMethod", "SignatureVersion", "Timestamp", "Version"}
+)
+_OPTIONAL_COMMON = frozenset({"Signature", "MWSAuthToken"})
+_OPERATION_PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "Refund": (
+        frozenset(
+            {"AmazonCaptureId", "RefundReferenceId", "RefundAmount.Amount", "RefundAmount.CurrencyCode"}
+        ),
+        frozenset({"SellerRefundNote", "SoftDescriptor"}),
+    ),
+    "GetRefundDetails": (frozenset({"AmazonRefundId"}), frozenset()),
+    "GetCaptureDetails": (frozenset({"AmazonCaptureId"}), frozenset()),
+    "GetServiceStatus": (frozenset(), frozenset()),
+}
+# What the call log keeps of a request: never the signature, the access key or the MWSAuthToken.
+_LOGGED_PARAMS = (
+    "AmazonCaptureId",
+    "AmazonRefundId",
+    "RefundReferenceId",
+    "RefundAmount.Amount",
+    "RefundAmount.CurrencyCode",
+    "SellerRefundNote",
+    "SoftDescriptor",
+)
+
+Clock = Callable[[], datetime]
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ControlError(Exception):
+    """Bad input to the control API: answered as JSON {"error": {"code", "message"}}."""
+
+    def __init__(self, http_status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Seller:
+    seller_id: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class MwsAnswer:
+    """What to send back. With `hold_seconds`, send nothing: hold the connection that long, then drop it."""
+
+    status: int
+    body: str
+    hold_seconds: float | None = None
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    hold_seconds: float
+
+
+class Simulator:
+    """The Amazon Pay v1 sandbox, in process. `serve()` puts it on HTTP."""
+
+    def __init__(
+        self,
+        *,
+        seller_id: str = DEFAULT_SELLER_ID,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        clock: Clock | None = None,
+        throttling: bool = True,
+        fault_hold_seconds: float = DEFAULT_FAULT_HOLD_SECONDS,
+        seed: int | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._wall_clock = clock or _system_clock
+        self._offset = timedelta(0)
+        self._seed = seed
+        self.settle_seconds = settle_seconds
+        self.fault_hold_seconds = fault_hold_seconds
+        self.default_seller_id = seller_id
+        self._sellers: dict[str, Seller] = {}
+        self._keys: dict[str, Seller] = {}
+        self._observers: list[RefundObserver] = []
+        self._throttle = Throttle(enabled=throttling)
+        self._faults: dict[str, list[_Fault]] = {}
+        self._calls: list[dict[str, Any]] = []
+        self.market = self._new_market()
+        self.add_seller(seller_id, access_key, secret_key)
+
+    # -- configuration --
+
+    def add_seller(self, seller_id: str, access_key: str, secret_key: str) -> None:
+        with self._lock:
+            if access_key in self._keys and self._keys[access_key].seller_id != seller_id:
+                raise ValueError(f"access key {access_key!r} already belongs to another seller")
+            seller = Seller(seller_id, access_key, secret_key)
+            self._sellers[seller_id] = seller
+            self._keys[access_key] = seller
+
+    def set_throttling(self, enabled: bool) -> None:
+        with self._lock:
+            self._throttle.enabled = enabled
+            self._throttle.reset()
+
+    @property
+    def throttling(self) -> bool:
+        return self._throttle.enabled
+
+    def on_refund_change(self, observer: RefundObserver) -> None:
+        """Call `observer` with every refund state change (creation included), in order."""
+        with self._lock:
+            self._observers.append(observer)
+
+    def now(self) -> datetime:
+        """The simulated time: the clock plus every `advance_clock`."""
+        return self._wall_clock() + self._offset
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+        from .server import serve
+
+        return serve(self, host=host, port=port)
+
+    # -- control --
+
+    def reset(self) -> None:
+        """Forget captures, refunds, faults, calls, quotas and clock offset; keep sellers and observers."""
+        with self._lock:
+            self._offset = timedelta(0)
+            self._faults.clear()
+            self._calls.clear()
+            self._throttle.reset()
+            self.market = self._new_market()
+
+    def create_capture(
+        self,
+        amount: str,
+        currency_code: str,
+        *,
+        state: str = "Completed",
+        seller_id: str | None = None,
+        capture_reference_id: str | None = None,
+    ) -> str:
+        with self._lock:
+            seller = seller_id or self.default_seller_id
+            if seller not in self._sellers:
+                raise ControlError(400, "UnknownSeller", f"seller {seller!r} is not configured")
+            if state not in CAPTURE_STATES:
+                raise ControlError(400, "InvalidState", f"state must be one of {', '.join(CAPTURE_STATES)}")
+            value = self._control_amount(amount, currency_code)
+            try:
+                capture = self.market.create_capture(
+                    seller_id=seller,
+                    amount=value,
+                    currency_code=currency_code,
+                    state=state,
+                    capture_reference_id=capture_reference_id,
+                    reason_code="AmazonClosed" if state == "Closed" else None,
+                )
+            except ValueError as error:
+                raise ControlError(400, "InvalidCaptureReferenceId", str(error)) from None
+            return capture.amazon_capture_id
+
+    def capture_view(self, capture_id: str) -> dict[str, Any]:
+        with self._lock:
+            self.market.settle_due()
+            capture = self._control_capture(capture_id)
+            return {
+                "amazon_capture_id": capture.amazon_capture_id,
+                "seller_id": capture.seller_id,
+                "capture_reference_id": capture.capture_reference_id,
+                "amount": format_amount(capture.amount, capture.currency_code),
+                "currency_code": capture.currency_code,
+                "state": capture.state,
+                "reason_code": capture.reason_code,
+                "refunded_amount": format_amount(self.market.refunded_amount(capture), capture.currency_code),
+                "refunds": [self._refund_view(self.market.refunds[i]) for i in capture.refund_ids],
+            }
+
+    def refund_view(self, amazon_refund_id: str) -> dict[str, Any]:
+        with self._lock:
+            self.market.settle_due()
+            refund = self.market.refunds.get(amazon_refund_id)
+            if refund is None:
+                raise ControlError(404, "RefundNotFound", f"no refund {amazon_refund_id!r}")
+            return self._refund_view(refund)
+
+    def external_refund(self, capture_id: str, amount: str, refund_type: str) -> dict[str, Any]:
+        with self._lock:
+            capture = self._control_capture(capture_id)
+            if refund_type not in EXTERNAL_REFUND_TYPES:
+                raise ControlError(
+                    400, "InvalidRefundType", f"refund_type must be one of {', '.join(EXTERNAL_REFUND_TYPES)}"
+                )
+            value = self._control_amount(amount, capture.currency_code)
+            return self._refund_view(self.market.external_refund(capture_id, value, refund_type))
+
+    def close_capture(self, capture_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._control_capture(capture_id)
+            self.market.close_capture(capture_id, "AmazonClosed")
+            return self.capture_view(capture_id)
+
+    def add_fault(
+        self, operation: str, fault: str, count: int = 1, hold_seconds: float | None = None
+    ) -> None:
+        """The next `count` calls of `operation` fail as `fault` says (after authentication)."""
+        if operation not in OPERATIONS:
+            raise ControlError(400, "InvalidOperation", f"operation must be one of {', '.join(OPERATIONS)}")
+        if fault not in FAULT_KINDS:
+            raise ControlError(400, "InvalidFault", f"fault must be one of {', '.join(FAULT_KINDS)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ControlError(400, "InvalidCount", "count must be a positive integer")
+        hold = self.fault_hold_seconds if hold_seconds is None else hold_seconds
+        if isinstance(hold, bool) or not isinstance(hold, int | float) or hold < 0:
+            raise ControlError(400, "InvalidHoldSeconds", "hold_seconds must be a non-negative number")
+        with self._lock:
+            self._faults.setdefault(operation, []).append(_Fault(fault, count, float(hold)))
+
+    def settle(self, *, everything: bool = False) -> list[str]:
+        """Settle the refunds that are due now (every Pending one when `everything`); their ids."""
+        with self._lock:
+            return [r.amazon_refund_id for r in self.market.settle_due(force_all=everything)]
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move simulated time forward (settling what falls due); request Timestamps still use the clock."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ControlError(400, "InvalidSeconds", "seconds must be a non-negative number")
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+            self.market.settle_due()
+            return self.now()
+
+    def calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(call) for call in self._calls]
+
+    # -- the MWS endpoint --
+
+    def handle_mws(self, method: str, host: str, path: str, body: bytes) -> MwsAnswer:
+        with self._lock:
+            request_id = responses.new_request_id()
+            params: dict[str, str] = {}
+            action: str | None = None
+            seller_id: str | None = None
+            try:
+                params = self._parse_form(method, path, body)
+                action, seller = self._authenticate(host, path, params)
+                seller_id = seller.seller_id
+                fault = self._take_fault(action)
+                if fault is not None and fault.kind == "timeout":
+                    self._log(action, seller_id, params, None, None, fault.kind)
+                    return MwsAnswer(0, "", hold_seconds=fault.hold_seconds)
+                if fault is not None and fault.kind != "accept-then-timeout":
+                    raise self._fault_error(fault.kind)
+                if not self._throttle.allow(seller_id, action, self._wall_clock()):
+                    raise MwsError("RequestThrottled", 503, "Request is throttled", "")
+                body_xml = self._operate(action, seller_id, params, request_id)
+                if fault is not None:  # accept-then-timeout: done, but the answer never arrives
+                    self._log(action, seller_id, params, 200, None, fault.kind)
+                    return MwsAnswer(0, "", hold_seconds=fault.hold_seconds)
+                self._log(action, seller_id, params, 200, None, None)
+                return MwsAnswer(200, body_xml)
+            except MwsError as error:
+                self._log(
+                    action or params.get("Action"), seller_id, params, error.http_status, error.code, None
+                )
+                return MwsAnswer(error.http_status, responses.error_response(error, request_id))
+
+    def _parse_form(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        if path != MWS_PATH or method != "POST":
+            raise MwsError("InvalidAddress", 404, f"{method} {path} is not an API section or operation.")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError):
+            raise invalid_parameter("The request body is not a valid form-encoded parameter list.") from None
+        params: dict[str, str] = {}
+        for name, value in pairs:
+            if name in params:
+                raise invalid_parameter(f"The parameter {name} was given more than once.")
+            params[name] = value
+        return params
+
+    def _authenticate(self, host: str, path: str, params: dict[str, str]) -> tuple[str, Seller]:
+        """Amazon's checks before any operation: key, signature, timestamp, version, action, seller."""
+        access_key = self._required(params, "AWSAccessKeyId")
+        key_owner = self._keys.get(access_key)
+        if key_owner is None:
+            raise MwsError("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist.")
+        if self._required(params, "SignatureVersion") != signing.SIGNATURE_VERSION:
+            raise invalid_parameter("SignatureVersion must be 2.")
+        if self._required(params, "SignatureMethod") != signing.SIGNATURE_METHOD:
+            raise invalid_parameter("SignatureMethod must be HmacSHA256.")
+        claimed = params.get("Signature", "")
+        if not claimed or not signing.verify(key_owner.secret_key, "POST", host, path, params, claimed):
+            raise MwsError(
+                "SignatureDoesNotMatch",
+                403,
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your AWS Secret Access Key and signing method.",
+            )
+        self._check_timestamp(self._required(params, "Timestamp"))
+        if self._required(params, "Version") != signing.API_VERSION:
+            raise MwsError("InvalidAddress", 400, f"Version {params['Version']} is not supported.")
+        action = self._required(params, "Action")
+        if action not in OPERATIONS:
+            raise MwsError("InvalidAddress", 404, f"The action {action} is not valid for this API section.")
+        seller_id = self._required(params, "SellerId")
+        if seller_id != key_owner.seller_id:
+            raise MwsError("AccessDenied", 401, "Access to the requested resource is denied.")
+        required, optional = _OPERATION_PARAMS[action]
+        unknown = sorted(set(params) - _COMMON_PARAMS - _OPTIONAL_COMMON - required - optional)
+        if unknown:
+            raise invalid_parameter(f"The parameter {unknown[0]} is not valid for {action}.")
+        for name in sorted(required):
+            self._required(params, name)
+        return action, key_owner
+
+    @staticmethod
+    def _required(params: dict[str, str], name: str) -> str:
+        value = params.get(name)
+        if value is None or value == "":
+            raise missing_parameter(name)
+        return value
+
+    def _check_timestamp(self, text: str) -> None:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise invalid_parameter(f"Timestamp {text} must be in ISO8601 format.") from None
+        if moment.tzinfo is None:
+            raise invalid_parameter(f"Timestamp {text} must carry a time zone (UTC: Z).")
+        # MWS documents an expired request under InvalidParameterValue (400).
+        if abs(self._wall_clock() - moment) > TIMESTAMP_TOLERANCE:
+            raise invalid_parameter(f"Request has expired. Timestamp date is {text}.")
+
+    def _take_fault(self, action: str) -> _Fault | None:
+        queue = self._faults.get(action)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            queue.pop(0)
+        return fault
+
+    @staticmethod
+    def _fault_error(kind: str) -> MwsError:
+        if kind == "500":
+            return MwsError(
+                "InternalServerError", 500, "There was an unknown error in the service.", "Receiver"
+            )
+        if kind == "503":
+            return MwsError("ServiceUnavailable", 503, "The service is temporarily unavailable.", "Receiver")
+        return MwsError("RequestThrottled", 503, "Request is throttled", "")
+
+    def _operate(self, action: str, seller_id: str, params: dict[str, str], request_id: str) -> str:
+        if action == "Refund":
+            refund = self.market.refund(self._refund_request(seller_id, params))
+            return responses.refund_response(refund, request_id)
+        if action == "GetRefundDetails":
+            self.market.settle_due()
+            refund_id = params["AmazonRefundId"]
+            found = self.market.refunds.get(refund_id)
+            if found is None or found.seller_id != seller_id:
+                raise invalid_parameter(f"The AmazonRefundId {refund_id} is invalid.")
+            return responses.get_refund_details_response(found, request_id)
+        if action == "GetCaptureDetails":
+            self.market.settle_due()
+            capture_id = params["AmazonCaptureId"]
+            capture = self.market.captures.get(capture_id)
+            if capture is None or capture.seller_id != seller_id:
+                raise invalid_parameter(f"The AmazonCaptureId {capture_id} is invalid.")
+            return responses.get_capture_details_response(
+                capture, self.market.refunded_amount(capture), capture.refund_ids, request_id
+            )
+        return responses.get_service_status_response(self.now(), request_id)
+
+    @staticmethod
+    def _refund_request(seller_id: str, params: dict[str, str]) -> RefundRequest:
+        reference = params["RefundReferenceId"]
+        if not REFUND_REFERENCE_ID.match(reference):
+            raise invalid_parameter(
+                f"RefundReferenceId {reference} is invalid: at most 32 characters of A-Z a-z 0-9 - _."
+            )
+        currency = params["RefundAmount.CurrencyCode"]
+        if currency not in MINOR_UNITS:
+            raise invalid_parameter(f"RefundAmount.CurrencyCode {currency} is not a supported currency.")
+        try:
+            amount = parse_amount(params["RefundAmount.Amount"], currency)
+        except InvalidAmount as error:
+            raise invalid_parameter(f"RefundAmount.Amount is invalid: {error}.") from None
+        note = params.get("SellerRefundNote")
+        if note is not None and len(note) > MAX_SELLER_REFUND_NOTE:
+            raise invalid_parameter(f"SellerRefundNote is longer than {MAX_SELLER_REFUND_NOTE} characters.")
+        descriptor = params.get("SoftDescriptor")
+        if descriptor is not None and len(descriptor) > MAX_SOFT_DESCRIPTOR:
+            raise invalid_parameter(f"SoftDescriptor is longer than {MAX_SOFT_DESCRIPTOR} characters.")
+        return RefundRequest(
+            seller_id=seller_id,
+            amazon_capture_id=params["AmazonCaptureId"],
+            refund_reference_id=reference,
+            amount=amount,
+            currency_code=currency,
+            seller_refund_note=note,
+            soft_descriptor=descriptor,
+        )
+
+    def _log(
+        self,
+        action: str | None,
+        seller_id: str | None,
+        params: dict[str, str],
+        status: int | None,
+        code: str | None,
+        fault: str | None,
+    ) -> None:
+        self._calls.append(
+            {
+                "seq": len(self._calls) + 1,
+                "at": responses.iso_millis(self.now()),
+                "action": action,
+                "seller_id": seller_id,
+                "params": {name: params[name] for name in _LOGGED_PARAMS if name in params},
+                "status": status,
+                "code": code,
+                "fault": fault,
+            }
+        )
+
+    # -- helpers --
+
+    def _new_market(self) -> Marketplace:
+        market = Marketplace(self.now, self.settle_seconds, seed=self._seed)
+        market.on_refund_change(self._dispatch_change)
+        return market
+
+    def _dispatch_change(self, change: RefundChange) -> None:
+        for observer in list(self._observers):
+            observer(change)
+
+    def _control_capture(self, capture_id: str) -> Capture:
+        capture = self.market.captures.get(capture_id)
+        if capture is None:
+            raise ControlError(404, "CaptureNotFound", f"no capture {capture_id!r}")
+        return capture
+
+    @staticmethod
+    def _control_amount(amount: Any, currency_code: Any) -> Decimal:
+        if not isinstance(currency_code, str) or currency_code not in MINOR_UNITS:
+            raise ControlError(400, "InvalidCurrency", f"currency_code must be one of {sorted(MINOR_UNITS)}")
+        try:
+            return parse_amount(amount, currency_code)
+        except InvalidAmount as error:
+            raise ControlError(400, "InvalidAmount", f"amount: {error}") from None
+
+    @staticmethod
+    def _refund_view(refund: Refund) -> dict[str, Any]:
+        return {
+            "amazon_refund_id": refund.amazon_refund_id,
+            "amazon_capture_id": refund.amazon_capture_id,
+            "refund_reference_id": refund.refund_reference_id,
+            "refund_type": refund.refund_type,
+            "amount": format_amount(refund.amount, refund.currency_code),
+            "currency_code": refund.currency_code,
+            "state": refund.state,
+            "reason_code": refund.reason_code,
+            "seller_refund_note": refund.seller_refund_note,
+            "created_at": responses.iso_millis(refund.created_at),
+            "updated_at": responses.iso_millis(refund.updated_at),
+        }
