@@ -1,0 +1,238 @@
+"""Certificate URL policy, strict PEM, the status rules, the cache, and the default requests fetcher."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from cryptography.x509.oid import NameOID
+
+from amazon_pay_refunds.sns import (
+    CertificateCache,
+    CertificateResponse,
+    CertificateUnavailable,
+    NotAuthentic,
+    Reason,
+    RequestsCertificateFetcher,
+    SnsVerifier,
+    check_sns_certificate_url,
+    check_sns_subscribe_url,
+    load_strict_pem_certificate,
+    parse_sns_message,
+)
+from amazon_pay_refunds.sns.certificates import TrustedCertificate, certificate_from_response
+from tests.unit.sns import forge
+from tests.unit.sns.conftest import RealFixture
+
+HEX = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
+        f"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
+        f"https://sns.ap-southeast-2.amazonaws.com/SimpleNotificationService-{HEX}.pem",
+        f"https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
+        f"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-{HEX}.pem",
+    ],
+)
+def test_genuine_sns_certificate_urls_are_allowed(url: str) -> None:
+    check_sns_certificate_url(url)
+
+
+def test_a_china_region_outside_amazonaws_com_cn_is_refused() -> None:
+    with pytest.raises(NotAuthentic) as refused:
+        check_sns_certificate_url(f"https://sns.cn-north-1.amazonaws.com/SimpleNotificationService-{HEX}.pem")
+
+    assert refused.value.reason is Reason.CERT_URL_HOST
+
+
+def test_the_real_fixtures_certificate_urls_are_allowed(real_fixtures: list[RealFixture]) -> None:
+    for fixture in real_fixtures:
+        check_sns_certificate_url(fixture.cert_url)
+
+
+def test_every_real_certificate_passes_the_strict_pem_reader(real_fixtures: list[RealFixture]) -> None:
+    subjects = {load_strict_pem_certificate(fixture.certificate_pem).subject for fixture in real_fixtures}
+
+    assert all(
+        [name.value for name in subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == ["sns.amazonaws.com"]
+        for subject in subjects
+    )
+
+
+def test_a_pem_with_crlf_line_endings_is_accepted(sns_identity: forge.Identity) -> None:
+    certificate = load_strict_pem_certificate(sns_identity.pem.replace(b"\n", b"\r\n"))
+
+    assert certificate == sns_identity.certificate
+
+
+def test_a_pem_block_of_another_kind_is_refused(sns_identity: forge.Identity) -> None:
+    public_key = sns_identity.pem.replace(b"CERTIFICATE", b"PUBLIC KEY")
+
+    with pytest.raises(NotAuthentic) as refused:
+        load_strict_pem_certificate(public_key)
+
+    assert refused.value.reason is Reason.CERTIFICATE_NOT_PEM
+
+
+def test_a_server_error_is_transient() -> None:
+    with pytest.raises(CertificateUnavailable) as unavailable:
+        certificate_from_response(CertificateResponse(503, b""))
+
+    assert unavailable.value.reason is Reason.CERTIFICATE_FETCH_FAILED
+    assert unavailable.value.http_status == 503
+
+
+def test_throttling_is_transient() -> None:
+    with pytest.raises(CertificateUnavailable):
+        certificate_from_response(CertificateResponse(429, b""))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A291180941288%3Ax&Token=tok",
+        "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:291180941288:x&Token=tok",
+    ],
+)
+def test_a_genuine_subscribe_url_is_allowed(url: str) -> None:
+    check_sns_subscribe_url(url, topic_arn="arn:aws:sns:us-east-1:291180941288:x", token="tok")
+
+
+def test_a_subscribe_url_with_another_token_is_refused() -> None:
+    url = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=other"
+
+    with pytest.raises(NotAuthentic) as refused:
+        check_sns_subscribe_url(url, topic_arn="arn:aws:sns:us-east-1:291180941288:x", token="tok")
+
+    assert refused.value.reason is Reason.SUBSCRIBE_URL_INVALID
+
+
+def _verifier_for(
+    fixture: RealFixture, spy: forge.SpyFetcher, cache: CertificateCache | None = None
+) -> SnsVerifier:
+    moment = parse_sns_message(fixture.body).timestamp
+    return SnsVerifier(fetcher=spy, cache=cache, clock=lambda: moment, max_age=None)
+
+
+def test_the_cache_fetches_each_certificate_url_once(real_fixtures: list[RealFixture]) -> None:
+    hello = [fixture for fixture in real_fixtures if fixture.name.startswith("aws-sns-hello")]
+    spy = forge.SpyFetcher({hello[0].cert_url: CertificateResponse(200, hello[0].certificate_pem)})
+    cache = CertificateCache()
+    for fixture in hello * 3:
+        _verifier_for(fixture, spy, cache).verify(fixture.body, headers=None)
+
+    assert spy.urls == [hello[0].cert_url]
+
+
+def test_one_verifier_keeps_its_certificates_warm(real_fixtures: list[RealFixture]) -> None:
+    fixture = real_fixtures[0]
+    spy = forge.SpyFetcher({fixture.cert_url: CertificateResponse(200, fixture.certificate_pem)})
+    verifier = _verifier_for(fixture, spy)
+    for _ in range(5):
+        verifier.verify(fixture.body, headers=None)
+
+    assert len(spy.urls) == 1
+
+
+def test_a_failed_fetch_is_not_cached(real_fixtures: list[RealFixture]) -> None:
+    fixture = real_fixtures[0]
+    spy = forge.SpyFetcher({fixture.cert_url: CertificateResponse(503, b"")})
+    verifier = _verifier_for(fixture, spy)
+    with pytest.raises(CertificateUnavailable):
+        verifier.verify(fixture.body, headers=None)
+    spy.responses[fixture.cert_url] = CertificateResponse(200, fixture.certificate_pem)
+
+    verifier.verify(fixture.body, headers=None)
+
+    assert len(spy.urls) == 2
+
+
+def test_the_cache_keeps_at_most_its_bound_evicting_the_least_recently_used(
+    sns_identity: forge.Identity,
+) -> None:
+    cache = CertificateCache(max_entries=2)
+    entry = TrustedCertificate.from_certificate(sns_identity.certificate)
+    cache.put("a", entry)
+    cache.put("b", entry)
+    cache.get("a")
+    cache.put("c", entry)
+
+    assert ("a" in cache, "b" in cache, "c" in cache, len(cache)) == (True, False, True, 2)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self) -> None:
+        type(self).paths.append(self.path)
+        if self.path == "/redirect.pem":
+            self.send_response(301)
+            self.send_header("Location", "/target.pem")
+            self.end_headers()
+        elif self.path == "/huge.pem":
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"A" * 65536)
+            except OSError:
+                pass
+        elif self.path == "/slow.pem":
+            time.sleep(1.0)
+            self.send_response(200)
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"certificate bytes")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def local_server() -> Iterator[str]:
+    _Handler.paths = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_default_fetcher_does_not_follow_redirects(local_server: str) -> None:
+    response = RequestsCertificateFetcher()(f"{local_server}/redirect.pem")
+
+    assert response.status == 301
+    assert _Handler.paths == ["/redirect.pem"]
+
+
+def test_the_default_fetcher_stops_reading_past_its_size_cap(local_server: str) -> None:
+    response = RequestsCertificateFetcher(max_bytes=10_000)(f"{local_server}/huge.pem")
+
+    assert 10_000 < len(response.body) < 200_000
+
+
+def test_the_default_fetcher_returns_the_body(local_server: str) -> None:
+    assert RequestsCertificateFetcher()(f"{local_server}/ok.pem") == CertificateResponse(
+        200, b"certificate bytes"
+    )
+
+
+def test_the_default_fetcher_times_out_as_unavailable(local_server: str) -> None:
+    with pytest.raises(CertificateUnavailable):
+        RequestsCertificateFetcher(timeout=(0.5, 0.2))(f"{local_server}/slow.pem")
+
+
+def test_an_unreachable_certificate_host_is_unavailable() -> None:
+    with pytest.raises(CertificateUnavailable) as unavailable:
+        RequestsCertificateFetcher(timeout=(0.5, 0.5))("http://127.0.0.1:9/nothing.pem")
+
+    assert unavailable.value.reason is Reason.CERTIFICATE_FETCH_FAILED
