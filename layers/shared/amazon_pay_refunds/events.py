@@ -1,0 +1,170 @@
+"""Refund transitions → EventBridge entries, derived from the refunds table's stream (the outbox).
+
+Each new entry in a refund's `history` (beyond the old image's) becomes its event(s); a capture ledger's
+new external refunds become `External Refund Detected`. So an event is published if and only if its
+transition was stored. Delivery is at least once: consumers deduplicate on `detail.event_id`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amazon_pay_refunds.domain.models import (
+    SOURCE,
+    DetailType,
+    HistoryEntry,
+    Refund,
+    format_timestamp,
+)
+from amazon_pay_refunds.money import format_amount
+from amazon_pay_refunds.store import items
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+PUT_EVENTS_BATCH = 10
+_DESERIALIZER = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class RefundEvent:
+    """One EventBridge event: its detail-type, its JSON detail and when the transition happened."""
+
+    detail_type: DetailType
+    detail: Mapping[str, Any]
+    time: datetime
+
+    def to_entry(self, event_bus_name: str) -> PutEventsRequestEntryTypeDef:
+        return {
+            "Source": SOURCE,
+            "DetailType": self.detail_type.value,
+            "Detail": json.dumps(self.detail, separators=(",", ":"), sort_keys=True),
+            "Time": self.time,
+            "EventBusName": event_bus_name,
+        }
+
+
+def transition_events(old: Refund | None, new: Refund) -> list[RefundEvent]:
+    """The events of `new`'s history entries that `old` did not have yet."""
+    done = 0 if old is None else len(old.history)
+    resource = new.to_resource()
+    events = []
+    for index, entry in enumerate(new.history[done:], start=done):
+        for detail_type in entry.detail_types:
+            events.append(
+                RefundEvent(detail_type, _transition_detail(resource, entry, index, detail_type), entry.at)
+            )
+    return events
+
+
+def _transition_detail(
+    resource: Mapping[str, Any], entry: HistoryEntry, index: int, detail_type: DetailType
+) -> dict[str, Any]:
+    detail = dict(resource)
+    detail["previous_status"] = None if entry.from_ is None else entry.from_.value
+    detail["reason_code"] = entry.reason_code
+    detail["event_id"] = f"{resource['refund_id']}/{index}/{detail_type.name.lower()}"
+    if entry.detail:
+        detail["resolution"] = dict(entry.detail)
+    return detail
+
+
+def external_refund_events(
+    old_ledger: Mapping[str, Any] | None, new_ledger: Mapping[str, Any]
+) -> list[RefundEvent]:
+    """`External Refund Detected` for each external refund newly recorded on a capture's ledger item."""
+    known = (
+        set() if old_ledger is None else {e.amazon_refund_id for e in items.externals_from_item(old_ledger)}
+    )
+    currency = str(new_ledger["currency_code"])
+    capture_id = str(new_ledger["pk"]).removeprefix("CAPTURE#")
+    events = []
+    for external in items.externals_from_item(new_ledger):
+        if external.amazon_refund_id in known or external.amount is None:
+            continue  # refunds from the opening balance were never news to publish
+        detail = {
+            "event_id": f"{capture_id}/external/{external.amazon_refund_id}",
+            "amazon_capture_id": capture_id,
+            "seller_id": new_ledger["seller_id"],
+            "amazon_refund_id": external.amazon_refund_id,
+            "refund_type": external.refund_type,
+            "amount": format_amount(external.amount, currency),
+            "currency_code": currency,
+            "recorded_at": format_timestamp(external.recorded_at),
+            "captured": format_amount(new_ledger["captured"], currency),
+            "external": format_amount(new_ledger["external"], currency),
+            "available": format_amount(new_ledger["available"], currency),
+        }
+        events.append(RefundEvent(DetailType.EXTERNAL_REFUND_DETECTED, detail, external.recorded_at))
+    return events
+
+
+def events_from_stream_record(record: Mapping[str, Any]) -> list[RefundEvent]:
+    """Events for one DynamoDB stream record (NEW_AND_OLD_IMAGES); none for removals and IPN items."""
+    change = record.get("dynamodb", {})
+    new_image = change.get("NewImage")
+    if record.get("eventName") == "REMOVE" or not new_image:
+        return []
+    new = _image(new_image)
+    old = _image(change["OldImage"]) if change.get("OldImage") else None
+    if items.is_refund_item(new):
+        before = items.refund_from_item(old) if old is not None and items.is_refund_item(old) else None
+        return transition_events(before, items.refund_from_item(new))
+    if items.is_ledger_item(new) and "externals" in new:
+        return external_refund_events(old if old is not None and "externals" in old else None, new)
+    return []
+
+
+def _image(image: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in image.items()}
+
+
+@dataclass
+class PublishResult:
+    """What a batch of stream records produced: events published, and records to retry (sequence numbers)."""
+
+    published: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def publish_stream_records(
+    client: EventBridgeClient, event_bus_name: str, records: Sequence[Mapping[str, Any]]
+) -> PublishResult:
+    """Publish the events of `records` in order, PutEvents batches of 10.
+
+    From the first record with an event that could not be published, that record and every later one are
+    reported failed, so the stream redelivers them in order (earlier events may then repeat).
+    """
+    result = PublishResult()
+    pending: list[tuple[str, RefundEvent]] = []
+    for record in records:
+        sequence_number = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
+        pending.extend((sequence_number, event) for event in events_from_stream_record(record))
+    failed_from: str | None = None
+    for start in range(0, len(pending), PUT_EVENTS_BATCH):
+        chunk = pending[start : start + PUT_EVENTS_BATCH]
+        try:
+            answer = client.put_events(Entries=[event.to_entry(event_bus_name) for _, event in chunk])
+            outcomes = answer.get("Entries", [])
+        except (BotoCoreError, ClientError):
+            outcomes = []
+        for index, (sequence_number, _) in enumerate(chunk):
+            outcome: Mapping[str, Any] = outcomes[index] if index < len(outcomes) else {}
+            if outcome.get("ErrorCode") or not outcome.get("EventId"):
+                failed_from = sequence_number
+                break
+            result.published += 1
+        if failed_from is not None:
+            break
+    if failed_from is not None:
+        sequence_numbers = [str(r.get("dynamodb", {}).get("SequenceNumber", "")) for r in records]
+        result.failed = sequence_numbers[sequence_numbers.index(failed_from) :]
+    return result

@@ -1,0 +1,318 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect, LedgerSeed
+from amazon_pay_refunds.domain.lifecycle import (
+    AttemptAccepted,
+    AttemptOutcome,
+    PermanentlyRefused,
+    Transition,
+    apply_observation,
+)
+from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.store import (
+    CurrencyMismatch,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    RefundExceedsCapture,
+    RefundNotFound,
+    RefundStore,
+    VersionConflict,
+)
+
+from .support import CAPTURE_ID, T0, at, refund, seed
+
+R1 = "S01-1234567-1234567-R000001"
+
+
+def accept(seconds: float = 1) -> object:
+    return lambda r: apply_observation(r, AttemptAccepted(1, R1), at=at(seconds))
+
+
+def complete(seconds: float = 2) -> object:
+    return lambda r: apply_observation(
+        r, AttemptOutcome(AttemptState.COMPLETED, "ipn:n1", amazon_refund_id=R1), at=at(seconds)
+    )
+
+
+# --- creation and reservation ---------------------------------------------------------------------------
+
+
+def test_created_refund_reads_back_equal(store: RefundStore) -> None:
+    created = store.create_refund_with_reservation(refund(), seed())
+    assert store.get_refund("ord-1001-r1") == created
+
+
+def test_amounts_read_back_as_exact_decimals(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="12.50"), seed())
+    stored = store.get_refund("ord-1001-r1")
+    assert stored is not None
+    assert str(stored.amount) == "12.50"
+
+
+def test_first_refund_opens_the_ledger_from_the_capture_details(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="30.00"), seed("100.00"))
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None
+    assert (ledger.captured, ledger.in_flight, ledger.available) == (
+        Decimal("100.00"),
+        Decimal("30.00"),
+        Decimal("70.00"),
+    )
+
+
+def test_later_refunds_reserve_on_the_existing_ledger(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund("r1", "30.00"), seed())
+    store.create_refund_with_reservation(refund("r2", "20.00"))
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None
+    assert (ledger.available, ledger.refund_ids) == (Decimal("50.00"), ("r1", "r2"))
+
+
+def test_unknown_capture_without_capture_details_raises_ledger_not_found(store: RefundStore) -> None:
+    with pytest.raises(LedgerNotFound):
+        store.create_refund_with_reservation(refund())
+    assert store.get_refund("ord-1001-r1") is None
+
+
+def test_same_refund_id_again_raises_already_exists_with_the_stored_refund(store: RefundStore) -> None:
+    first = store.create_refund_with_reservation(refund(amount="10.00"), seed())
+    with pytest.raises(RefundAlreadyExists) as exists:
+        store.create_refund_with_reservation(refund(amount="15.00"), seed())
+    assert exists.value.existing.request_fingerprint == first.request_fingerprint
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.available == Decimal("90.00")
+
+
+def test_replay_after_the_capture_was_used_up_still_reports_already_exists(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="100.00"), seed("100.00"))
+    with pytest.raises(RefundAlreadyExists):
+        store.create_refund_with_reservation(refund(amount="100.00"), seed("100.00"))
+
+
+def test_overdrawing_refund_is_refused_and_not_stored(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund("r1", "90.00"), seed("100.00"))
+    with pytest.raises(RefundExceedsCapture) as refused:
+        store.create_refund_with_reservation(refund("r2", "10.01"))
+    assert refused.value.available == Decimal("10.00")
+    assert store.get_refund("r2") is None
+
+
+def test_first_refund_larger_than_the_capture_is_refused(store: RefundStore) -> None:
+    with pytest.raises(RefundExceedsCapture):
+        store.create_refund_with_reservation(refund(amount="100.01"), seed("100.00"))
+    assert store.get_ledger(CAPTURE_ID) is None
+
+
+def test_refund_in_another_currency_than_the_capture_is_refused(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund("r1", "10.00"), seed())
+    with pytest.raises(CurrencyMismatch):
+        store.create_refund_with_reservation(refund("r2", "10.00", currency_code="EUR"))
+
+
+def test_over_refund_allowance_is_available_only_when_the_seed_enables_it(store: RefundStore) -> None:
+    allowing = LedgerSeed(CAPTURE_ID, "A1EXAMPLE", "USD", Decimal("100.00"), allow_over_refund=True)
+    store.create_refund_with_reservation(refund(amount="115.00"), allowing)
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.available == 0
+
+
+# --- transitions ----------------------------------------------------------------------------------------
+
+
+def test_happy_path_ends_completed_with_the_amount_completed_on_the_ledger(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="12.50"), seed("100.00"))
+    store.transition("ord-1001-r1", accept())  # type: ignore[arg-type]
+    done = store.transition("ord-1001-r1", complete()).refund  # type: ignore[arg-type]
+    assert store.get_refund("ord-1001-r1") == done
+    assert [h.to for h in done.history] == [
+        RefundStatus.REQUESTED,
+        RefundStatus.PENDING,
+        RefundStatus.COMPLETED,
+    ]
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None
+    assert (ledger.in_flight, ledger.completed, ledger.available) == (
+        Decimal(0),
+        Decimal("12.50"),
+        Decimal("87.50"),
+    )
+
+
+def test_each_stored_change_increments_the_version(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(), seed())
+    assert store.transition("ord-1001-r1", accept()).refund.version == 2  # type: ignore[arg-type]
+
+
+def test_a_transition_that_changes_nothing_writes_nothing(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(), seed())
+    store.transition("ord-1001-r1", accept())  # type: ignore[arg-type]
+    again = store.transition("ord-1001-r1", accept(5))  # type: ignore[arg-type]
+    assert not again.changed
+    stored = store.get_refund("ord-1001-r1")
+    assert stored is not None and stored.version == 2
+
+
+def test_refusal_fails_the_refund_and_releases_its_reservation_together(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="40.00"), seed("100.00"))
+    failed = store.transition(
+        "ord-1001-r1", lambda r: apply_observation(r, PermanentlyRefused(1, "CaptureNotRefundable"), at=at(1))
+    ).refund
+    assert failed.status is RefundStatus.FAILED
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and (ledger.in_flight, ledger.available) == (Decimal(0), Decimal("100.00"))
+
+
+def test_apply_on_a_stale_version_raises_version_conflict(store: RefundStore) -> None:
+    created = store.create_refund_with_reservation(refund(), seed())
+    store.transition("ord-1001-r1", accept())  # type: ignore[arg-type]
+    stale = apply_observation(created, PermanentlyRefused(1, "CaptureNotRefundable"), at=at(3))
+    with pytest.raises(VersionConflict):
+        store.apply(created, stale.refund, stale.effect)
+
+
+def test_stale_release_does_not_touch_the_ledger(store: RefundStore) -> None:
+    created = store.create_refund_with_reservation(refund(amount="40.00"), seed("100.00"))
+    store.transition("ord-1001-r1", accept())  # type: ignore[arg-type]
+    stale = apply_observation(created, PermanentlyRefused(1, "CaptureNotRefundable"), at=at(3))
+    with pytest.raises(VersionConflict):
+        store.apply(created, stale.refund, stale.effect)
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.available == Decimal("60.00")
+
+
+def test_transition_re_reads_and_re_applies_after_a_concurrent_change(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(), seed())
+    seen: list[RefundStatus] = []
+
+    def complete_while_someone_else_accepts(current: Refund) -> Transition:
+        seen.append(current.status)
+        if len(seen) == 1:  # another writer stores the Refund answer between our read and our write
+            store.transition("ord-1001-r1", accept())  # type: ignore[arg-type]
+        return apply_observation(
+            current, AttemptOutcome(AttemptState.COMPLETED, "ipn:n1", amazon_refund_id=R1), at=at(5)
+        )
+
+    result = store.transition("ord-1001-r1", complete_while_someone_else_accepts)
+    assert seen == [RefundStatus.REQUESTED, RefundStatus.PENDING]
+    assert [h.to for h in result.refund.history] == [
+        RefundStatus.REQUESTED,
+        RefundStatus.PENDING,
+        RefundStatus.COMPLETED,
+    ]
+
+
+def test_transition_of_an_unknown_refund_raises_not_found(store: RefundStore) -> None:
+    with pytest.raises(RefundNotFound):
+        store.transition("nope", accept())  # type: ignore[arg-type]
+
+
+def test_release_effect_is_never_applied_twice_by_a_replayed_apply(store: RefundStore) -> None:
+    created = store.create_refund_with_reservation(refund(amount="40.00"), seed("100.00"))
+    failed = apply_observation(created, PermanentlyRefused(1, "CaptureNotRefundable"), at=at(1))
+    store.apply(created, failed.refund, failed.effect)
+    with pytest.raises(VersionConflict):
+        store.apply(created, failed.refund, LedgerEffect(EffectKind.RELEASE, "ord-1001-r1", Decimal("40.00")))
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.available == Decimal("100.00")
+
+
+# --- open refunds ---------------------------------------------------------------------------------------
+
+
+def open_and_done(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund("r-old", "1.00", created=T0), seed())
+    store.create_refund_with_reservation(refund("r-new", "1.00", created=at(600)))
+    store.create_refund_with_reservation(refund("r-pending", "1.00", created=at(300)))
+    store.transition("r-pending", lambda r: apply_observation(r, AttemptAccepted(1, R1), at=at(301)))
+    store.create_refund_with_reservation(refund("r-done", "1.00", created=at(100)))
+    store.transition("r-done", lambda r: apply_observation(r, PermanentlyRefused(1, "X"), at=at(101)))
+
+
+def test_list_open_returns_open_refunds_oldest_first_without_final_ones(store: RefundStore) -> None:
+    open_and_done(store)
+    assert [r.refund_id for r in store.list_open()] == ["r-old", "r-pending", "r-new"]
+
+
+def test_list_open_filters_by_status(store: RefundStore) -> None:
+    open_and_done(store)
+    assert [r.refund_id for r in store.list_open(status=RefundStatus.PENDING)] == ["r-pending"]
+
+
+def test_list_open_filters_refunds_not_updated_since(store: RefundStore) -> None:
+    open_and_done(store)
+    assert [r.refund_id for r in store.list_open(older_than=at(301))] == ["r-old"]
+
+
+def test_list_open_stops_at_the_limit(store: RefundStore) -> None:
+    open_and_done(store)
+    assert [r.refund_id for r in store.list_open(limit=2)] == ["r-old", "r-pending"]
+
+
+# --- IPN dedupe -----------------------------------------------------------------------------------------
+
+
+def test_an_ipn_is_recorded_once(store: RefundStore) -> None:
+    first = store.record_ipn_once("P01-0000000-0000000-000001", timedelta(days=15), now=T0)
+    again = store.record_ipn_once("P01-0000000-0000000-000001", timedelta(days=15), now=at(60))
+    assert (first, again) == (True, False)
+
+
+def test_an_expired_ipn_record_not_yet_deleted_counts_as_absent(store: RefundStore) -> None:
+    store.record_ipn_once("P01-1", timedelta(seconds=10), now=T0)
+    assert store.record_ipn_once("P01-1", timedelta(seconds=10), now=at(11))
+
+
+# --- external refunds -----------------------------------------------------------------------------------
+
+
+def test_external_refund_is_recorded_once_by_amazon_refund_id(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    first = store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "AmazonA-ZRefund", at=T0
+    )
+    again = store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "AmazonA-ZRefund", at=T0
+    )
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert (first, again) == (True, False)
+    assert ledger is not None and (ledger.external, ledger.available) == (Decimal("25.00"), Decimal("65.00"))
+
+
+def test_overdrawing_external_refund_is_recorded_and_blocks_new_reservations(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund("r1", "80.00"), seed("100.00"))
+    store.record_external_refund(CAPTURE_ID, "S01-X-R9", Decimal("50.00"), "USD", "AmazonA-ZRefund", at=T0)
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.available == Decimal("-30.00")
+    with pytest.raises(RefundExceedsCapture):
+        store.create_refund_with_reservation(refund("r2", "0.01"))
+
+
+def test_external_refund_on_an_unseen_capture_opens_its_ledger(store: RefundStore) -> None:
+    assert store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0, ledger_seed=seed()
+    )
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and ledger.external == Decimal("5.00")
+
+
+def test_external_refund_already_in_the_opening_balance_is_not_counted_twice(store: RefundStore) -> None:
+    opening = replace(seed(), already_refunded=Decimal("5.00"), known_refund_ids=("S01-X-R9",))
+    recorded = store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0, ledger_seed=opening
+    )
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert not recorded
+    assert ledger is not None and ledger.external == Decimal("5.00")
+
+
+def test_external_refund_on_an_unknown_capture_without_seed_raises_ledger_not_found(
+    store: RefundStore,
+) -> None:
+    with pytest.raises(LedgerNotFound):
+        store.record_external_refund(CAPTURE_ID, "S01-X-R9", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0)
