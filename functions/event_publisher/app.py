@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from amazon_pay_refunds import runtime
 from amazon_pay_refunds.events import publish_stream_records
-
-if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-
-
-@cache
-def events_client() -> EventBridgeClient:
-    return boto3.client("events")
 
 
 @logger.inject_lambda_context
@@ -31,7 +21,7 @@ def events_client() -> EventBridgeClient:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
-    result = publish_stream_records(events_client(), os.environ["EVENT_BUS_NAME"], records)
+    result = publish_stream_records(runtime.events_client(), runtime.settings().event_bus_name, records)
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     if result.failed:
         metrics.add_metric(name="EventPublishFailures", unit=MetricUnit.Count, value=len(result.failed))

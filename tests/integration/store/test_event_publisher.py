@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from amazon_pay_refunds import runtime
 from amazon_pay_refunds.domain.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
@@ -51,9 +52,11 @@ def queue_url(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": ["amazon-pay-refunds"]}))
     events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": arn}])
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("REFUNDS_TABLE", "refunds")
+    monkeypatch.setenv("AMAZON_PAY_CREDENTIALS_SECRET", "amazon-pay/credentials")
     # The handler module was imported before the test environment existed; Lambda sets it before import.
     monkeypatch.setattr(app.metrics, "namespace", "AmazonPayRefunds")
-    app.events_client.cache_clear()
+    runtime.reset()
     return url
 
 

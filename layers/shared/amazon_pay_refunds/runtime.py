@@ -1,0 +1,77 @@
+"""Per-container wiring shared by the Lambda handlers: settings, AWS clients, the store, Amazon Pay.
+
+Everything is built lazily on first use and kept for the life of a warm container, so that importing a
+handler does no I/O (cold start) and a warm invocation does no set-up. `reset()` forgets it all: the local
+stack and tests call it when they point the process at another endpoint.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
+from .config import Settings, load_settings
+from .mws.client import AmazonPayClient
+from .mws.credentials import CredentialsBook, SellerCredentials, parse_credentials_secret
+from .store import RefundStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Rotated credentials reach a warm container within this many seconds.
+CREDENTIALS_MAX_AGE_SECONDS = 300
+
+
+@cache
+def settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def _secrets_provider() -> parameters.SecretsProvider:
+    return parameters.SecretsProvider()
+
+
+def credentials_book() -> CredentialsBook:
+    """The credentials secret, through Powertools Parameters' cache (one read per max age)."""
+    raw: Any = _secrets_provider().get(settings().credentials_secret, max_age=CREDENTIALS_MAX_AGE_SECONDS)
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    return parse_credentials_secret(text)
+
+
+def seller_credentials(seller_id: str | None) -> SellerCredentials:
+    return credentials_book().for_seller(seller_id)
+
+
+def default_seller_id() -> str:
+    return credentials_book().default_seller_id
+
+
+@cache
+def store() -> RefundStore:
+    return RefundStore(settings().refunds_table)
+
+
+@cache
+def amazon_pay() -> AmazonPayClient:
+    return AmazonPayClient(seller_credentials, settings().amazon_pay_endpoint)
+
+
+@cache
+def events_client() -> EventBridgeClient:
+    return boto3.client("events")
+
+
+@cache
+def stepfunctions_client() -> SFNClient:
+    return boto3.client("stepfunctions")
+
+
+def reset() -> None:
+    """Forget every cached object (tests and the local stack, when the environment changes)."""
+    for cached in (settings, _secrets_provider, store, amazon_pay, events_client, stepfunctions_client):
+        cached.cache_clear()
