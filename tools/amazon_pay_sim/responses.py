@@ -13,6 +13,8 @@ from amazon_pay_refunds.money import format_amount
 from .state import Capture, MwsError, Refund
 
 NAMESPACE = "http://mws.amazonservices.com/schema/OffAmazonPayments/2013-01-01"
+IPN_NAMESPACE = "https://mws.amazonservices.com/ipn/OffAmazonPayments/2013-01-01"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
 def new_request_id() -> str:
@@ -25,7 +27,7 @@ def iso_millis(moment: datetime) -> str:
 
 
 def _document(root: Element) -> str:
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode")
+    return XML_DECLARATION + "\n" + tostring(root, encoding="unicode")
 
 
 def _root(name: str) -> Element:
@@ -81,6 +83,13 @@ def get_refund_details_response(refund: Refund, request_id: str) -> str:
     _refund_details(SubElement(root, "GetRefundDetailsResult"), refund)
     _metadata(root, request_id)
     return _document(root)
+
+
+def refund_notification(refund: Refund) -> str:
+    """An IPN's NotificationData: the refund's RefundDetails in a RefundNotification, as Amazon sends it."""
+    root = Element("RefundNotification", {"xmlns": IPN_NAMESPACE})
+    _refund_details(root, refund)
+    return XML_DECLARATION + tostring(root, encoding="unicode")
 
 
 def get_capture_details_response(

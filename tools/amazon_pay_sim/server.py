@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
+from .ipn import IPN_REGIONS, SIGNATURE_VERSIONS, RetryPolicy
 from .simulator import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_SECRET_KEY,
@@ -30,6 +31,8 @@ TICK_SECONDS = 0.25
 _CAPTURE = re.compile(r"^/simulator/captures/([^/]+)$")
 _CAPTURE_ACTION = re.compile(r"^/simulator/captures/([^/]+)/(external-refund|close)$")
 _REFUND = re.compile(r"^/simulator/refunds/([^/]+)$")
+CA_PATH = "/simulator/ca.pem"
+PEM_CONTENT_TYPE = "application/x-x509-ca-cert"
 
 Json = dict[str, Any]
 
@@ -65,6 +68,7 @@ class ServerHandle:
 
     def shutdown(self) -> None:
         self._stopping.set()  # releases held ("timeout") connections at once
+        self.simulator.detach_base_url()
         self._httpd.shutdown()
         self._httpd.server_close()
         for thread in self._threads:
@@ -79,7 +83,9 @@ def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> Se
     handler = type("SimulatorHandler", (_Handler,), {"simulator": simulator, "stopping": stopping})
     httpd = ThreadingHTTPServer((host, port), handler)
     httpd.daemon_threads = True
-    return ServerHandle(simulator, httpd, stopping)
+    handle = ServerHandle(simulator, httpd, stopping)
+    simulator.attach_base_url(handle.url)
+    return handle
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -106,6 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         body = self.rfile.read(length) if length else b""
+        if method == "GET" and path == CA_PATH:
+            self._send(200, PEM_CONTENT_TYPE, self.simulator.ca_certificate_pem)
+            return
+        if method == "GET" and path == "/" + self.simulator.certificate_name:
+            self._send(200, PEM_CONTENT_TYPE, self.simulator.authority.signing_certificate_pem)
+            return
         if path == "/simulator" or path.startswith("/simulator/"):
             self._control(method, path, body)
             return
@@ -170,6 +182,10 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
         ("GET", "/simulator/calls"): lambda: (200, {"calls": sim.calls()}),
         ("POST", "/simulator/reset"): lambda: _reset(sim, body),
         ("POST", "/simulator/throttling"): lambda: _throttling(sim, body),
+        ("GET", "/simulator/ipn"): lambda: (200, sim.ipn_settings()),
+        ("POST", "/simulator/ipn"): lambda: _configure_ipn(sim, body),
+        ("GET", "/simulator/ipn/deliveries"): lambda: (200, {"deliveries": sim.ipn_deliveries()}),
+        ("POST", "/simulator/ipn/faults"): lambda: _add_ipn_fault(sim, body),
     }
     if (method, path) in routes:
         return routes[(method, path)]()
@@ -234,6 +250,26 @@ def _throttling(sim: Simulator, body: Json) -> tuple[int, Any]:
     return 200, {"enabled": fields["enabled"]}
 
 
+def _configure_ipn(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, (), ("url", "signature_version", "max_attempts", "retry_delay_seconds"))
+    if "url" in fields:
+        sim.set_ipn_url(_optional_str(fields, "url"))
+    version = _optional_str(fields, "signature_version")
+    sim.set_ipn_options(
+        signature_version=version,
+        max_attempts=fields.get("max_attempts"),
+        retry_delay_seconds=fields.get("retry_delay_seconds"),
+    )
+    return 200, sim.ipn_settings()
+
+
+def _add_ipn_fault(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("fault",), ("count", "seconds"))
+    count = fields.get("count", 1)
+    sim.add_ipn_fault(fields["fault"], count, fields.get("seconds"))
+    return 201, {"fault": fields["fault"], "count": count, "seconds": fields.get("seconds")}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-pay-sim", description="Amazon Pay v1 sandbox simulator (local testing only)."
@@ -245,6 +281,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--secret-key", default=DEFAULT_SECRET_KEY)
     parser.add_argument("--settle-seconds", type=float, default=DEFAULT_SETTLE_SECONDS)
     parser.add_argument("--no-throttling", action="store_true", help="switch Amazon's request quotas off")
+    parser.add_argument("--ipn-url", help="post SNS-signed refund IPNs to this URL")
+    parser.add_argument(
+        "--ipn-signature-version",
+        choices=SIGNATURE_VERSIONS,
+        default="alternate",
+        help="SNS SignatureVersion of the IPNs: 1 (SHA1), 2 (SHA256), or alternate (default)",
+    )
+    parser.add_argument("--ipn-region", choices=sorted(IPN_REGIONS), default="us")
+    parser.add_argument(
+        "--ipn-attempts", type=int, default=RetryPolicy.max_attempts, help="deliveries of one IPN at most"
+    )
+    parser.add_argument(
+        "--ipn-retry-delay",
+        type=float,
+        default=RetryPolicy.first_delay,
+        help="seconds before the first redelivery (doubling after each)",
+    )
+    parser.add_argument(
+        "--ca-dir", help="keep the local SNS certificate authority in this directory (created if need be)"
+    )
     return parser
 
 
@@ -252,13 +308,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.settle_seconds < 0:
         _parser().error("--settle-seconds must not be negative")
-    simulator = Simulator(
-        seller_id=args.seller_id,
-        access_key=args.access_key,
-        secret_key=args.secret_key,
-        settle_seconds=args.settle_seconds,
-        throttling=not args.no_throttling,
-    )
+    try:
+        simulator = Simulator(
+            seller_id=args.seller_id,
+            access_key=args.access_key,
+            secret_key=args.secret_key,
+            settle_seconds=args.settle_seconds,
+            throttling=not args.no_throttling,
+            ipn_url=args.ipn_url,
+            ipn_signature_version=args.ipn_signature_version,
+            ipn_region=args.ipn_region,
+            ipn_retry=RetryPolicy(max_attempts=args.ipn_attempts, first_delay=args.ipn_retry_delay),
+            ca_dir=args.ca_dir,
+        )
+    except (ControlError, ValueError, OSError) as error:
+        print(f"amazon-pay-sim: {error}", file=sys.stderr)
+        return 2
     try:
         handle = simulator.serve(host=args.host, port=args.port)
     except OSError as error:
@@ -272,6 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"amazon-pay-sim listening on {handle.url}", flush=True)
     print(f"  MWS endpoint: {handle.mws_url}", flush=True)
     print(f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator")
+    ca_file = f" (also {args.ca_dir}/ca.pem)" if args.ca_dir else ""
+    print(f"  SNS signing certificate: {simulator.signing_certificate_url}", flush=True)
+    print(f"  local CA: {handle.url}{CA_PATH}{ca_file}", flush=True)
+    print(f"  certificate URL prefix (for LocalAuthorityTrust): {simulator.certificate_url_prefix}")
+    target = args.ipn_url or "nowhere yet (--ipn-url, or POST /simulator/ipn)"
+    print(f"  IPNs: posting to {target}", flush=True)
     print("  Ctrl-C stops it.", flush=True)
     try:
         handle.wait()

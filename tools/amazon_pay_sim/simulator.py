@@ -7,19 +7,35 @@ does slow work (posting an IPN) must hand it to another thread.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from amazon_pay_refunds.money import MINOR_UNITS, InvalidAmount, format_amount, parse_amount
 from amazon_pay_refunds.mws import signing
 from amazon_pay_refunds.mws.endpoints import SANDBOX_SECTION
 
 from . import responses
+from .authority import LocalAuthority
+from .ipn import (
+    IPN_FAULT_KINDS,
+    IPN_REGIONS,
+    SIGNATURE_VERSIONS,
+    IpnDispatcher,
+    IpnNotification,
+    RetryPolicy,
+    Undeliverable,
+    amazon_pay_message,
+    new_id,
+    sns_envelope,
+    sns_headers,
+    topic_arn,
+)
 from .state import (
     CAPTURE_STATES,
     EXTERNAL_REFUND_TYPES,
@@ -132,7 +148,19 @@ class Simulator:
         throttling: bool = True,
         fault_hold_seconds: float = DEFAULT_FAULT_HOLD_SECONDS,
         seed: int | None = None,
+        ipn_url: str | None = None,
+        ipn_signature_version: str = "alternate",
+        ipn_region: str = "us",
+        ipn_retry: RetryPolicy | None = None,
+        authority: LocalAuthority | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`authority` (tests sharing one) or `ca_dir` (persisted, shared with other processes); without
+        either, an in-memory CA is created when first needed (at the latest by `serve()`)."""
+        if authority is not None and ca_dir is not None:
+            raise ValueError("give authority or ca_dir, not both")
+        if ipn_region not in IPN_REGIONS:
+            raise ValueError(f"ipn_region must be one of {', '.join(IPN_REGIONS)}")
         self._lock = threading.RLock()
         self._wall_clock = clock or _system_clock
         self._offset = timedelta(0)
@@ -146,8 +174,18 @@ class Simulator:
         self._throttle = Throttle(enabled=throttling)
         self._faults: dict[str, list[_Fault]] = {}
         self._calls: list[dict[str, Any]] = []
+        self._authority = authority if ca_dir is None else LocalAuthority.load_or_create(ca_dir)
+        self._base_url: str | None = None
+        self._ipn_url: str | None = None
+        self._ipn_versions = self._check_signature_version(ipn_signature_version)
+        self._ipn_sent = 0
+        self._ipn_region = IPN_REGIONS[ipn_region]
+        self._subscription_id = new_id()
+        self._ipn = IpnDispatcher(self._render_ipn, ipn_retry or RetryPolicy())
         self.market = self._new_market()
         self.add_seller(seller_id, access_key, secret_key)
+        if ipn_url is not None:
+            self.set_ipn_url(ipn_url)
 
     # -- configuration --
 
@@ -182,11 +220,177 @@ class Simulator:
 
         return serve(self, host=host, port=port)
 
+    # -- SNS signing and IPNs --
+
+    @property
+    def authority(self) -> LocalAuthority:
+        """The local CA and signing certificate (created in memory on first use unless given)."""
+        with self._lock:
+            if self._authority is None:
+                self._authority = LocalAuthority.create()
+            return self._authority
+
+    @property
+    def ca_certificate_pem(self) -> str:
+        return self.authority.ca_certificate_pem
+
+    @property
+    def certificate_name(self) -> str:
+        return self.authority.certificate_name
+
+    @property
+    def certificate_url_prefix(self) -> str:
+        """`<base url>/`: what `LocalAuthorityTrust(sim.ca_certificate_pem, prefix)` should be given."""
+        with self._lock:
+            if self._base_url is None:
+                raise RuntimeError("the simulator is not served: no certificate URL yet (call serve())")
+            return self._base_url + "/"
+
+    @property
+    def signing_certificate_url(self) -> str:
+        return self.certificate_url_prefix + self.certificate_name
+
+    def attach_base_url(self, base_url: str) -> None:
+        """Called by the HTTP server: the base that SigningCertURL and UnsubscribeURL are built on."""
+        parts = urlsplit(base_url)
+        if parts.hostname in ("0.0.0.0", "::"):  # noqa: S104 - listening everywhere, reachable here
+            base_url = f"{parts.scheme}://127.0.0.1:{parts.port}"
+        with self._lock:
+            self._base_url = base_url.rstrip("/")
+            self.authority  # noqa: B018 - "on start the simulator creates its CA"
+
+    def detach_base_url(self) -> None:
+        """Called when the server stops: IPNs wait no more, the worker ends."""
+        self._ipn.stop()
+
+    @property
+    def ipn_url(self) -> str | None:
+        return self._ipn_url
+
+    def set_ipn_url(self, url: str | None) -> None:
+        """Post an IPN for every later refund state change to `url` (None: stop posting new ones)."""
+        if url is not None:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ControlError(400, "InvalidUrl", "url must be an http(s) URL")
+        with self._lock:
+            self._ipn_url = url
+
+    def set_ipn_options(
+        self,
+        *,
+        signature_version: str | None = None,
+        max_attempts: int | None = None,
+        retry_delay_seconds: float | None = None,
+    ) -> None:
+        """SignatureVersion "1", "2" or "alternate"; redelivery attempts and the first retry delay."""
+        with self._lock:
+            if signature_version is not None:
+                self._ipn_versions = self._check_signature_version(signature_version)
+            policy = self._ipn.policy
+            try:
+                if max_attempts is not None:
+                    policy = replace(policy, max_attempts=max_attempts)
+                if retry_delay_seconds is not None:
+                    policy = replace(policy, first_delay=retry_delay_seconds)
+            except (TypeError, ValueError) as error:
+                raise ControlError(400, "InvalidIpnOption", str(error)) from None
+            self._ipn.policy = policy
+
+    def ipn_settings(self) -> dict[str, Any]:
+        with self._lock:
+            policy = self._ipn.policy
+            return {
+                "url": self._ipn_url,
+                "signature_version": "alternate" if len(self._ipn_versions) > 1 else self._ipn_versions[0],
+                "max_attempts": policy.max_attempts,
+                "retry_delay_seconds": policy.first_delay,
+                "region": self._ipn_region.aws_region,
+                "signing_certificate_url": self.signing_certificate_url if self._base_url else None,
+                "certificate_url_prefix": self.certificate_url_prefix if self._base_url else None,
+            }
+
+    def add_ipn_fault(self, fault: str, count: int = 1, seconds: float | None = None) -> None:
+        """The next `count` IPNs are dropped, delivered twice, or held `seconds` (later ones overtake)."""
+        if fault not in IPN_FAULT_KINDS:
+            raise ControlError(400, "InvalidFault", f"fault must be one of {', '.join(IPN_FAULT_KINDS)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ControlError(400, "InvalidCount", "count must be a positive integer")
+        if fault == "delay" and seconds is None:
+            raise ControlError(400, "MissingField", "a delay fault needs seconds")
+        hold = 0.0 if seconds is None else seconds
+        if isinstance(hold, bool) or not isinstance(hold, int | float) or hold < 0:
+            raise ControlError(400, "InvalidSeconds", "seconds must be a non-negative number")
+        self._ipn.add_fault(fault, count, float(hold))
+
+    def ipn_deliveries(self) -> list[dict[str, Any]]:
+        """Every IPN so far: message id, refund, state, outcome, last HTTP status, attempts, fault."""
+        return self._ipn.deliveries()
+
+    def wait_for_ipn_idle(self, timeout: float = 10.0) -> None:
+        """Block until no IPN is queued or being posted; TimeoutError after `timeout` seconds."""
+        self._ipn.wait_idle(timeout)
+
+    @staticmethod
+    def _check_signature_version(version: str) -> tuple[str, ...]:
+        if version not in SIGNATURE_VERSIONS:
+            raise ControlError(
+                400,
+                "InvalidSignatureVersion",
+                f"signature_version must be one of {', '.join(SIGNATURE_VERSIONS)}",
+            )
+        return ("1", "2") if version == "alternate" else (version,)
+
+    def _post_ipn(self, change: RefundChange) -> None:
+        """Under the lock: fix the IPN's content now, hand the posting to the dispatcher."""
+        url = self._ipn_url
+        if url is None:
+            return
+        refund = change.refund
+        version = self._ipn_versions[self._ipn_sent % len(self._ipn_versions)]
+        self._ipn_sent += 1
+        reference_id = new_id()
+        timestamp = responses.iso_millis(self._wall_clock())
+        message = amazon_pay_message(
+            region=self._ipn_region,
+            seller_id=refund.seller_id,
+            notification_reference_id=reference_id,
+            timestamp=timestamp,
+            notification_data=responses.refund_notification(refund),
+        )
+        notification = IpnNotification(
+            message_id=new_id(),
+            notification_reference_id=reference_id,
+            topic_arn=topic_arn(self._ipn_region, refund.seller_id),
+            message=message,
+            timestamp=timestamp,
+            signature_version=version,
+            seller_id=refund.seller_id,
+            amazon_refund_id=refund.amazon_refund_id,
+            refund_reference_id=refund.refund_reference_id,
+            state=refund.state,
+            reason_code=refund.reason_code,
+        )
+        self._ipn.enqueue(notification, url)
+
+    def _render_ipn(self, notification: IpnNotification) -> tuple[str, dict[str, str]]:
+        """On the IPN worker, off the lock: the signed SNS body and its headers."""
+        with self._lock:
+            base_url, authority = self._base_url, self.authority
+        if base_url is None:
+            raise Undeliverable("the simulator is not served, so there is no SigningCertURL")
+        body = sns_envelope(
+            notification, authority=authority, base_url=base_url, subscription_id=self._subscription_id
+        )
+        return body, sns_headers(notification, self._subscription_id)
+
     # -- control --
 
     def reset(self) -> None:
-        """Forget captures, refunds, faults, calls, quotas and clock offset; keep sellers and observers."""
+        """Forget captures, refunds, faults, calls, quotas, clock offset, queued IPNs, their log and faults;
+        keep sellers, observers, the IPN URL and the certificate authority."""
         with self._lock:
+            self._ipn.clear()
             self._offset = timedelta(0)
             self._faults.clear()
             self._calls.clear()
@@ -497,6 +701,7 @@ class Simulator:
         return market
 
     def _dispatch_change(self, change: RefundChange) -> None:
+        self._post_ipn(change)
         for observer in list(self._observers):
             observer(change)
 
