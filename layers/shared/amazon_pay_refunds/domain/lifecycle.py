@@ -401,6 +401,8 @@ def _record_late(refund: Refund, late: LateObservation) -> Refund:
 
 
 def _effect(before: Refund, after: Refund) -> LedgerEffect | None:
+    if before.reservation_pending:
+        return None  # nothing is reserved yet, so nothing can be released or completed
     was, now = reservation_state(before), reservation_state(after)
     if was == now or was != "in_flight":
         return None

@@ -172,6 +172,9 @@ class Refund:
     request_fingerprint: str
     late_observations: tuple[LateObservation, ...] = ()
     version: int = 0
+    # Stored while Amazon could not be asked about the capture (its ledger not opened yet): nothing is
+    # reserved, so the refund must not be sent to Amazon until the reservation is taken.
+    reservation_pending: bool = False
 
     @property
     def is_final(self) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 REFUND_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,28}$")
+# Amazon's capture ids: live P01/P02, sandbox S01/S02, e.g. S01-9821095-1837200-C041953.
+AMAZON_CAPTURE_ID_PATTERN = re.compile(r"^[PS][0-9]{2}-[0-9]{7}-[0-9]{7}-C[0-9]{6}$")
 MAX_ATTEMPT = 999
 MAX_REFERENCE_ID_LENGTH = 32
 
@@ -39,3 +41,7 @@ def parse_refund_reference_id(reference_id: str) -> tuple[str, int] | None:
     if match is None:
         return None
     return match.group(1), int(match.group(2))
+
+
+def is_amazon_capture_id(value: str) -> bool:
+    return isinstance(value, str) and AMAZON_CAPTURE_ID_PATTERN.fullmatch(value) is not None

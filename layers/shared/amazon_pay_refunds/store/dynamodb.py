@@ -158,6 +158,68 @@ class RefundStore:
             raise LedgerNotFound(refund.amazon_capture_id)
         raise StoreBusy(f"could not reserve on capture {refund.amazon_capture_id}")
 
+    def create_refund_without_reservation(self, refund: Refund) -> Refund:
+        """Store a new refund whose capture could not be looked up yet (GetCaptureDetails unreachable).
+
+        Nothing is reserved: the refund is stored with `reservation_pending` and must not be sent to
+        Amazon before `reserve_pending_refund` took its reservation. Raises RefundAlreadyExists. Returns
+        the stored refund (version 1).
+        """
+        stored = replace(refund, reservation_pending=True, version=1)
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_serialize(items.refund_to_item(stored)),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            existing: Any = error.response.get("Item")
+            if existing is None:  # pragma: no cover - DynamoDB returns ALL_OLD on this condition
+                raise StoreError("refund exists but was not returned") from None
+            raise RefundAlreadyExists(items.refund_from_item(_deserialize(existing))) from None
+        return stored
+
+    def reserve_pending_refund(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund:
+        """Take the reservation a `reservation_pending` refund lacks, atomically with clearing the flag.
+
+        `refund` is the refund as read; the ledger is opened from `ledger_seed` if the capture has none.
+        Raises VersionConflict (the refund changed: re-read it), RefundExceedsCapture, CurrencyMismatch,
+        LedgerNotFound (no ledger, no seed) or StoreBusy. Returns the stored refund.
+        """
+        if not refund.reservation_pending:
+            raise ValueError(f"refund {refund.refund_id} already holds its reservation")
+        stored = replace(refund, reservation_pending=False, version=refund.version + 1)
+        put_refund: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _serialize(items.refund_to_item(stored)),
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": _serialize({":version": Decimal(refund.version)}),
+            }
+        }
+        reserve_on_ledger, refusal_if_new = self._reservation(refund, ledger_seed)
+        for attempt in range(self.max_conflict_retries):
+            reasons = self._transact([put_refund, reserve_on_ledger])
+            if reasons is None:
+                return stored
+            if reasons[0].get("Code") == CONDITION_FAILED:
+                raise VersionConflict(refund.refund_id)
+            if _is_conflict(reasons):
+                _backoff(attempt)
+                continue
+            if reasons[1].get("Code") != CONDITION_FAILED:
+                raise StoreError(f"reservation cancelled: {reasons}")
+            ledger = reasons[1].get("Item")
+            if ledger is not None:
+                self._raise_refusal(refund, _deserialize(ledger))
+            if refusal_if_new is not None:
+                raise refusal_if_new
+            raise LedgerNotFound(refund.amazon_capture_id)
+        raise StoreBusy(f"could not reserve on capture {refund.amazon_capture_id}")
+
     def _reservation(
         self, refund: Refund, seed: LedgerSeed | None
     ) -> tuple[TransactWriteItemTypeDef, LedgerError | None]:

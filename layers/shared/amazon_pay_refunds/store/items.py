@@ -88,6 +88,7 @@ def refund_to_item(refund: Refund) -> Item:
                 "created_at": format_timestamp(refund.created_at),
                 "updated_at": format_timestamp(refund.updated_at),
                 "fingerprint": refund.request_fingerprint,
+                "reservation_pending": refund.reservation_pending,
             }
         )
     )
@@ -116,6 +117,7 @@ def refund_from_item(item: Mapping[str, Any]) -> Refund:
         request_fingerprint=str(item["fingerprint"]),
         late_observations=tuple(_late_from_item(o) for o in item.get("late", ())),
         version=int(item["version"]),
+        reservation_pending=bool(item.get("reservation_pending", False)),
     )
 
 

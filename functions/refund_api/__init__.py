@@ -1,0 +1,1 @@
+"""RefundApi: the storefront's refund API (SPEC §3)."""

@@ -1,0 +1,159 @@
+"""RefundApi: request, read and resolve refunds, read a capture's ledger (SPEC §3).
+
+Thin: each route validates its input (pydantic, through Powertools), makes one call into
+`service.refund_requests`, and answers the resource. Every error is answered by `service.http_errors`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.service.api_models import (
+    CaptureLedgerResource,
+    ErrorBody,
+    RefundRequestBody,
+    RefundResource,
+    ResolveRequestBody,
+    to_refund_request,
+)
+from amazon_pay_refunds.service.http_errors import error_response
+from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_for
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+# Reads and refusals publish no metric of their own; Powertools would warn about each of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+RefundId = Annotated[str, Path(description="The client's refund_id.")]
+CaptureId = Annotated[str, Path(description="Amazon's capture id.")]
+
+
+def _documented(description: str, model: type[Any] = ErrorBody) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def refund_service() -> RefundRequests:
+    """The service, wired from the container's cached runtime (tests replace this to inject faults)."""
+    return RefundRequests.from_runtime(on_amazon_error=count_amazon_error)
+
+
+@app.post(
+    "/refunds",
+    summary="Request a refund",
+    responses={
+        202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
+        200: _documented("The same request again: the refund as it is now", RefundResource),
+        400: _documented("MalformedRequest: the body is not JSON"),
+        409: _documented("IdempotencyConflict: this refund_id came with another body"),
+        422: _documented(
+            "ValidationError, UnknownSeller, CaptureNotRefundable, RefundExceedsCapture, CurrencyMismatch, "
+            "or Amazon's own permanent error code (the refund is then Failed)",
+        ),
+    },
+)
+def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
+    logger.append_keys(refund_id=body.refund_id)
+    deadline = deadline_for(app.lambda_context.get_remaining_time_in_millis())
+    outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+    if outcome.created:
+        metrics.add_metric(name="RefundsRequested", unit=MetricUnit.Count, value=1)
+    status = HTTPStatus.ACCEPTED if outcome.created else HTTPStatus.OK
+    logger.info(
+        "refund %s", "accepted" if outcome.created else "replayed", extra={"status": outcome.refund.status}
+    )
+    return _resource(status, outcome.refund.to_resource())
+
+
+@app.get(
+    "/refunds/<refund_id>",
+    summary="Read a refund",
+    responses={
+        200: _documented("The refund", RefundResource),
+        404: _documented("RefundNotFound"),
+    },
+)
+def get_refund(refund_id: RefundId) -> Response[RefundResource]:
+    logger.append_keys(refund_id=refund_id)
+    return _resource(HTTPStatus.OK, refund_service().get_refund(refund_id).to_resource())
+
+
+@app.get(
+    "/captures/<amazon_capture_id>",
+    summary="Read a capture's refund ledger",
+    responses={
+        200: _documented("The capture's ledger", CaptureLedgerResource),
+        404: _documented("CaptureNotFound: no refund was requested on it"),
+    },
+)
+def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]:
+    logger.append_keys(amazon_capture_id=amazon_capture_id)
+    return _resource(HTTPStatus.OK, refund_service().get_ledger(amazon_capture_id).to_resource())
+
+
+@app.post(
+    "/refunds/<refund_id>/resolve",
+    summary="Mark a ManualActionRequired refund as refunded another way",
+    responses={
+        200: _documented("ResolvedOutOfBand", RefundResource),
+        404: _documented("RefundNotFound"),
+        409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
+        422: _documented("ValidationError"),
+    },
+)
+def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[RefundResource]:
+    logger.append_keys(refund_id=refund_id)
+    refund = refund_service().resolve(refund_id, body.method, body.note)
+    logger.info("refund resolved out of band", extra={"method": body.method})
+    return _resource(HTTPStatus.OK, refund.to_resource())
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def answer_error(error: Exception) -> Response[Any]:
+    """The single place errors become answers (service.http_errors); 5xx never reveal internals."""
+    response = error_response(error)
+    code = response.body["error"]["code"] if isinstance(response.body, dict) else "InternalError"
+    if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.exception("request failed", extra={"code": code})
+    else:
+        logger.info("request refused", extra={"code": code, "http_status": response.status_code})
+        if app.current_event.http_method == "POST" and app.current_event.resource == "/refunds":
+            _count("RefundsRejected", code)
+    return response
+
+
+def count_amazon_error(operation: str, error: AmazonPayError) -> None:
+    logger.warning("Amazon Pay %s failed", operation, extra={"amazon_error_code": error.code})
+    _count("AmazonErrors", error.code, operation=operation)
+
+
+def _count(name: str, code: str, **dimensions: str) -> None:
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+    ) as m:
+        m.add_dimension(name="code", value=code)
+        for key, value in dimensions.items():
+            m.add_dimension(name=key, value=value)
+
+
+def _resource(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:
+    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,98 @@
+"""Every error the storefront API can answer, mapped to HTTP in this one place.
+
+The body is always `{"error": {"code", "message", "details"}}` (SPEC §3) — never Powertools' default
+bodies, never internals (exception text, stack traces, Amazon's credentials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from amazon_pay_refunds.service.errors import (
+    AmazonRefused,
+    CaptureNotFound,
+    CaptureNotRefundable,
+    IdempotencyConflict,
+    InvalidRefundState,
+    RefundNotFound,
+    RefundServiceError,
+    ReservationRefused,
+    ServiceBusy,
+    UnknownSeller,
+)
+
+STATUS_OF: Mapping[type[RefundServiceError], HTTPStatus] = {
+    IdempotencyConflict: HTTPStatus.CONFLICT,
+    InvalidRefundState: HTTPStatus.CONFLICT,
+    RefundNotFound: HTTPStatus.NOT_FOUND,
+    CaptureNotFound: HTTPStatus.NOT_FOUND,
+    UnknownSeller: HTTPStatus.UNPROCESSABLE_ENTITY,
+    CaptureNotRefundable: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ReservationRefused: HTTPStatus.UNPROCESSABLE_ENTITY,  # RefundExceedsCapture, CurrencyMismatch
+    AmazonRefused: HTTPStatus.UNPROCESSABLE_ENTITY,  # Amazon's own permanent error code
+    ServiceBusy: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+VALIDATION_ERROR = "ValidationError"
+MALFORMED_REQUEST = "MalformedRequest"
+UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
+ROUTE_NOT_FOUND = "NotFound"
+INTERNAL_ERROR = "InternalError"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(error: Exception) -> Response[Any]:
+    """The API's answer to `error`; anything unforeseen is a 500 `InternalError` that reveals nothing."""
+    if isinstance(error, RefundServiceError):
+        status = next(s for kind, s in STATUS_OF.items() if isinstance(error, kind))
+        return _respond(status, error.code, error.message, error.details)
+    if isinstance(error, RequestUnsupportedContentType):
+        return _respond(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"
+        )
+    if isinstance(error, RequestValidationError):
+        return validation_response(error.errors())
+    if isinstance(error, NotFoundError):
+        return _respond(HTTPStatus.NOT_FOUND, ROUTE_NOT_FOUND, "no such resource or method")
+    return _respond(
+        HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR, "internal error; the request may be repeated"
+    )
+
+
+def validation_response(errors: Sequence[Mapping[str, Any]]) -> Response[Any]:
+    """400 when the body is not JSON at all; 422 `ValidationError` naming each field otherwise."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _respond(HTTPStatus.BAD_REQUEST, MALFORMED_REQUEST, "the body is not valid JSON")
+    details = [
+        {"field": _field_name(e.get("loc", ())), "issue": str(e.get("msg", "invalid"))} for e in errors
+    ]
+    fields = ", ".join(sorted({d["field"] for d in details}))
+    return _respond(HTTPStatus.UNPROCESSABLE_ENTITY, VALIDATION_ERROR, f"invalid request: {fields}", details)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    """("body", "metadata", "k") → "metadata.k"; the whole body → "body"."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "path", "query", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+def _respond(status: HTTPStatus, code: str, message: str, details: Any = None) -> Response[Any]:
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(code, message, details),
+    )

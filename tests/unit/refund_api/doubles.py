@@ -1,0 +1,165 @@
+"""In-memory doubles of the service's ports: the store (over the domain's ledger rules) and Amazon Pay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from amazon_pay_refunds.domain.ledger import EffectKind, LedgerSeed, open_ledger, release, reserve
+from amazon_pay_refunds.domain.lifecycle import Transition
+from amazon_pay_refunds.domain.models import CaptureLedger, Refund
+from amazon_pay_refunds.mws.credentials import SellerCredentials, UnknownSeller
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price, RefundDetails, RefundStatus
+from amazon_pay_refunds.store import LedgerNotFound, RefundAlreadyExists, RefundNotFound, VersionConflict
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SELLER = SellerCredentials("A1EXAMPLE", "AKIAEXAMPLE", "secret")
+CAPTURE_ID = "S01-1234567-1234567-C000001"
+
+
+def credentials(seller_id: str | None) -> SellerCredentials:
+    if seller_id not in (None, SELLER.seller_id):
+        raise UnknownSeller(str(seller_id))
+    return SELLER
+
+
+class MemoryStore:
+    """RefundStore's contract in memory; the ledger follows domain.ledger."""
+
+    def __init__(self) -> None:
+        self.refunds: dict[str, Refund] = {}
+        self.ledgers: dict[str, CaptureLedger] = {}
+
+    def _reserve(self, refund: Refund, seed: LedgerSeed | None) -> None:
+        ledger = self.ledgers.get(refund.amazon_capture_id)
+        if ledger is None:
+            if seed is None:
+                raise LedgerNotFound(refund.amazon_capture_id)
+            ledger = open_ledger(seed, NOW)
+        self.ledgers[refund.amazon_capture_id] = reserve(
+            ledger, refund.refund_id, refund.amount, refund.currency_code
+        )
+
+    def create_refund_with_reservation(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund:
+        if refund.refund_id in self.refunds:
+            raise RefundAlreadyExists(self.refunds[refund.refund_id])
+        self._reserve(refund, ledger_seed)
+        self.refunds[refund.refund_id] = stored = replace(refund, version=1)
+        return stored
+
+    def create_refund_without_reservation(self, refund: Refund) -> Refund:
+        if refund.refund_id in self.refunds:
+            raise RefundAlreadyExists(self.refunds[refund.refund_id])
+        self.refunds[refund.refund_id] = stored = replace(refund, version=1, reservation_pending=True)
+        return stored
+
+    def reserve_pending_refund(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund:
+        if self.refunds[refund.refund_id].version != refund.version:
+            raise VersionConflict(refund.refund_id)
+        self._reserve(refund, ledger_seed)
+        self.refunds[refund.refund_id] = stored = replace(
+            refund, reservation_pending=False, version=refund.version + 1
+        )
+        return stored
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        return self.refunds.get(refund_id)
+
+    def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
+        return self.ledgers.get(amazon_capture_id)
+
+    def transition(
+        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
+    ) -> Transition:
+        current = self.refunds.get(refund_id)
+        if current is None:
+            raise RefundNotFound(refund_id)
+        result = fn(current)
+        if not result.changed:
+            return result
+        if result.effect is not None and result.effect.kind is EffectKind.RELEASE:
+            ledger = self.ledgers[current.amazon_capture_id]
+            self.ledgers[current.amazon_capture_id] = release(ledger, refund_id)
+        self.refunds[refund_id] = stored = replace(result.refund, version=current.version + 1)
+        return Transition(current, stored, result.effect)
+
+
+def refund_details(
+    amazon_refund_id: str = "S01-1234567-1234567-R000001", state: str = "Pending"
+) -> RefundDetails:
+    return RefundDetails(
+        amazon_refund_id=amazon_refund_id,
+        refund_reference_id="ignored",
+        refund_type="SellerInitiated",
+        refund_amount=Price(Decimal("12.50"), "USD"),
+        fee_refunded=None,
+        creation_timestamp=NOW,
+        refund_status=RefundStatus(state, NOW, None, None),
+        seller_refund_note=None,
+        soft_descriptor=None,
+        converted_amount=None,
+        conversion_rate=None,
+    )
+
+
+def capture_details(
+    captured: str = "100.00", currency: str = "USD", state: str = "Completed"
+) -> CaptureDetails:
+    return CaptureDetails(
+        amazon_capture_id=CAPTURE_ID,
+        capture_reference_id="c1",
+        capture_amount=Price(Decimal(captured), currency),
+        refunded_amount=Price(Decimal(0), currency),
+        capture_fee=None,
+        capture_status=CaptureStatus(state, None, NOW),
+        id_list=(),
+        creation_timestamp=NOW,
+        seller_capture_note=None,
+        soft_descriptor=None,
+        converted_amount=None,
+        conversion_rate=None,
+    )
+
+
+@dataclass
+class ScriptedAmazonPay:
+    """Answers each call from a script (a result, or an AmazonPayError to raise); records the calls."""
+
+    refund_answers: list[RefundDetails | AmazonPayError] = field(default_factory=lambda: [refund_details()])
+    capture_answers: list[CaptureDetails | AmazonPayError] = field(
+        default_factory=lambda: [capture_details()]
+    )
+    refund_calls: list[dict[str, Any]] = field(default_factory=list)
+    capture_calls: list[str] = field(default_factory=list)
+
+    def refund(
+        self,
+        amazon_capture_id: str,
+        refund_reference_id: str,
+        amount: Decimal,
+        currency_code: str,
+        *,
+        seller_refund_note: str | None = None,
+        soft_descriptor: str | None = None,
+        provider_credit_reversals: Sequence[Any] = (),
+        seller_id: str | None = None,
+        deadline: float | None = None,
+    ) -> RefundDetails:
+        self.refund_calls.append({"reference": refund_reference_id, "amount": amount, "deadline": deadline})
+        answer = self.refund_answers[min(len(self.refund_calls), len(self.refund_answers)) - 1]
+        if isinstance(answer, AmazonPayError):
+            raise answer
+        return answer
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails:
+        self.capture_calls.append(amazon_capture_id)
+        answer = self.capture_answers[min(len(self.capture_calls), len(self.capture_answers)) - 1]
+        if isinstance(answer, AmazonPayError):
+            raise answer
+        return answer

@@ -1,0 +1,60 @@
+"""The published OpenAPI document is the one generated from the code, and says what clients need."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "generate_openapi", REPO / "scripts" / "generate_openapi.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def document(generator: ModuleType) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(generator.render())
+    return result
+
+
+def test_committed_document_equals_a_freshly_generated_one(generator: ModuleType) -> None:
+    committed = (REPO / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == generator.render(), "run: .venv/bin/python scripts/generate_openapi.py"
+
+
+def test_every_operation_requires_the_api_key(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["api_key"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    assert document["security"] == [{"api_key": []}]
+
+
+def test_refund_request_answers_are_documented_with_their_models(document: dict[str, Any]) -> None:
+    responses = document["paths"]["/refunds"]["post"]["responses"]
+    assert set(responses) == {"200", "202", "400", "409", "422"}
+    assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/RefundResource")
+
+
+def test_no_answer_is_documented_with_powertools_default_error_body(document: dict[str, Any]) -> None:
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert response["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")

@@ -1,0 +1,182 @@
+"""The refund service over in-memory doubles: what is stored, what is sent to Amazon, and when."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from amazon_pay_refunds.domain.models import Refund, RefundStatus
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.service.errors import (
+    AmazonRefused,
+    CaptureNotRefundable,
+    IdempotencyConflict,
+    ReservationRefused,
+    UnknownSeller,
+)
+from amazon_pay_refunds.service.refund_requests import (
+    FaultPoint,
+    RefundRequest,
+    RefundRequests,
+    deadline_for,
+)
+
+from .doubles import CAPTURE_ID, NOW, MemoryStore, ScriptedAmazonPay, capture_details, credentials
+
+UNAVAILABLE = AmazonPayError("ServiceUnavailable", "try later", http_status=503)
+TIMEOUT = AmazonPayError("RequestTimeout", "no answer")
+NOT_REFUNDABLE = AmazonPayError("CaptureNotRefundable", "closed", http_status=405)
+
+
+def service(store: MemoryStore, amazon: ScriptedAmazonPay, **options: object) -> RefundRequests:
+    return RefundRequests(store, amazon, credentials, now=lambda: NOW, **options)  # type: ignore[arg-type]
+
+
+def request(refund_id: str = "r1", amount: str = "12.50", **changes: object) -> RefundRequest:
+    fields: dict[str, object] = {
+        "refund_id": refund_id,
+        "amazon_capture_id": CAPTURE_ID,
+        "amount": Decimal(amount),
+        "currency_code": "USD",
+    }
+    fields.update(changes)
+    return RefundRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_new_refund_is_sent_as_attempt_one_and_answered_pending() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay()
+    outcome = service(store, amazon).request_refund(request(), deadline=99.0)
+    assert (outcome.created, outcome.refund.status) == (True, RefundStatus.PENDING)
+    assert amazon.refund_calls == [{"reference": "r1_1", "amount": Decimal("12.50"), "deadline": 99.0}]
+
+
+def test_reservation_is_stored_before_amazon_is_called() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay()
+    seen: list[tuple[FaultPoint, bool]] = []
+
+    def observe(point: FaultPoint, refund: Refund) -> None:
+        seen.append((point, "r1" in store.ledgers[CAPTURE_ID].refund_ids and not amazon.refund_calls))
+
+    service(store, amazon, fault_hook=observe).request_refund(request(), deadline=99.0)
+    assert seen[0] == ("after_reservation", True)
+
+
+def test_unknown_outcome_keeps_the_refund_requested_with_its_reservation() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay(refund_answers=[TIMEOUT])
+    outcome = service(store, amazon).request_refund(request(), deadline=99.0)
+    assert (outcome.created, outcome.refund.status) == (True, RefundStatus.REQUESTED)
+    assert store.ledgers[CAPTURE_ID].in_flight == Decimal("12.50")
+
+
+def test_our_credentials_refused_keeps_the_refund_requested() -> None:
+    denied = AmazonPayError("SignatureDoesNotMatch", "bad signature", http_status=403)
+    store, amazon = MemoryStore(), ScriptedAmazonPay(refund_answers=[denied])
+    outcome = service(store, amazon).request_refund(request(), deadline=99.0)
+    assert outcome.refund.status is RefundStatus.REQUESTED
+
+
+def test_permanent_refusal_fails_the_refund_releases_it_and_raises_amazons_code() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay(refund_answers=[NOT_REFUNDABLE])
+    with pytest.raises(AmazonRefused) as refused:
+        service(store, amazon).request_refund(request(), deadline=99.0)
+    assert refused.value.code == "CaptureNotRefundable"
+    assert store.refunds["r1"].status is RefundStatus.FAILED
+    assert store.ledgers[CAPTURE_ID].available == Decimal("100.00")
+
+
+def test_capture_lookup_unreachable_stores_the_refund_without_reservation_and_sends_nothing() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay(capture_answers=[UNAVAILABLE])
+    outcome = service(store, amazon).request_refund(request(), deadline=99.0)
+    assert outcome.refund.reservation_pending and outcome.refund.status is RefundStatus.REQUESTED
+    assert amazon.refund_calls == []
+    assert CAPTURE_ID not in store.ledgers
+
+
+def test_capture_not_completed_is_refused_before_anything_is_stored() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay(capture_answers=[capture_details(state="Closed")])
+    with pytest.raises(CaptureNotRefundable):
+        service(store, amazon).request_refund(request(), deadline=99.0)
+    assert store.refunds == {}
+
+
+def test_over_reservation_is_refused_with_requested_and_available() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay(capture_answers=[capture_details("10.00")])
+    with pytest.raises(ReservationRefused) as refused:
+        service(store, amazon).request_refund(request(amount="10.01"), deadline=99.0)
+    assert refused.value.code == "RefundExceedsCapture"
+    assert refused.value.details == {"requested": "10.01", "available": "10.00", "currency_code": "USD"}
+
+
+def test_replay_with_the_same_body_returns_the_refund_without_calling_amazon_again() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay()
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    again = refunds.request_refund(request(), deadline=99.0)
+    assert again.created is False
+    assert len(amazon.refund_calls) == 1
+
+
+def test_same_refund_id_with_another_amount_conflicts() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay()
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    with pytest.raises(IdempotencyConflict):
+        refunds.request_refund(request(amount="12.49"), deadline=99.0)
+
+
+def test_unknown_seller_is_refused_before_anything_is_stored() -> None:
+    store = MemoryStore()
+    with pytest.raises(UnknownSeller):
+        service(store, ScriptedAmazonPay()).request_refund(request(seller_id="A9OTHER"), deadline=99.0)
+    assert store.refunds == {}
+
+
+def test_submit_requested_reserves_a_pending_reservation_before_sending() -> None:
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(capture_answers=[UNAVAILABLE, capture_details()])
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    finished = refunds.submit_requested("r1", deadline=99.0)
+    assert finished.status is RefundStatus.PENDING and not finished.reservation_pending
+    assert store.ledgers[CAPTURE_ID].in_flight == Decimal("12.50")
+    assert [c["reference"] for c in amazon.refund_calls] == ["r1_1"]
+
+
+def test_submit_requested_resends_the_unchanged_reference_id() -> None:
+    store, amazon = (
+        MemoryStore(),
+        ScriptedAmazonPay(refund_answers=[TIMEOUT, *ScriptedAmazonPay().refund_answers]),
+    )
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    finished = refunds.submit_requested("r1", deadline=99.0)
+    assert finished.status is RefundStatus.PENDING
+    assert [c["reference"] for c in amazon.refund_calls] == ["r1_1", "r1_1"]
+
+
+def test_submit_requested_leaves_a_refund_past_requested_alone() -> None:
+    store, amazon = MemoryStore(), ScriptedAmazonPay()
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    refunds.submit_requested("r1", deadline=99.0)
+    assert len(amazon.refund_calls) == 1
+
+
+def test_pending_reservation_failed_on_a_closed_capture_releases_nothing() -> None:
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(capture_answers=[UNAVAILABLE, capture_details(state="Closed")])
+    refunds = service(store, amazon)
+    refunds.request_refund(request(), deadline=99.0)
+    finished = refunds.submit_requested("r1", deadline=99.0)
+    assert (finished.status, finished.reason_code) == (RefundStatus.FAILED, "CaptureNotRefundable")
+    assert amazon.refund_calls == []
+
+
+def test_deadline_keeps_a_safety_margin_from_the_remaining_time() -> None:
+    assert deadline_for(10_000, margin_seconds=3.0, monotonic=lambda: 100.0) == pytest.approx(107.0)
+
+
+def test_deadline_is_never_in_the_past_of_now_and_is_capped() -> None:
+    assert deadline_for(1_000, margin_seconds=3.0, monotonic=lambda: 100.0) == 100.0
+    assert deadline_for(900_000, monotonic=lambda: 0.0) == 20.0
