@@ -1,0 +1,89 @@
+"""`refunds-local` (`make local`): serve the local stack until Ctrl-C (SPEC §9)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refunds-local",
+        description="The amazon-pay-refunds stack on this machine: API, /ipn, Amazon Pay simulator, AWS "
+        "services emulated in process by moto. No AWS account, no Docker.",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="storefront API and /ipn (3000)")
+    parser.add_argument("--sim-port", type=int, default=DEFAULT_SIM_PORT, help="Amazon Pay simulator (8701)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the x-api-key the API accepts")
+    parser.add_argument(
+        "--no-throttling", action="store_true", help="switch the simulator's Amazon request quotas off"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def banner(stack: LocalStack) -> str:
+    api, sim = stack.api_url, stack.sim_url
+    return "\n".join(
+        [
+            "refunds-local: the local stack is up (AWS emulated in process by moto; no AWS account).",
+            f"  Storefront API and /ipn  {api}   (header x-api-key: {stack.api_key})",
+            f"  Amazon Pay simulator     {sim}   (MWS {stack.mws_url}, seller {stack.seller_id})",
+            f"  AWS services (moto)      {stack.aws_url}   table {stack.table_name}, bus {stack.bus_name}",
+            "",
+            "Create a capture on the simulator:",
+            f"  curl -s -X POST {sim}/simulator/captures -H 'content-type: application/json' \\",
+            """       -d '{"amount": "100.00", "currency_code": "USD"}'""",
+            "Request a refund of it (put the amazon_capture_id it answered):",
+            f"  curl -s -X POST {api}/refunds -H 'x-api-key: {stack.api_key}' "
+            "-H 'content-type: application/json' \\",
+            """       -d '{"refund_id": "ord-1001-r1", "amazon_capture_id": "<id>", "amount": "12.50", """
+            """"currency_code": "USD"}'""",
+            f"  curl -s {api}/refunds/ord-1001-r1 -H 'x-api-key: {stack.api_key}'",
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stack = LocalStack(
+        port=args.port, sim_port=args.sim_port, api_key=args.api_key, throttling=not args.no_throttling
+    )
+    stopping = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            stack.start()
+        except OSError as error:
+            print(
+                f"refunds-local: cannot start: {error} (is a port in use? see --port/--sim-port)",
+                file=sys.stderr,
+            )
+            return 1
+        print(banner(stack), flush=True)
+        while not stopping.wait(0.5):
+            pass
+        print("refunds-local: stopping...", flush=True)
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("refunds-local: stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

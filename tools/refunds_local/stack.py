@@ -1,0 +1,428 @@
+"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (SPEC §9).
+
+    with LocalStack(port=0, sim_port=0) as stack:
+        capture_id = stack.simulator.create_capture("100.00", "USD")
+        requests.post(f"{stack.api_url}/refunds", headers={"x-api-key": stack.api_key}, json={...})
+        stack.drain()
+        stack.events(refund_id="ord-1001-r1")
+
+- moto's ThreadedMotoServer on 127.0.0.1 (ephemeral port): the handlers reach DynamoDB, EventBridge, SQS and
+  Secrets Manager over the AWS wire protocol, through AWS_ENDPOINT_URL, as boto3 honours it;
+- the table (store/schema.py, checked against the template by the tests), the event bus (the template's
+  name pattern), the credentials secret (the simulator's seller, in the format of mws/credentials.py), and an
+  "observer" rule on the bus delivering every event to an SQS queue, which `events()` reads;
+- the Amazon Pay simulator (its MWS URL is REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT);
+- the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py).
+
+The environment the handlers read is resolved from the template's Globals (literals as written, parameters
+at their defaults unless overridden here, resources to the local ones) and set on the process; `stop()`
+restores it. Because the environment, boto3's default session and moto's state are process-wide, only one
+LocalStack may run in a process at a time: a second `start()` raises StackAlreadyRunning. Stacks one after
+another are independent: moto is reset at start and stop, handlers are cold-started per stack, and the
+library's per-container caches (amazon_pay_refunds.runtime) are reset at start and stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from amazon_pay_refunds import runtime
+from amazon_pay_refunds.store.schema import create_table
+from amazon_pay_sim import Simulator
+from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
+
+from .gateway import Gateway
+from .lambdas import Handler, LambdaFunction
+from .streams import DeadLetter, StreamPump
+from .template import (
+    TEMPLATE_PATH,
+    api_spec,
+    function_environment,
+    function_specs,
+    load_template,
+    parameter_default,
+    resources,
+    stream_mapping,
+    substitute,
+)
+
+logger = logging.getLogger("refunds_local.stack")
+
+DEFAULT_PORT = 3000
+DEFAULT_SIM_PORT = 8701
+DEFAULT_API_KEY = "local-dev-key"
+DEFAULT_STACK_NAME = "refunds-local"
+REGION = "us-east-1"
+OBSERVER = "refunds-local-observer"
+
+# Parameters the local stack sets differently from the template's defaults.
+LOCAL_PARAMETERS = {"LogLevel": "INFO"}
+# Variables that would send boto3 elsewhere, or to a real account, if left in place.
+_CLEARED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_EXECUTION_ENV",
+)
+
+_ACTIVE_LOCK = threading.Lock()
+_ACTIVE: list[LocalStack] = []
+
+
+class StackAlreadyRunning(RuntimeError):
+    """Another LocalStack runs in this process (they share the process environment)."""
+
+
+class LocalStack:
+    """The local stack; a context manager (`start()` on enter, `stop()` on exit)."""
+
+    def __init__(
+        self,
+        *,
+        port: int = DEFAULT_PORT,
+        sim_port: int = DEFAULT_SIM_PORT,
+        api_key: str = DEFAULT_API_KEY,
+        throttling: bool = True,
+        settle_seconds: float | None = None,
+        retry_delay_seconds: int = 2,
+        stack_name: str = DEFAULT_STACK_NAME,
+        parameters: Mapping[str, str] | None = None,
+        handler_overrides: Mapping[str, Handler | str] | None = None,
+        pump: bool = True,
+        pump_interval: float = 0.1,
+        template_path: Path | str = TEMPLATE_PATH,
+        seller_id: str = DEFAULT_SELLER_ID,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        extra_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self.template = load_template(template_path)
+        self.api_key = api_key
+        self.stack_name = stack_name
+        self.region = REGION
+        self.seller_id = seller_id
+        self._access_key, self._secret_key = access_key, secret_key
+        self._port, self._sim_port = port, sim_port
+        self._run_pump, self._pump_interval = pump, pump_interval
+        self._extra_environment = dict(extra_environment or {})
+        self.parameters = {
+            **LOCAL_PARAMETERS,
+            "RetryDelaySeconds": str(retry_delay_seconds),
+            "SellerIds": seller_id,
+            **(parameters or {}),
+        }
+        simulator_options: dict[str, Any] = (
+            {} if settle_seconds is None else {"settle_seconds": settle_seconds}
+        )
+        self.simulator = Simulator(
+            seller_id=seller_id,
+            access_key=access_key,
+            secret_key=secret_key,
+            throttling=throttling,
+            **simulator_options,
+        )
+        self.functions = {
+            logical_id: LambdaFunction(spec, stack_name=stack_name, region=self.region)
+            for logical_id, spec in function_specs(self.template).items()
+        }
+        for logical_id, handler in (handler_overrides or {}).items():
+            self.function(logical_id).override(handler)
+        self.gateway = Gateway(api_spec(self.template), self.functions, api_key=api_key, port=port)
+        self.stream_mapping = stream_mapping(self.template)
+        self.table_name = f"{stack_name}-RefundsTable"
+        self.bus_name = substitute(
+            resources(self.template, "AWS::Events::EventBus")["RefundsBus"]["Properties"]["Name"],
+            {"AWS::StackName": stack_name, "AWS::Region": self.region},
+        )
+        self.secret_name = (
+            parameter_default(self.template, "CredentialsSecretName") or f"{stack_name}/credentials"
+        )
+        self.secret_arn = ""
+        self.stream_arn = ""
+        self.environment: dict[str, str] = {}
+        self.pump: StreamPump | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._sim_handle: Any = None
+        self._saved_environment: dict[str, str | None] = {}
+        self._saved_session: boto3.Session | None = None
+        self._environment_set = False
+        self._saved_werkzeug_level: int | None = None
+        self._observer_queue_url = ""
+        self._events: list[dict[str, Any]] = []
+        self._events_lock = threading.Lock()
+        self._started = False
+
+    # -- lifecycle --
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        with _ACTIVE_LOCK:
+            if _ACTIVE:
+                raise StackAlreadyRunning(
+                    "a LocalStack already runs in this process; stacks share the process environment, "
+                    "so run them one after another (stop the other first)"
+                )
+            _ACTIVE.append(self)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._started = True
+        werkzeug = logging.getLogger("werkzeug")
+        self._saved_werkzeug_level = werkzeug.level
+        werkzeug.setLevel(logging.WARNING)  # moto's server would log every AWS call
+        self._sim_handle = self.simulator.serve(host="127.0.0.1", port=self._sim_port)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        self._reset_moto()
+        self._set_environment()
+        self._create_resources()
+        self.pump = StreamPump(
+            self.client("dynamodbstreams"),
+            self.stream_arn,
+            self.function(self.stream_mapping.function),
+            self.stream_mapping,
+            region=self.region,
+            interval=self._pump_interval,
+        )
+        if self._run_pump:
+            self.pump.start()
+        self.gateway.start()
+        logger.info("local stack up: API %s, simulator %s, AWS %s", self.api_url, self.sim_url, self.aws_url)
+
+    def stop(self) -> None:
+        """Stop everything that started (in reverse), restore the environment; safe to call twice."""
+        try:
+            if self._started:
+                self.gateway.stop()
+                if self.pump is not None:
+                    self.pump.stop()
+                if self._sim_handle is not None:
+                    self._sim_handle.shutdown()
+                    self._sim_handle = None
+                if self._moto is not None:
+                    try:
+                        self._reset_moto()
+                    finally:
+                        self._moto.stop()
+                        self._moto = None
+                self._restore_environment()
+                if self._saved_werkzeug_level is not None:
+                    logging.getLogger("werkzeug").setLevel(self._saved_werkzeug_level)
+                    self._saved_werkzeug_level = None
+                self._started = False
+        finally:
+            with _ACTIVE_LOCK:
+                if self in _ACTIVE:
+                    _ACTIVE.remove(self)
+
+    # -- where things are --
+
+    @property
+    def api_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def sim_url(self) -> str:
+        return str(self._handle().url)
+
+    @property
+    def mws_url(self) -> str:
+        return str(self._handle().mws_url)
+
+    @property
+    def aws_url(self) -> str:
+        if self._moto is None:
+            raise RuntimeError("the local stack is not running")
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _handle(self) -> Any:
+        if self._sim_handle is None:
+            raise RuntimeError("the local stack is not running")
+        return self._sim_handle
+
+    def function(self, logical_id: str) -> LambdaFunction:
+        try:
+            return self.functions[logical_id]
+        except KeyError:
+            raise KeyError(f"the template has no function {logical_id}") from None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` on this stack's moto server (explicit endpoint and credentials)."""
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        )
+
+    # -- events and the stream --
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Pump the table's stream into the EventPublisher until no new records remain; records handled."""
+        if self.pump is None:
+            raise RuntimeError("the local stack is not running")
+        return self.pump.drain(timeout)
+
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        return [] if self.pump is None else list(self.pump.dead_letters)
+
+    def events(self, refund_id: str | None = None, *, drain: bool = True) -> list[dict[str, Any]]:
+        """Every event published on the bus so far (EventBridge's envelope, detail parsed), oldest first;
+        only those whose detail names `refund_id` when given. Drains the stream first unless told not to."""
+        if drain:
+            self.drain()
+        sqs = self.client("sqs")
+        with self._events_lock:
+            while True:
+                answer = sqs.receive_message(
+                    QueueUrl=self._observer_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                )
+                messages = answer.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    self._events.append(json.loads(message["Body"]))
+                    sqs.delete_message(
+                        QueueUrl=self._observer_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+            return [
+                event
+                for event in self._events
+                if refund_id is None or (event.get("detail") or {}).get("refund_id") == refund_id
+            ]
+
+    # -- setup --
+
+    def _reset_moto(self) -> None:
+        requests.post(f"{self.aws_url}/moto-api/reset", timeout=10).raise_for_status()
+
+    def _set_environment(self) -> None:
+        local_refs = {
+            "RefundsTable": self.table_name,
+            "RefundsBus": self.bus_name,
+            "CredentialsSecret": "",  # filled in once the secret exists (Ref of a secret is its ARN)
+        }
+        environment = {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+            "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT": self.mws_url,
+        }
+        names = {**self._parameter_values(), **local_refs}
+        for name, value in function_environment(self.template).items():
+            if value == {"Ref": "CredentialsSecret"}:
+                continue
+            environment[name] = substitute(value, names)
+        environment.update(self._extra_environment)
+        cleared = [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")] + list(_CLEARED)
+        touched = set(environment) | set(cleared) | {"AMAZON_PAY_CREDENTIALS_SECRET"}
+        self._saved_environment = {name: os.environ.get(name) for name in touched}
+        for name in cleared:
+            os.environ.pop(name, None)
+        os.environ.update(environment)
+        # boto3's default session caches credentials and settings from the environment it first saw.
+        self._saved_session = boto3.DEFAULT_SESSION
+        boto3.DEFAULT_SESSION = None
+        runtime.reset()  # the library's cached settings and clients were built for another environment
+        self._environment_set = True
+        self.environment = environment
+
+    def _parameter_values(self) -> dict[str, str]:
+        values = {}
+        for name in self.template.get("Parameters") or {}:
+            default = parameter_default(self.template, name)
+            if default is not None:
+                values[name] = default
+        values.update(self.parameters)
+        values.update({"AWS::StackName": self.stack_name, "AWS::Region": self.region})
+        return values
+
+    def _restore_environment(self) -> None:
+        if not self._environment_set:
+            return
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+        boto3.DEFAULT_SESSION = self._saved_session
+        self._saved_session = None
+        self._environment_set = False
+        runtime.reset()  # nothing built for this stack outlives it
+
+    def _create_resources(self) -> None:
+        dynamodb = self.client("dynamodb")
+        create_table(dynamodb, self.table_name)
+        self.stream_arn = dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
+
+        events = self.client("events")
+        events.create_event_bus(Name=self.bus_name)
+        sqs = self.client("sqs")
+        self._observer_queue_url = sqs.create_queue(QueueName=f"{self.stack_name}-observer")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self._observer_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name=OBSERVER,
+            EventBusName=self.bus_name,
+            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+            Description="refunds-local: every event on the bus, for LocalStack.events()",
+        )
+        events.put_targets(
+            Rule=OBSERVER, EventBusName=self.bus_name, Targets=[{"Id": "observer", "Arn": queue_arn}]
+        )
+
+        secret = {
+            "default_seller_id": self.seller_id,
+            "sellers": {self.seller_id: {"access_key": self._access_key, "secret_key": self._secret_key}},
+        }
+        self.secret_arn = self.client("secretsmanager").create_secret(
+            Name=self.secret_name, SecretString=json.dumps(secret)
+        )["ARN"]
+        os.environ["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
+        self.environment["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
