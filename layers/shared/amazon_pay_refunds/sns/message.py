@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .errors import MalformedNotification, Reason
@@ -53,17 +55,20 @@ def _refuse_constant(name: str) -> Any:
 _JSON_WHITESPACE = " \t\r\n"
 # One decoder for every call: json.loads with keyword arguments builds a new one each time.
 _DECODER = json.JSONDecoder(object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+# Its C scanner, called directly: JSONDecoder.raw_decode only wraps it to turn StopIteration into an error.
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def load_json_object(text: str, *, not_json: Reason, not_object: Reason) -> dict[str, Any]:
     """Decode JSON text, refusing duplicate keys, NaN/Infinity and anything but an object at the top."""
-    text = text.strip(_JSON_WHITESPACE)
+    # Scans from the first non-whitespace character instead of stripping: no copy of the whole body.
+    start = len(text) - len(text.lstrip(_JSON_WHITESPACE)) if text[:1] in _JSON_WHITESPACE else 0
     try:
-        value, end = _DECODER.raw_decode(text)
-        if end != len(text):
-            raise ValueError("data after the JSON value")
-    except (ValueError, RecursionError):
+        value, end = _SCAN_ONCE(text, start)
+    except (StopIteration, ValueError, RecursionError):  # StopIteration: no JSON value at all
         raise MalformedNotification(not_json, "the body is not valid JSON") from None
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        raise MalformedNotification(not_json, "the body is not valid JSON")
     if not isinstance(value, dict):
         raise MalformedNotification(not_object, "the JSON is not an object")
     return value
@@ -81,6 +86,11 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def _decode_body(body: str | bytes) -> str:
+    if type(body) is bytes and len(body) <= MAX_BODY_BYTES:  # what a handler passes: one test, one decode
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedNotification(Reason.BODY_NOT_UTF8, "the body is not UTF-8") from None
     if isinstance(body, str):
         # A str body is measured as the UTF-8 bytes SNS would have sent.
         try:
@@ -101,6 +111,7 @@ def _decode_body(body: str | bytes) -> str:
 
 
 _TYPES = {member.value: member for member in MessageType}
+_NOTIFICATION = MessageType.NOTIFICATION
 _REQUIRED = (
     "MessageId",
     "TopicArn",
@@ -131,11 +142,89 @@ def _optional(document: dict[str, Any], name: str) -> str | None:
     return value
 
 
+# The fields of a Notification, in one C call (KeyError if one is missing).
+_NOTIFICATION_FIELDS = itemgetter(
+    "Type",
+    "MessageId",
+    "TopicArn",
+    "Message",
+    "Timestamp",
+    "SignatureVersion",
+    "Signature",
+    "SigningCertURL",
+)
+_NOTIFICATION_TEXT = MessageType.NOTIFICATION.value
+_from_iso_format = datetime.fromisoformat
+
+
 def parse_sns_message(body: str | bytes) -> SnsMessage:
-    """Parse an SNS HTTP POST body; raises MalformedNotification naming the first problem."""
+    """Parse an SNS HTTP POST body; raises MalformedNotification naming the first problem.
+
+    The common case, a well-formed Notification, takes a straight path with the same checks; anything
+    else (a missing or non-string field, another Type) is left to `_parse_document`, which names the
+    first problem exactly as before. Whatever either path returns or raises, the other would too.
+    """
     document = load_json_object(
         _decode_body(body), not_json=Reason.BODY_NOT_JSON, not_object=Reason.BODY_NOT_OBJECT
     )
+    try:
+        fields = _NOTIFICATION_FIELDS(document)
+    except KeyError:
+        return _parse_document(document)
+    type_text, message_id, topic_arn, message, timestamp_text, version, signature_text, cert_url = fields
+    get = document.get
+    subject, unsubscribe_url = get("Subject"), get("UnsubscribeURL")
+    if not (
+        str
+        is type(type_text)
+        is type(message_id)
+        is type(topic_arn)
+        is type(message)
+        is type(timestamp_text)
+        is type(version)
+        is type(signature_text)
+        is type(cert_url)
+        and type_text == _NOTIFICATION_TEXT
+        and (subject is None or type(subject) is str)
+        and (unsubscribe_url is None or type(unsubscribe_url) is str)
+    ):
+        return _parse_document(document)
+    # From here on, the checks and their order are _parse_document's for a Notification.
+    try:
+        signature = binascii.a2b_base64(signature_text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise MalformedNotification(Reason.SIGNATURE_NOT_BASE64, "Signature is not base64") from None
+    if not signature:
+        raise MalformedNotification(Reason.SIGNATURE_NOT_BASE64, "Signature is empty")
+    try:
+        moment = _from_iso_format(timestamp_text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or len(timestamp_text) < 20 or timestamp_text[10] != "T":
+        moment = parse_timestamp(timestamp_text)  # raises, naming the problem
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: this runs for every IPN.
+    return tuple.__new__(
+        SnsMessage,
+        (
+            _NOTIFICATION,
+            message_id,
+            topic_arn,
+            message,
+            moment,
+            timestamp_text,
+            version,
+            signature,
+            cert_url,
+            subject,
+            None,
+            None,
+            unsubscribe_url,
+        ),
+    )
+
+
+def _parse_document(document: dict[str, Any]) -> SnsMessage:
+    """Every message type, every field checked in turn: the first problem found is the one raised."""
     type_text = document.get("Type")
     if type_text is None:
         raise MalformedNotification(Reason.FIELD_MISSING, "Type is missing")
@@ -145,7 +234,7 @@ def parse_sns_message(body: str | bytes) -> SnsMessage:
     message_id, topic_arn, message, timestamp_text, version, signature_text, cert_url = _strings(
         document, _REQUIRED
     )
-    if message_type is MessageType.NOTIFICATION:
+    if message_type is _NOTIFICATION:
         subject, subscribe_url, token = _optional(document, "Subject"), None, None
     else:
         subject = None
@@ -156,30 +245,26 @@ def parse_sns_message(body: str | bytes) -> SnsMessage:
         raise MalformedNotification(Reason.SIGNATURE_NOT_BASE64, "Signature is not base64") from None
     if not signature:
         raise MalformedNotification(Reason.SIGNATURE_NOT_BASE64, "Signature is empty")
-    # tuple.__new__ skips the NamedTuple's Python-level __new__: this runs for every IPN.
-    return tuple.__new__(
-        SnsMessage,
-        (
-            message_type,
-            message_id,
-            topic_arn,
-            message,
-            parse_timestamp(timestamp_text),
-            timestamp_text,
-            version,
-            signature,
-            cert_url,
-            subject,
-            subscribe_url,
-            token,
-            _optional(document, "UnsubscribeURL"),
-        ),
+    return SnsMessage(
+        message_type,
+        message_id,
+        topic_arn,
+        message,
+        parse_timestamp(timestamp_text),
+        timestamp_text,
+        version,
+        signature,
+        cert_url,
+        subject,
+        subscribe_url,
+        token,
+        _optional(document, "UnsubscribeURL"),
     )
 
 
 def string_to_sign(message: SnsMessage) -> bytes:
     """The bytes SNS signed: `key\\nvalue\\n` per field of the message's type, Message exactly as received."""
-    if message.type is MessageType.NOTIFICATION:
+    if message.type is _NOTIFICATION:
         subject = "" if message.subject is None else f"Subject\n{message.subject}\n"
         text = (
             f"Message\n{message.message}\nMessageId\n{message.message_id}\n{subject}"
