@@ -160,7 +160,9 @@ def refund_details_from_element(element: Element, *, request_id: str | None = No
     status = _required_child(element, "RefundStatus")
     return RefundDetails(
         amazon_refund_id=_required_text(element, "AmazonRefundId"),
-        refund_reference_id=_required_text(element, "RefundReferenceId"),
+        # Amazon-initiated refunds (A-to-z claims, buyer cancellations) may carry no RefundReferenceId of
+        # the seller's: "" then, which names no refund of ours.
+        refund_reference_id=_text(element, "RefundReferenceId") or "",
         refund_type=_required_text(element, "RefundType"),
         refund_amount=_required_price(element, "RefundAmount"),
         fee_refunded=_price(element, "FeeRefunded"),

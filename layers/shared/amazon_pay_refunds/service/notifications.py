@@ -1,0 +1,482 @@
+"""The IPN endpoint's use case (SPEC §5): verify an SNS post, then act on the Amazon Pay notification.
+
+`IpnService.handle(body, headers)` returns an `IpnAnswer` (HTTP status + reason code + safe log fields) for
+every input but unexpected failures (see below). Mapping, in one place:
+
+- 200: processed, duplicate, or verified but not acted upon (other notification types, samples, another
+  release environment, an unsubscribe confirmation, an external refund we cannot place);
+- 400: `MalformedNotification`, or NotificationData without readable RefundDetails;
+- 403: `NotAuthentic` (signature, certificate, certificate URL, headers, freshness, topic, seller);
+- 503: transient (certificate fetch, DynamoDB throttling/StoreBusy/any store error, Amazon Pay
+  unreachable, the SubscribeURL unreachable), so that SNS redelivers.
+
+Decisions (docs in the module, tests in tests/*/ipn_handler):
+- A PaymentRefund IPN names one of our refunds through its RefundReferenceId (`{refund_id}_{n}`, Amazon
+  echoes what we sent); the domain then matches the attempt by AmazonRefundId first. Refund IPNs need no
+  dedupe write: the refund applies each `ipn:{NotificationReferenceId}` cause at most once.
+- A reference that names a refund of ours whose seller differs from the IPN's SellerId is never applied to
+  that refund (another seller's refund cannot complete ours): it is logged (`seller_mismatch_refund_id`)
+  and handled as a refund this service did not issue for the IPN's seller. Answering 403 would only make
+  SNS redeliver a genuine, signed notification hourly for 14 days.
+- External refunds (AmazonA-ZRefund, BuyerCanceled, Seller Central): the IPN carries no AmazonCaptureId, so
+  the capture is located among our open refunds' captures on the same Amazon order reference (the first
+  three parts of the AmazonRefundId) and confirmed with GetCaptureDetails (its IdList lists the refund).
+  Found → `record_external_refund` (idempotent by AmazonRefundId; opened from that GetCaptureDetails if the
+  ledger is missing). Not found → acknowledged and logged (`external_refund_unmatched`): no open refund of
+  ours is on that order, and a ledger opened later takes its opening balance (RefundedAmount, IdList) from
+  GetCaptureDetails, which already counts it. Limit: a ledger whose refunds of ours are all final is not
+  searched (no index by order reference yet), so an external refund on it is logged, not counted. Pending
+  external refunds are counted at once (conservative); Declined ones moved no money: acknowledged.
+- Only unexpected failures raise: non-retryable Amazon Pay errors while locating a capture (e.g. missing
+  credentials for the seller) and programming errors; the handler answers them 500.
+- Sample IPNs (`IsSample`, sent from Seller Central) and IPNs of the other release environment (a Sandbox
+  IPN reaching a live deployment or the reverse; both share the SellerId) are acknowledged, never applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amazon_pay_refunds import runtime
+from amazon_pay_refunds.config import ConfigurationError
+from amazon_pay_refunds.domain.ledger import CurrencyMismatch, LedgerSeed
+from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, apply_observation
+from amazon_pay_refunds.domain.models import AttemptState, Refund
+from amazon_pay_refunds.domain.references import parse_refund_reference_id
+from amazon_pay_refunds.mws.client import deadline_in
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.mws.parse import MalformedXml, refund_details_from_xml
+from amazon_pay_refunds.sns import (
+    DEFAULT_MAX_AGE,
+    AmazonPayNotification,
+    CertificateFetcher,
+    DeploymentBinding,
+    MessageType,
+    NotAuthentic,
+    SnsMessage,
+    SnsVerificationError,
+    SnsVerifier,
+    trust_from_environment,
+    verify_ipn,
+)
+from amazon_pay_refunds.store import LedgerNotFound, RefundNotFound, StoreError
+
+PAYMENT_REFUND = "PaymentRefund"
+# Non-refund notifications are remembered as long as a genuine redelivery can still pass the verifier.
+IPN_DEDUPE_TTL = DEFAULT_MAX_AGE
+# How many open refunds are searched for an external refund's capture.
+MAX_OPEN_REFUNDS_SEARCHED = 1000
+AMAZON_PAY_DEADLINE_SECONDS = 6.0
+SUBSCRIBE_TIMEOUT = (3.05, 5.0)
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IpnAnswer:
+    """What the endpoint answers, and the safe fields to log with it (never the body or secrets)."""
+
+    status: int
+    reason: str
+    message_id: str | None = None
+    notification_type: str | None = None
+    refund_id: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def transient(self) -> bool:
+        return self.status >= 500
+
+    def body(self) -> dict[str, str]:
+        return {"status": "accepted" if self.accepted else "rejected", "reason": self.reason}
+
+
+# Reason codes of accepted IPNs (200).
+PROCESSED = "processed"
+DUPLICATE = "duplicate"
+ACKNOWLEDGED = "acknowledged"
+SAMPLE_IGNORED = "sample_ignored"
+ENVIRONMENT_IGNORED = "release_environment_ignored"
+EXTERNAL_RECORDED = "external_refund_recorded"
+EXTERNAL_DUPLICATE = "external_refund_duplicate"
+EXTERNAL_UNMATCHED = "external_refund_unmatched"
+EXTERNAL_DECLINED = "external_refund_declined"
+EXTERNAL_CURRENCY_MISMATCH = "external_refund_currency_mismatch"
+SUBSCRIPTION_CONFIRMED = "subscription_confirmed"
+UNSUBSCRIBE_LOGGED = "unsubscribe_logged"
+# Rejections outside the verifier's own reasons.
+REFUND_DETAILS_INVALID = "refund_details_invalid"
+STORE_UNAVAILABLE = "store_unavailable"
+AMAZON_PAY_UNAVAILABLE = "amazon_pay_unavailable"
+SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
+CONFIGURATION_ERROR = "configuration_error"
+INTERNAL_ERROR = "internal_error"
+
+
+# --- ports ---------------------------------------------------------------------------------------------
+
+
+class NotificationStore(Protocol):
+    """What this use case needs of `RefundStore`."""
+
+    def get_refund(self, refund_id: str) -> Refund | None: ...
+
+    def transition(
+        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
+    ) -> Transition: ...
+
+    def list_open(
+        self, status: Any = None, older_than: datetime | None = None, limit: int = 100
+    ) -> list[Refund]: ...
+
+    def record_external_refund(
+        self,
+        amazon_capture_id: str,
+        amazon_refund_id: str,
+        amount: Any,
+        currency_code: str,
+        refund_type: str,
+        *,
+        at: datetime,
+        ledger_seed: LedgerSeed | None = None,
+    ) -> bool: ...
+
+    def record_ipn_once(
+        self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
+    ) -> bool: ...
+
+
+class CaptureDetailsSource(Protocol):
+    """GetCaptureDetails (the `AmazonPayClient` method)."""
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails: ...
+
+
+class SubscribeUrlFetcher(Protocol):
+    """GET a verified SubscribeURL (no redirects, a timeout); raise `SubscriptionNotConfirmed` on failure."""
+
+    def __call__(self, url: str) -> None: ...
+
+
+class SubscriptionNotConfirmed(Exception):
+    """SNS did not confirm the subscription just now (network error, non-2xx): SNS may send it again."""
+
+
+class RequestsSubscribeUrlFetcher:
+    """The default confirmation: one GET, verified TLS, no redirects, connect/read timeouts."""
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self._session = session or requests.Session()
+
+    def __call__(self, url: str) -> None:
+        try:
+            response = self._session.get(url, timeout=SUBSCRIBE_TIMEOUT, allow_redirects=False)
+        except requests.RequestException as error:
+            raise SubscriptionNotConfirmed(type(error).__name__) from None
+        if response.status_code != 200:
+            raise SubscriptionNotConfirmed(f"SNS answered {response.status_code}")
+
+
+AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
+
+
+def resume_waiting_retry(transition: Transition, outcome: AttemptOutcome) -> None:
+    """Seam for the RetryWorkflow (a later issue): called after an IPN stored an attempt's final outcome.
+
+    A retry attempt's Step Functions execution waits (with a task token) for this outcome; the retry issue
+    will look up the token stored with the attempt and call SendTaskSuccess (Completed) or SendTaskFailure
+    (Declined) here. Until then nothing waits, so nothing is resumed.
+    """
+    del transition, outcome
+
+
+# --- the use case --------------------------------------------------------------------------------------
+
+
+def order_reference_of(amazon_object_id: str) -> str | None:
+    """`S02-8274313-3487267` of `S02-8274313-3487267-R019346`: the Amazon order reference it belongs to."""
+    parts = amazon_object_id.split("-")
+    if len(parts) != 4 or not all(parts):
+        return None
+    return "-".join(parts[:3])
+
+
+def _attempt_state(details: RefundDetails) -> AttemptState | None:
+    try:
+        return AttemptState(details.refund_status.state)
+    except ValueError:
+        return None
+
+
+class IpnService:
+    """Verifies IPNs with one long-lived verifier (warm certificate cache) and applies them to the store."""
+
+    def __init__(
+        self,
+        *,
+        verifier: SnsVerifier,
+        binding: DeploymentBinding,
+        store: NotificationStore,
+        amazon_pay: Callable[[], CaptureDetailsSource],
+        sandbox: bool,
+        max_processing_failure_retries: int,
+        allow_over_refund: bool = False,
+        subscribe_url_fetcher: SubscribeUrlFetcher | None = None,
+        on_attempt_outcome: AttemptOutcomeListener = resume_waiting_retry,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._verifier = verifier
+        self._binding = binding
+        self._store = store
+        self._amazon_pay = amazon_pay
+        self._release_environment = "Sandbox" if sandbox else "Live"
+        self._max_retries = max_processing_failure_retries
+        self._allow_over_refund = allow_over_refund
+        self._subscribe = subscribe_url_fetcher or RequestsSubscribeUrlFetcher()
+        self._on_attempt_outcome = on_attempt_outcome
+        self._clock = clock
+
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        certificate_fetcher: CertificateFetcher | None = None,
+        subscribe_url_fetcher: SubscribeUrlFetcher | None = None,
+        amazon_pay: Callable[[], CaptureDetailsSource] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> IpnService:
+        """The container's service: settings, trust (local CA refused in Lambda), binding, store, client.
+
+        Raises ConfigurationError for an unusable environment.
+        """
+        settings = runtime.settings()
+        try:
+            binding = DeploymentBinding.of(topic_arns=settings.ipn_topic_arns, seller_ids=settings.seller_ids)
+        except ValueError:
+            raise ConfigurationError("SELLER_IDS or IPN_TOPIC_ARNS must name what IPNs to accept") from None
+        now = clock or (lambda: datetime.now(UTC))
+        verifier = SnsVerifier(trust_from_environment(), fetcher=certificate_fetcher, clock=now)
+        return cls(
+            verifier=verifier,
+            binding=binding,
+            store=runtime.store(),
+            amazon_pay=amazon_pay or runtime.amazon_pay,
+            sandbox=settings.amazon_pay_sandbox,
+            max_processing_failure_retries=settings.max_processing_failure_retries,
+            allow_over_refund=settings.allow_over_refund,
+            subscribe_url_fetcher=subscribe_url_fetcher,
+            clock=now,
+        )
+
+    # -- entry ---------------------------------------------------------------------------------------
+
+    def handle(self, body: str | bytes, headers: Mapping[str, str]) -> IpnAnswer:
+        try:
+            verified = verify_ipn(body, headers=headers, verifier=self._verifier, binding=self._binding)
+        except SnsVerificationError as error:
+            return IpnAnswer(error.http_status, error.reason.value, fields={"detail": error.detail})
+        sns = verified.sns
+        try:
+            if sns.type is MessageType.SUBSCRIPTION_CONFIRMATION:
+                return self._confirm_subscription(sns)
+            if sns.type is MessageType.UNSUBSCRIBE_CONFIRMATION:
+                return IpnAnswer(200, UNSUBSCRIBE_LOGGED, sns.message_id, fields={"topic_arn": sns.topic_arn})
+            notification = verified.notification
+            assert notification is not None  # DeploymentBinding.check parses every Notification
+            return self._notification(sns, notification)
+        except (StoreError, ClientError, BotoCoreError) as error:
+            return IpnAnswer(503, STORE_UNAVAILABLE, sns.message_id, fields={"error": type(error).__name__})
+
+    # -- subscriptions -------------------------------------------------------------------------------
+
+    def _confirm_subscription(self, sns: SnsMessage) -> IpnAnswer:
+        assert sns.subscribe_url is not None and sns.token is not None
+        # The verifier already applied this check; repeated here so the fetch below can never be reached
+        # with a URL the trust policy (production: check_sns_subscribe_url) did not accept.
+        try:
+            self._verifier.trust.check_subscribe_url(
+                sns.subscribe_url, topic_arn=sns.topic_arn, token=sns.token
+            )
+        except NotAuthentic as error:
+            return IpnAnswer(403, error.reason.value, sns.message_id, fields={"detail": error.detail})
+        try:
+            self._subscribe(sns.subscribe_url)
+        except SubscriptionNotConfirmed as error:
+            return IpnAnswer(503, SUBSCRIPTION_CONFIRM_FAILED, sns.message_id, fields={"detail": str(error)})
+        return IpnAnswer(200, SUBSCRIPTION_CONFIRMED, sns.message_id, fields={"topic_arn": sns.topic_arn})
+
+    # -- notifications -------------------------------------------------------------------------------
+
+    def _notification(self, sns: SnsMessage, notification: AmazonPayNotification) -> IpnAnswer:
+        def answer(status: int, reason: str, **fields: Any) -> IpnAnswer:
+            refund_id = fields.pop("refund_id", None)
+            base = {"notification_reference_id": notification.notification_reference_id}
+            return IpnAnswer(
+                status, reason, sns.message_id, notification.notification_type, refund_id, {**base, **fields}
+            )
+
+        if notification.is_sample:
+            return answer(200, SAMPLE_IGNORED)
+        environment = notification.release_environment
+        if environment is not None and environment != self._release_environment:
+            return answer(200, ENVIRONMENT_IGNORED, release_environment=environment)
+        if notification.notification_type != PAYMENT_REFUND:
+            first = self._store.record_ipn_once(
+                notification.notification_reference_id, IPN_DEDUPE_TTL, now=self._clock()
+            )
+            return answer(200, ACKNOWLEDGED if first else DUPLICATE)
+        try:
+            details = refund_details_from_xml(notification.notification_data)
+        except MalformedXml as error:
+            return answer(400, REFUND_DETAILS_INVALID, detail=str(error))
+        state = _attempt_state(details)
+        if state is None or state is AttemptState.REQUESTED:
+            return answer(400, REFUND_DETAILS_INVALID, detail="RefundStatus/State is not a refund state")
+        try:
+            return self._refund(notification, details, state, answer)
+        except AmazonPayError as error:
+            if not error.retryable:
+                raise
+            return answer(503, AMAZON_PAY_UNAVAILABLE, error=error.code)
+
+    def _refund(
+        self,
+        notification: AmazonPayNotification,
+        details: RefundDetails,
+        state: AttemptState,
+        answer: Callable[..., IpnAnswer],
+    ) -> IpnAnswer:
+        ours = parse_refund_reference_id(details.refund_reference_id)
+        refund = self._store.get_refund(ours[0]) if ours is not None else None
+        if refund is not None and refund.seller_id != notification.seller_id:
+            return self._external(notification, details, state, answer, seller_mismatch=refund.refund_id)
+        if refund is None:
+            return self._external(notification, details, state, answer)
+        outcome = AttemptOutcome(
+            state=state,
+            cause=f"ipn:{notification.notification_reference_id}",
+            reason_code=details.refund_status.reason_code,
+            amazon_refund_id=details.amazon_refund_id,
+            refund_reference_id=details.refund_reference_id,
+        )
+        try:
+            transition = self._store.transition(
+                refund.refund_id,
+                lambda current: apply_observation(
+                    current, outcome, at=self._clock(), max_processing_failure_retries=self._max_retries
+                ),
+            )
+        except RefundNotFound:
+            return self._external(notification, details, state, answer)
+        stored = transition.refund
+        if not transition.changed:
+            return answer(200, DUPLICATE, refund_id=stored.refund_id, refund_status=stored.status.value)
+        if state in (AttemptState.COMPLETED, AttemptState.DECLINED) and _attempt_now(transition, outcome):
+            self._on_attempt_outcome(transition, outcome)
+        late = transition.before is not None and len(stored.late_observations) > len(
+            transition.before.late_observations
+        )
+        return answer(
+            200,
+            PROCESSED,
+            refund_id=stored.refund_id,
+            refund_status=stored.status.value,
+            previous_status=transition.before.status.value if transition.before else None,
+            late=late,
+        )
+
+    def _external(
+        self,
+        notification: AmazonPayNotification,
+        details: RefundDetails,
+        state: AttemptState,
+        answer: Callable[..., IpnAnswer],
+        *,
+        seller_mismatch: str | None = None,
+    ) -> IpnAnswer:
+        fields: dict[str, Any] = {
+            "amazon_refund_id": details.amazon_refund_id,
+            "refund_type": details.refund_type,
+        }
+        if seller_mismatch is not None:
+            fields["seller_mismatch_refund_id"] = seller_mismatch
+        if state is AttemptState.DECLINED:
+            return answer(200, EXTERNAL_DECLINED, **fields)
+        located = self._locate_capture(notification.seller_id, details.amazon_refund_id)
+        if located is None:
+            return answer(200, EXTERNAL_UNMATCHED, **fields)
+        capture = located
+        fields["amazon_capture_id"] = capture.amazon_capture_id
+        try:
+            recorded = self._store.record_external_refund(
+                capture.amazon_capture_id,
+                details.amazon_refund_id,
+                details.refund_amount.amount,
+                details.refund_amount.currency_code,
+                details.refund_type,
+                at=self._clock(),
+                ledger_seed=self._seed(notification.seller_id, capture),
+            )
+        except CurrencyMismatch:
+            # A fact we cannot count in this ledger's currency; redelivery would not change that.
+            return answer(200, EXTERNAL_CURRENCY_MISMATCH, **fields)
+        except LedgerNotFound:  # pragma: no cover - a seed is always given
+            return answer(200, EXTERNAL_UNMATCHED, **fields)
+        return answer(200, EXTERNAL_RECORDED if recorded else EXTERNAL_DUPLICATE, **fields)
+
+    def _locate_capture(self, seller_id: str, amazon_refund_id: str) -> CaptureDetails | None:
+        """The capture of an external refund: our open refunds' captures on its order, confirmed by Amazon."""
+        order = order_reference_of(amazon_refund_id)
+        if order is None:
+            return None
+        candidates = sorted(
+            {
+                r.amazon_capture_id
+                for r in self._store.list_open(limit=MAX_OPEN_REFUNDS_SEARCHED)
+                if r.seller_id == seller_id and order_reference_of(r.amazon_capture_id) == order
+            }
+        )
+        if not candidates:
+            return None
+        client = self._amazon_pay()
+        for capture_id in candidates:
+            details = client.get_capture_details(
+                capture_id, seller_id=seller_id, deadline=deadline_in(AMAZON_PAY_DEADLINE_SECONDS)
+            )
+            if amazon_refund_id in details.id_list:
+                return details
+        return None
+
+    def _seed(self, seller_id: str, capture: CaptureDetails) -> LedgerSeed:
+        return LedgerSeed(
+            amazon_capture_id=capture.amazon_capture_id,
+            seller_id=seller_id,
+            currency_code=capture.capture_amount.currency_code,
+            captured=capture.capture_amount.amount,
+            already_refunded=capture.refunded_amount.amount,
+            known_refund_ids=capture.id_list,
+            allow_over_refund=self._allow_over_refund,
+        )
+
+
+def _attempt_now(transition: Transition, outcome: AttemptOutcome) -> bool:
+    """Whether this transition moved an attempt into the outcome's state (not merely recorded it late)."""
+    before = {a.attempt: a.state for a in transition.before.attempts} if transition.before else {}
+    return any(
+        a.state is outcome.state and before.get(a.attempt) is not outcome.state
+        for a in transition.refund.attempts
+    )

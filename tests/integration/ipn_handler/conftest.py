@@ -1,0 +1,168 @@
+"""The IPN handler in process, on a moto-emulated refunds table, with injected certificate/URL fetchers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from amazon_pay_refunds import runtime
+from amazon_pay_refunds.domain.ledger import LedgerSeed
+from amazon_pay_refunds.domain.lifecycle import request_refund
+from amazon_pay_refunds.domain.models import Refund, request_fingerprint
+from amazon_pay_refunds.service.notifications import CaptureDetailsSource, IpnService
+from amazon_pay_refunds.sns import CertificateFetcher
+from amazon_pay_refunds.store import RefundStore, create_table
+from functions.ipn_handler import app
+from tests.unit.ipn_handler.signing import NOW, OTHER_SELLER, SELLER
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+TABLE = "refunds-ipn"
+# The container's cached builder, kept here: tests replace `app.ipn_service` with their own service.
+BUILD_SERVICE = app.ipn_service
+CAPTURE_ID = "S01-1234567-1234567-C000001"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "IpnHandler"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:IpnHandler"
+    aws_request_id: str = "req-1"
+
+
+@dataclass
+class SubscribeSpy:
+    """Records every SubscribeURL the service asked to fetch."""
+
+    urls: list[str] = field(default_factory=list)
+
+    def __call__(self, url: str) -> None:
+        self.urls.append(url)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def reason(self) -> str:
+        return str(self.body["reason"])
+
+
+class Endpoint:
+    """POST /ipn through `app.lambda_handler`, with the service built as in Lambda plus test injections."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self.subscribe = SubscribeSpy()
+
+    def install(
+        self,
+        fetcher: CertificateFetcher,
+        *,
+        clock: Callable[[], datetime] = lambda: NOW,
+        amazon_pay: CaptureDetailsSource | None = None,
+    ) -> None:
+        """Build the container's service from the environment now, with these injections."""
+        runtime.reset()
+        BUILD_SERVICE.cache_clear()
+        service = IpnService.from_environment(
+            certificate_fetcher=fetcher,
+            subscribe_url_fetcher=self.subscribe,
+            amazon_pay=(lambda: amazon_pay) if amazon_pay is not None else None,
+            clock=clock,
+        )
+        self.install_service(service)
+
+    def install_service(self, service: IpnService) -> None:
+        self._monkeypatch.setattr(app, "ipn_service", lambda: service)
+
+    def post(self, event: dict[str, Any]) -> Answer:
+        response = app.lambda_handler(event, FakeContext())
+        assert response["headers"]["Content-Type"] == "application/json"
+        return Answer(response["statusCode"], json.loads(response["body"]))
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in (
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_EXECUTION_ENV",
+        "REFUNDS_LOCAL_SNS_CA_PEM",
+        "REFUNDS_LOCAL_SNS_CERT_URL_PREFIX",
+        "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT",
+        "IPN_TOPIC_ARNS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REFUNDS_TABLE", TABLE)
+    monkeypatch.setenv("AMAZON_PAY_CREDENTIALS_SECRET", "amazon-pay/credentials")
+    monkeypatch.setenv("SELLER_IDS", f"{SELLER},{OTHER_SELLER}")
+    monkeypatch.setenv("AMAZON_PAY_SANDBOX", "true")
+    monkeypatch.setenv("MAX_PROCESSING_FAILURE_RETRIES", "1")
+    # The handler module was imported before the test environment existed; Lambda sets it before import.
+    monkeypatch.setattr(app.metrics, "namespace", "AmazonPayRefunds")
+    with mock_aws():
+        runtime.reset()
+        BUILD_SERVICE.cache_clear()
+        yield
+    runtime.reset()
+    BUILD_SERVICE.cache_clear()
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> DynamoDBClient:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    create_table(client, TABLE)
+    return client
+
+
+@pytest.fixture
+def store(dynamodb: DynamoDBClient) -> RefundStore:
+    return RefundStore(TABLE, dynamodb)
+
+
+@pytest.fixture
+def endpoint(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
+    return Endpoint(monkeypatch)
+
+
+def create_refund(
+    store: RefundStore,
+    refund_id: str = "ord-1001-r1",
+    *,
+    amount: str = "12.50",
+    currency_code: str = "USD",
+    capture_id: str = CAPTURE_ID,
+    captured: str = "100.00",
+    seller_id: str = SELLER,
+) -> Refund:
+    """A refund as POST /refunds stores it: Requested, attempt 1 prepared, amount reserved on the ledger."""
+    transition = request_refund(
+        refund_id=refund_id,
+        seller_id=seller_id,
+        amazon_capture_id=capture_id,
+        amount=Decimal(amount),
+        currency_code=currency_code,
+        seller_refund_note="Returned item",
+        soft_descriptor="Returns",
+        metadata={},
+        request_fingerprint=request_fingerprint({"refund_id": refund_id}),
+        at=NOW,
+    )
+    seed = LedgerSeed(capture_id, seller_id, currency_code, Decimal(captured))
+    return store.create_refund_with_reservation(transition.refund, seed)
+
+
+def table_items(dynamodb: DynamoDBClient) -> list[dict[str, Any]]:
+    return list(dynamodb.scan(TableName=TABLE)["Items"])

@@ -1,0 +1,90 @@
+"""In-memory doubles of the IPN use case's ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from amazon_pay_refunds.domain.ledger import LedgerSeed
+from amazon_pay_refunds.domain.lifecycle import Transition
+from amazon_pay_refunds.domain.models import Refund
+from amazon_pay_refunds.mws.models import CaptureDetails
+from amazon_pay_refunds.store import RefundNotFound
+
+
+@dataclass
+class MemoryStore:
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    externals: dict[tuple[str, str], tuple[Decimal, str, str]] = field(default_factory=dict)
+    ipns: set[str] = field(default_factory=set)
+    writes: int = 0
+
+    def add(self, refund: Refund) -> None:
+        self.refunds[refund.refund_id] = refund
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        return self.refunds.get(refund_id)
+
+    def transition(
+        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
+    ) -> Transition:
+        current = self.refunds.get(refund_id)
+        if current is None:
+            raise RefundNotFound(refund_id)
+        result = fn(current)
+        if not result.changed:
+            return result
+        stored = replace(result.refund, version=current.version + 1)
+        self.refunds[refund_id] = stored
+        self.writes += 1
+        return Transition(current, stored, result.effect)
+
+    def list_open(
+        self, status: Any = None, older_than: datetime | None = None, limit: int = 100
+    ) -> list[Refund]:
+        return [r for r in self.refunds.values() if not r.is_final][:limit]
+
+    def record_external_refund(
+        self,
+        amazon_capture_id: str,
+        amazon_refund_id: str,
+        amount: Any,
+        currency_code: str,
+        refund_type: str,
+        *,
+        at: datetime,
+        ledger_seed: LedgerSeed | None = None,
+    ) -> bool:
+        key = (amazon_capture_id, amazon_refund_id)
+        if key in self.externals:
+            return False
+        self.externals[key] = (amount, currency_code, refund_type)
+        self.writes += 1
+        return True
+
+    def record_ipn_once(
+        self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
+    ) -> bool:
+        if notification_reference_id in self.ipns:
+            return False
+        self.ipns.add(notification_reference_id)
+        self.writes += 1
+        return True
+
+
+@dataclass
+class CaptureDetailsSpy:
+    details: dict[str, CaptureDetails] = field(default_factory=dict)
+    error: Exception | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails:
+        self.calls.append(amazon_capture_id)
+        if self.error is not None:
+            raise self.error
+        return self.details[amazon_capture_id]

@@ -1,0 +1,271 @@
+"""The IPN use case with doubles: a real verifier over test-signed messages, an in-memory store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, request_refund
+from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.service.notifications import (
+    IpnService,
+    SubscriptionNotConfirmed,
+    order_reference_of,
+)
+from amazon_pay_refunds.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
+
+from .doubles import CaptureDetailsSpy, MemoryStore
+from .signing import NOW, OTHER_SELLER, SELLER, TOPIC, Signer, amazon_pay_message, refund_notification_xml
+
+REFUND_ID = "ord-1-r1"
+CAPTURE_ID = "S01-1111111-2222222-C000001"
+OUR_AMAZON_REFUND_ID = "S01-1111111-2222222-R000001"
+EXTERNAL_REFUND_ID = "S01-1111111-2222222-R000002"
+
+
+@dataclass
+class Resumed:
+    calls: list[tuple[Transition, AttemptOutcome]] = field(default_factory=list)
+
+    def __call__(self, transition: Transition, outcome: AttemptOutcome) -> None:
+        self.calls.append((transition, outcome))
+
+
+@dataclass
+class SubscribeSpy:
+    urls: list[str] = field(default_factory=list)
+    fail: bool = False
+
+    def __call__(self, url: str) -> None:
+        self.urls.append(url)
+        if self.fail:
+            raise SubscriptionNotConfirmed("SNS answered 500")
+
+
+@dataclass
+class World:
+    signer: Signer
+    store: MemoryStore
+    amazon: CaptureDetailsSpy
+    resumed: Resumed
+    subscribe: SubscribeSpy
+    service: IpnService
+
+    def refund_ipn(
+        self,
+        state: str,
+        *,
+        reference: str | None = f"{REFUND_ID}_1",
+        amazon_refund_id: str = OUR_AMAZON_REFUND_ID,
+        reason_code: str | None = None,
+        refund_type: str = "SellerInitiated",
+        seller_id: str = SELLER,
+        nref: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        data = refund_notification_xml(
+            amazon_refund_id=amazon_refund_id,
+            refund_reference_id=reference,
+            state=state,
+            reason_code=reason_code,
+            refund_type=refund_type,
+            amount="5.00",
+        )
+        return self.post(amazon_pay_message(data, seller_id=seller_id, notification_reference_id=nref))
+
+    def post(self, message: str, **envelope: Any) -> tuple[str, dict[str, str]]:
+        import json
+
+        from tests.unit.sns.forge import headers_for
+
+        document = self.signer.envelope(message, **envelope)
+        return json.dumps(document), headers_for(document)
+
+    def handle(self, posted: tuple[str, dict[str, str]]) -> tuple[int, str]:
+        answer = self.service.handle(*posted)
+        return answer.status, answer.reason
+
+
+@pytest.fixture
+def world() -> World:
+    signer = Signer.sns()
+    store = MemoryStore()
+    store.add(
+        request_refund(
+            refund_id=REFUND_ID,
+            seller_id=SELLER,
+            amazon_capture_id=CAPTURE_ID,
+            amount=Decimal("10.00"),
+            currency_code="USD",
+            seller_refund_note=None,
+            soft_descriptor=None,
+            metadata={},
+            request_fingerprint="f",
+            at=NOW,
+        ).refund
+    )
+    amazon, resumed, subscribe = CaptureDetailsSpy(), Resumed(), SubscribeSpy()
+    service = IpnService(
+        verifier=SnsVerifier(SnsCertificateTrust(), fetcher=signer.fetch, clock=lambda: NOW),
+        binding=DeploymentBinding.of(seller_ids=[SELLER, OTHER_SELLER]),
+        store=store,
+        amazon_pay=lambda: amazon,
+        sandbox=True,
+        max_processing_failure_retries=1,
+        subscribe_url_fetcher=subscribe,
+        on_attempt_outcome=resumed,
+        clock=lambda: NOW,
+    )
+    return World(signer, store, amazon, resumed, subscribe, service)
+
+
+def capture_listing(*refund_ids: str) -> CaptureDetails:
+    return CaptureDetails(
+        amazon_capture_id=CAPTURE_ID,
+        capture_reference_id="c",
+        capture_amount=Price(Decimal("100.00"), "USD"),
+        refunded_amount=Price(Decimal("5.00"), "USD"),
+        capture_fee=None,
+        capture_status=CaptureStatus("Completed", None, None),
+        id_list=refund_ids,
+        creation_timestamp=datetime(2024, 4, 1, tzinfo=UTC),
+        seller_capture_note=None,
+        soft_descriptor=None,
+        converted_amount=None,
+        conversion_rate=None,
+    )
+
+
+def test_the_retry_seam_is_called_once_when_an_attempt_reaches_its_outcome(world: World) -> None:
+    world.handle(world.refund_ipn("Pending"))
+    assert world.resumed.calls == []
+
+    declined = world.refund_ipn("Declined", reason_code="ProcessingFailure")
+    first, again = world.handle(declined), world.handle(declined)
+
+    assert (first, again) == ((200, "processed"), (200, "duplicate"))
+    assert len(world.resumed.calls) == 1
+    transition, outcome = world.resumed.calls[0]
+    assert transition.refund.status is RefundStatus.RETRY_SCHEDULED
+    assert (outcome.state, outcome.reason_code) == (AttemptState.DECLINED, "ProcessingFailure")
+
+
+def test_the_retry_seam_is_not_called_for_a_late_report(world: World) -> None:
+    world.handle(world.refund_ipn("Completed"))
+    world.resumed.calls.clear()
+
+    world.handle(world.refund_ipn("Declined", reason_code="AmazonRejected"))
+
+    assert world.resumed.calls == []
+    assert world.store.refunds[REFUND_ID].status is RefundStatus.COMPLETED
+
+
+def test_another_sellers_ipn_naming_our_refund_is_not_applied_to_it(world: World) -> None:
+    status, reason = world.handle(world.refund_ipn("Completed", seller_id=OTHER_SELLER))
+
+    assert (status, reason) == (200, "external_refund_unmatched")  # no open refund of that seller there
+    assert world.store.refunds[REFUND_ID].status is RefundStatus.REQUESTED
+
+
+def test_an_external_refund_is_recorded_on_the_capture_amazon_lists_it_on(world: World) -> None:
+    world.amazon.details[CAPTURE_ID] = capture_listing(EXTERNAL_REFUND_ID)
+    ipn = world.refund_ipn(
+        "Completed", reference=None, amazon_refund_id=EXTERNAL_REFUND_ID, refund_type="AmazonA-ZRefund"
+    )
+
+    assert world.handle(ipn) == (200, "external_refund_recorded")
+    assert world.handle(ipn) == (200, "external_refund_duplicate")
+    assert world.store.externals == {
+        (CAPTURE_ID, EXTERNAL_REFUND_ID): (Decimal("5.00"), "USD", "AmazonA-ZRefund")
+    }
+
+
+def test_an_external_refund_amazon_does_not_list_on_our_capture_is_not_recorded_there(world: World) -> None:
+    world.amazon.details[CAPTURE_ID] = capture_listing(OUR_AMAZON_REFUND_ID)
+    ipn = world.refund_ipn("Completed", reference=None, amazon_refund_id=EXTERNAL_REFUND_ID)
+
+    assert world.handle(ipn) == (200, "external_refund_unmatched")
+    assert world.store.externals == {}
+
+
+def test_an_external_refund_on_an_order_without_open_refunds_of_ours_asks_amazon_nothing(
+    world: World,
+) -> None:
+    ipn = world.refund_ipn(
+        "Completed", reference="SellerCentral-42", amazon_refund_id="S01-9999999-9999999-R1"
+    )
+
+    assert world.handle(ipn) == (200, "external_refund_unmatched")
+    assert world.amazon.calls == []
+
+
+def test_a_declined_external_refund_moved_no_money_and_is_acknowledged(world: World) -> None:
+    ipn = world.refund_ipn("Declined", reference=None, amazon_refund_id=EXTERNAL_REFUND_ID)
+
+    assert world.handle(ipn) == (200, "external_refund_declined")
+    assert world.amazon.calls == [] and world.store.writes == 0
+
+
+def test_amazon_pay_unreachable_while_placing_an_external_refund_answers_503(world: World) -> None:
+    world.amazon.error = AmazonPayError("ServiceUnavailable", "try later", http_status=503)
+    ipn = world.refund_ipn("Completed", reference=None, amazon_refund_id=EXTERNAL_REFUND_ID)
+
+    assert world.handle(ipn) == (503, "amazon_pay_unavailable")
+
+
+def test_refund_details_without_an_amazon_refund_id_are_malformed(world: World) -> None:
+    data = refund_notification_xml(
+        amazon_refund_id="", refund_reference_id=f"{REFUND_ID}_1", state="Completed"
+    )
+
+    assert world.handle(world.post(amazon_pay_message(data))) == (400, "refund_details_invalid")
+
+
+def test_a_refund_state_amazon_does_not_define_is_malformed(world: World) -> None:
+    assert world.handle(world.refund_ipn("Refunded")) == (400, "refund_details_invalid")
+    assert world.store.refunds[REFUND_ID].status is RefundStatus.REQUESTED
+
+
+def test_other_notification_types_are_acknowledged_once_then_duplicates(world: World) -> None:
+    message = amazon_pay_message("<AuthorizationNotification/>", notification_type="PaymentAuthorize")
+    posted = world.post(message)
+
+    assert world.handle(posted) == (200, "acknowledged")
+    assert world.handle(posted) == (200, "duplicate")
+
+
+def test_a_subscription_confirmation_that_sns_does_not_confirm_now_answers_503(world: World) -> None:
+    world.subscribe.fail = True
+    url = f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=t0k"
+    posted = world.post("confirm", message_type="SubscriptionConfirmation", subscribe_url=url, token="t0k")
+
+    assert world.handle(posted) == (503, "subscription_confirm_failed")
+    assert world.subscribe.urls == [url]
+
+
+def test_answers_never_echo_the_body() -> None:
+    from amazon_pay_refunds.service.notifications import IpnAnswer
+
+    answer = IpnAnswer(
+        403, "signature_invalid", fields={"detail": "the signature does not match the message"}
+    )
+
+    assert answer.body() == {"status": "rejected", "reason": "signature_invalid"}
+
+
+@pytest.mark.parametrize(
+    ("identifier", "order"),
+    [
+        ("S02-8274313-3487267-R019346", "S02-8274313-3487267"),
+        ("P01-1234567-1234567-C000001", "P01-1234567-1234567"),
+        ("not-an-id", None),
+        ("", None),
+    ],
+)
+def test_the_order_reference_of_an_amazon_object_id(identifier: str, order: str | None) -> None:
+    assert order_reference_of(identifier) == order
