@@ -1,5 +1,9 @@
 """The template's functions, run in process as Lambda would run them: lazily imported, with a context.
 
+Lambda runs one invocation at a time in an execution environment, and the handlers rely on it: they keep
+per-invocation state at module or class level (Powertools' resolver stores the current event on its
+class). So `invoke` runs one invocation of a function at a time; concurrent callers queue for it.
+
 Each LocalStack cold-starts its handler modules: the first invocation imports `functions.<folder>.app`
 afresh, after the stack's environment is in place (as Lambda imports a handler inside its configured
 environment), without disturbing a copy some test imported earlier. An import that fails is retried on the
@@ -110,6 +114,9 @@ class LambdaFunction:
         self.name = f"{stack_name}-{spec.logical_id}"
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
         self._lock = threading.Lock()
+        # Held from an invocation's start until its handler returns (even past a timeout), released by the
+        # thread that ran it: one execution environment.
+        self._environment = threading.Lock()
         self._handler: Handler | None = None
         self._override: Handler | str | None = None
 
@@ -134,8 +141,8 @@ class LambdaFunction:
                 logger.info("%s: loaded %s", self.spec.logical_id, self.reference)
             return self._handler
 
-    def new_context(self) -> LocalLambdaContext:
-        request_id = str(uuid.uuid4())
+    def new_context(self, request_id: str | None = None) -> LocalLambdaContext:
+        request_id = request_id or str(uuid.uuid4())
         return LocalLambdaContext(
             function_name=self.name,
             invoked_function_arn=self.arn,
@@ -146,29 +153,40 @@ class LambdaFunction:
             log_stream_name=f"local/[$LATEST]{request_id.replace('-', '')}",
         )
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], *, request_id: str | None = None) -> Any:
         """Run the handler with a fresh context; its exception propagates, as does a FunctionTimedOut.
 
-        The handler runs in its own thread so that the function's Timeout applies; a timed-out handler
-        cannot be killed in process and is left to finish on its own (its result is dropped, as Lambda's).
+        Invocations of this function run one at a time: a caller waits up to the function's Timeout for
+        the one before it to end, then gets FunctionTimedOut. The handler runs in its own thread so that
+        the Timeout applies; a timed-out handler cannot be killed in process and is left to finish on its
+        own (its result is dropped, as Lambda's), keeping the environment busy until it does.
         """
         handler = self.handler()
-        context = self.new_context()
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                outcome["result"] = handler(event, context)
-            except BaseException as error:  # handed to the caller below
-                outcome["error"] = error
-
-        worker = threading.Thread(target=run, name=f"lambda-{self.spec.logical_id}", daemon=True)
-        worker.start()
-        worker.join(self.spec.timeout_seconds)
-        if worker.is_alive():
+        timeout = self.spec.timeout_seconds
+        if not self._environment.acquire(timeout=timeout):
             raise FunctionTimedOut(
-                f"{context.aws_request_id} Task timed out after {self.spec.timeout_seconds:.2f} seconds"
+                f"{self.name}: the previous invocation still runs after {timeout:.2f} seconds"
             )
+        outcome: dict[str, Any] = {}
+        try:
+            context = self.new_context(request_id)
+
+            def run() -> None:
+                try:
+                    outcome["result"] = handler(event, context)
+                except BaseException as error:  # handed to the caller below
+                    outcome["error"] = error
+                finally:
+                    self._environment.release()
+
+            worker = threading.Thread(target=run, name=f"lambda-{self.spec.logical_id}", daemon=True)
+            worker.start()
+        except BaseException:
+            self._environment.release()
+            raise
+        worker.join(timeout)
+        if worker.is_alive():
+            raise FunctionTimedOut(f"{context.aws_request_id} Task timed out after {timeout:.2f} seconds")
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("result")

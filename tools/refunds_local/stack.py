@@ -6,12 +6,16 @@
         stack.drain()
         stack.events(refund_id="ord-1001-r1")
 
-- moto's ThreadedMotoServer on 127.0.0.1 (ephemeral port): the handlers reach DynamoDB, EventBridge, SQS and
-  Secrets Manager over the AWS wire protocol, through AWS_ENDPOINT_URL, as boto3 honours it;
+- moto on 127.0.0.1 (ephemeral port; aws_server.py: one request at a time, Lambda `Invoke` of the stack's
+  functions answered by their real handlers): the handlers reach DynamoDB, EventBridge, SQS, Secrets
+  Manager and Step Functions over the AWS wire protocol, through AWS_ENDPOINT_URL, as boto3 honours it;
+  moto's Step Functions engine executes state machines and reaches Lambda there too (MOTO_PORT);
 - the table (store/schema.py, checked against the template by the tests), the event bus (the template's
   name pattern), the credentials secret (the simulator's seller, in the format of mws/credentials.py), and an
   "observer" rule on the bus delivering every event to an SQS queue, which `events()` reads;
-- the Amazon Pay simulator (its MWS URL is REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT);
+- the Amazon Pay simulator (its MWS URL is REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT), posting its signed IPNs to
+  the gateway's `/ipn`, which trusts the simulator's local CA (REFUNDS_LOCAL_SNS_CA_PEM,
+  REFUNDS_LOCAL_SNS_CERT_URL_PREFIX) and accepts its seller (SELLER_IDS);
 - the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py).
 
 The environment the handlers read is resolved from the template's Globals (literals as written, parameters
@@ -35,15 +39,17 @@ from typing import Any
 
 import boto3
 import requests
-from moto.server import ThreadedMotoServer
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.store.schema import create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 
+from .aws_server import AwsServer
 from .gateway import Gateway
 from .lambdas import Handler, LambdaFunction
+from .rules import RulePump, rule_specs
+from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
 from .template import (
     TEMPLATE_PATH,
@@ -113,7 +119,9 @@ class LocalStack:
         access_key: str = DEFAULT_ACCESS_KEY,
         secret_key: str = DEFAULT_SECRET_KEY,
         extra_environment: Mapping[str, str] | None = None,
+        ipn: bool = True,
     ) -> None:
+        """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls)."""
         self.template = load_template(template_path)
         self.api_key = api_key
         self.stack_name = stack_name
@@ -122,6 +130,7 @@ class LocalStack:
         self._access_key, self._secret_key = access_key, secret_key
         self._port, self._sim_port = port, sim_port
         self._run_pump, self._pump_interval = pump, pump_interval
+        self._ipn = ipn
         self._extra_environment = dict(extra_environment or {})
         self.parameters = {
             **LOCAL_PARAMETERS,
@@ -159,7 +168,10 @@ class LocalStack:
         self.stream_arn = ""
         self.environment: dict[str, str] = {}
         self.pump: StreamPump | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self.rules: RulePump | None = None
+        self.state_machines: dict[str, str] = {}
+        self._aws: AwsServer | None = None
+        self._saved_moto_config: dict[str, Any] | None = None
         self._sim_handle: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -205,11 +217,13 @@ class LocalStack:
         self._saved_werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.WARNING)  # moto's server would log every AWS call
         self._sim_handle = self.simulator.serve(host="127.0.0.1", port=self._sim_port)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
+        self._aws = AwsServer(self.functions)
+        self._aws.start()
         self._reset_moto()
+        self._enable_state_machine_execution()
         self._set_environment()
         self._create_resources()
+        self._create_workflows()
         self.pump = StreamPump(
             self.client("dynamodbstreams"),
             self.stream_arn,
@@ -220,25 +234,34 @@ class LocalStack:
         )
         if self._run_pump:
             self.pump.start()
+            if self.rules is not None:
+                self.rules.start()
         self.gateway.start()
+        if self._ipn:
+            self.simulator.set_ipn_url(f"{self.api_url}/ipn")
         logger.info("local stack up: API %s, simulator %s, AWS %s", self.api_url, self.sim_url, self.aws_url)
 
     def stop(self) -> None:
         """Stop everything that started (in reverse), restore the environment; safe to call twice."""
         try:
             if self._started:
+                self.simulator.set_ipn_url(None)
                 self.gateway.stop()
                 if self.pump is not None:
                     self.pump.stop()
+                if self.rules is not None:
+                    self.rules.stop()
+                    self.rules = None
                 if self._sim_handle is not None:
                     self._sim_handle.shutdown()
                     self._sim_handle = None
-                if self._moto is not None:
+                if self._aws is not None:
                     try:
+                        self._restore_moto_config()
                         self._reset_moto()
                     finally:
-                        self._moto.stop()
-                        self._moto = None
+                        self._aws.stop()
+                        self._aws = None
                 self._restore_environment()
                 if self._saved_werkzeug_level is not None:
                     logging.getLogger("werkzeug").setLevel(self._saved_werkzeug_level)
@@ -265,10 +288,14 @@ class LocalStack:
 
     @property
     def aws_url(self) -> str:
-        if self._moto is None:
+        if self._aws is None:
             raise RuntimeError("the local stack is not running")
-        host, port = self._moto.get_host_and_port()
-        return f"http://{host}:{port}"
+        return self._aws.url
+
+    def _aws_port(self) -> int:
+        if self._aws is None:
+            raise RuntimeError("the local stack is not running")
+        return self._aws.port
 
     def _handle(self) -> Any:
         if self._sim_handle is None:
@@ -333,6 +360,22 @@ class LocalStack:
     def _reset_moto(self) -> None:
         requests.post(f"{self.aws_url}/moto-api/reset", timeout=10).raise_for_status()
 
+    def _enable_state_machine_execution(self) -> None:
+        """moto's Step Functions engine runs executions (ASL) instead of only recording them. moto's
+        configuration is process-wide: what it was is restored at stop."""
+        from moto.core.config import default_user_config
+
+        self._saved_moto_config = dict(default_user_config.get("stepfunctions") or {})
+        self._post_moto_config({"stepfunctions": {"execute_state_machine": True}})
+
+    def _restore_moto_config(self) -> None:
+        if self._saved_moto_config is not None:
+            self._post_moto_config({"stepfunctions": self._saved_moto_config})
+            self._saved_moto_config = None
+
+    def _post_moto_config(self, config: dict[str, Any]) -> None:
+        requests.post(f"{self.aws_url}/moto-api/config", json=config, timeout=10).raise_for_status()
+
     def _set_environment(self) -> None:
         local_refs = {
             "RefundsTable": self.table_name,
@@ -351,6 +394,11 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": "false",
             "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT": self.mws_url,
+            # moto's Step Functions engine calls Lambda (and other services) at http://localhost:$MOTO_PORT.
+            "MOTO_PORT": str(self._aws_port()),
+            # The IPN handler verifies the simulator's IPNs against its local CA (never in AWS Lambda).
+            "REFUNDS_LOCAL_SNS_CA_PEM": self.simulator.ca_certificate_pem,
+            "REFUNDS_LOCAL_SNS_CERT_URL_PREFIX": self.simulator.certificate_url_prefix,
         }
         names = {**self._parameter_values(), **local_refs}
         for name, value in function_environment(self.template).items():
@@ -426,3 +474,30 @@ class LocalStack:
         )["ARN"]
         os.environ["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
         self.environment["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
+
+    def _create_workflows(self) -> None:
+        """The template's state machines in moto, the functions' own variables (e.g. a state machine's
+        ARN), and its EventBridge rules delivered to their functions (state_machines.py, rules.py)."""
+        names = {
+            **self._parameter_values(),
+            "RefundsTable": self.table_name,
+            "RefundsBus": self.bus_name,
+            "CredentialsSecret": self.secret_arn,
+            **local_references(self.template, self.functions, stack_name=self.stack_name, region=self.region),
+        }
+        self.state_machines = create_state_machines(
+            self.client("stepfunctions"), self.template, names, stack_name=self.stack_name
+        )
+        for name, value in function_variables(self.template).items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = self.environment[name] = resolve(value, names)
+        self.rules = RulePump(
+            self.client("events"),
+            self.client("sqs"),
+            rule_specs(self.template),
+            self.functions,
+            names,
+            self.stack_name,
+            interval=self._pump_interval,
+        )
+        self.rules.create()

@@ -13,6 +13,7 @@ import requests
 from amazon_pay_refunds.config import load_settings
 from amazon_pay_refunds.mws.client import AmazonPayClient
 from amazon_pay_refunds.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.sns import DeploymentBinding, SnsVerifier, trust_from_environment, verify_ipn
 from amazon_pay_refunds.store.schema import GSI1, TABLE_DEFINITION, TIME_TO_LIVE
 from refunds_local.stack import LocalStack, StackAlreadyRunning
 
@@ -176,3 +177,37 @@ def test_events_come_back_in_order_through_the_observer_rule(stack: LocalStack) 
         )
     assert [e["detail"]["n"] for e in stack.events()] == list(range(12))
     assert [e["detail"]["n"] for e in stack.events("r-a")] == [1, 3, 5, 7, 9, 11]
+
+
+def test_the_simulators_ipns_reach_the_ipn_endpoint_and_verify_with_the_stacks_trust(
+    stack: LocalStack, ipn_handler: Recorder
+) -> None:
+    assert stack.simulator.ipn_url == f"{stack.api_url}/ipn"
+    assert os.environ["REFUNDS_LOCAL_SNS_CA_PEM"] == stack.simulator.ca_certificate_pem
+    assert os.environ["REFUNDS_LOCAL_SNS_CERT_URL_PREFIX"] == stack.simulator.certificate_url_prefix
+    capture_id = stack.simulator.create_capture("100.00", "USD")
+    stack.simulator.external_refund(capture_id, "5.00", "AmazonA-ZRefund")
+    stack.simulator.wait_for_ipn_idle(10)
+    [(event, _)] = ipn_handler.calls
+    settings = load_settings()
+    verified = verify_ipn(
+        event["body"],
+        headers=event["headers"],
+        verifier=SnsVerifier(trust_from_environment()),
+        binding=DeploymentBinding.of(topic_arns=settings.ipn_topic_arns, seller_ids=settings.seller_ids),
+    )
+    assert verified.notification is not None
+    assert verified.notification.seller_id == stack.seller_id
+
+
+def test_a_stack_without_ipns_leaves_the_simulator_silent() -> None:
+    ipn = Recorder()
+    with LocalStack(
+        port=0, sim_port=0, pump=False, ipn=False, handler_overrides={"IpnHandlerFunction": ipn}
+    ) as stack:
+        assert stack.simulator.ipn_url is None
+        stack.simulator.external_refund(
+            stack.simulator.create_capture("10.00", "USD"), "1.00", "AmazonA-ZRefund"
+        )
+        stack.simulator.wait_for_ipn_idle(5)
+    assert ipn.calls == []

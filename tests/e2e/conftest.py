@@ -1,0 +1,62 @@
+"""End to end over real HTTP: one LocalStack per test module (the real handlers, moto, the simulator).
+
+The stream is pumped into the EventPublisher when a test reads `stack.events()`. The simulator's request
+quotas are off, and refunds do not settle on their own: a test settles them when it wants Amazon's
+Completed (or Declined) IPN.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from refunds_local.clients import SimulatorControl, Storefront
+from refunds_local.stack import LocalStack
+
+_NUMBERS = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, sim_port=0, throttling=False, settle_seconds=3600, pump=False) as running:
+        yield running
+
+
+@pytest.fixture
+def storefront(stack: LocalStack) -> Storefront:
+    return Storefront(stack.api_url, stack.api_key)
+
+
+@pytest.fixture
+def simulator(stack: LocalStack) -> SimulatorControl:
+    return SimulatorControl(stack.sim_url)
+
+
+@pytest.fixture
+def capture(simulator: SimulatorControl) -> Callable[..., str]:
+    """A new capture at Amazon (the simulator): `capture("100.00", "USD", state="Completed")`."""
+
+    def make(amount: str = "100.00", currency_code: str = "USD", state: str = "Completed") -> str:
+        return simulator.create_capture(amount, currency_code, state=state)
+
+    return make
+
+
+def new_refund_id(prefix: str = "ord") -> str:
+    return f"{prefix}-{next(_NUMBERS):04d}-r1"
+
+
+def refund_body(capture_id: str, amount: str = "12.50", currency_code: str = "USD", **extra: object) -> dict:
+    body: dict[str, object] = {
+        "refund_id": new_refund_id(),
+        "amazon_capture_id": capture_id,
+        "amount": amount,
+        "currency_code": currency_code,
+        "seller_refund_note": "Returned item",
+        "soft_descriptor": "Returns",
+        "metadata": {"order_id": "1001"},
+    }
+    body.update(extra)
+    return body

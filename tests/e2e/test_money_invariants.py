@@ -1,0 +1,126 @@
+"""SPEC §7 over HTTP: parallel requests cannot overdraw a capture; a crash mid-request loses no refund and
+the reconciler's `submit_requested` then finishes it with exactly one Amazon refund."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from amazon_pay_refunds.domain.models import Refund
+from amazon_pay_refunds.mws.client import deadline_in
+from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
+from refunds_local.clients import Answer, SimulatorControl, Storefront
+from refunds_local.stack import LocalStack
+
+from .conftest import refund_body
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+Capture = Callable[..., str]
+
+
+def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
+    stack: LocalStack, capture: Capture
+) -> None:
+    """Every request gets a definite answer and the ledger stays whole. The local stack runs one RefundApi
+    invocation at a time (one execution environment); the reservation's atomicity under truly concurrent
+    writers is tested against moto directly in tests/integration/store/test_concurrent_reservations.py."""
+    capture_id = capture("100.00")
+    bodies = [refund_body(capture_id, "12.00") for _ in range(20)]  # 240.00 asked of 100.00
+
+    def post(body: dict[str, Any]) -> Answer:
+        return Storefront(stack.api_url, stack.api_key).post_refund(body)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, bodies))
+    assert {a.status for a in answers} <= {202, 422}, [a.body for a in answers]
+    refused = [a for a in answers if a.status == 422]
+    assert {a.error_code for a in refused} == {"RefundExceedsCapture"}
+    accepted = [body["refund_id"] for body, a in zip(bodies, answers, strict=True) if a.status == 202]
+    assert len(accepted) == 8  # 8 x 12.00 = 96.00; a ninth would overdraw
+
+    storefront = Storefront(stack.api_url, stack.api_key)
+    for refund_id in accepted:
+        stored = storefront.get_refund(refund_id)
+        assert (stored.status, stored.body["status"]) == (200, "Pending")
+    ledger = storefront.get_capture(capture_id).body
+    assert sorted(r["refund_id"] for r in ledger["refunds"]) == sorted(accepted)
+    reserved = Decimal(ledger["in_flight"]) + Decimal(ledger["completed"])
+    assert reserved == Decimal("96.00")
+    assert Decimal(ledger["available"]) == Decimal(ledger["captured"]) - reserved - Decimal(
+        ledger["external"]
+    )
+    at_amazon = SimulatorControl(stack.sim_url).capture(capture_id)["refunds"]
+    assert sum(Decimal(r["amount"]) for r in at_amazon) == Decimal("96.00")
+
+
+class Crash(Exception):
+    """The Lambda dies here (timeout, out of memory, a lost container)."""
+
+
+@pytest.fixture
+def crash_at(stack: LocalStack) -> Iterator[Callable[[FaultPoint], None]]:
+    """Make the deployed RefundApi handler's service crash at a named point (its fault hook)."""
+    handler = inspect.unwrap(stack.function("RefundApiFunction").handler())
+    module = handler.__globals__  # the stack's own cold-imported functions.refund_api.app
+    assert module["__name__"] == "functions.refund_api.app"
+    original = module["refund_service"]
+
+    def crashing(where: FaultPoint) -> None:
+        def hook(point: FaultPoint, refund: Refund) -> None:
+            if point == where:
+                raise Crash(point)
+
+        module["refund_service"] = lambda: RefundRequests.from_runtime(fault_hook=hook)
+
+    yield crashing
+    module["refund_service"] = original
+
+
+@pytest.mark.parametrize("point", ["after_reservation", "after_amazon_answer"])
+def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finishes_once(
+    stack: LocalStack,
+    storefront: Storefront,
+    simulator: SimulatorControl,
+    capture: Capture,
+    crash_at: Callable[[FaultPoint], None],
+    point: FaultPoint,
+) -> None:
+    capture_id = capture("50.00")
+    body = refund_body(capture_id, "20.00")
+    refund_id = body["refund_id"]
+    crash_at(point)
+    simulator.ipn_fault("drop")  # Amazon's Pending IPN is lost too, else it alone would move the refund on
+    crashed = storefront.post_refund(body)
+    assert (crashed.status, crashed.error_code) == (500, "InternalError")
+    stack.simulator.wait_for_ipn_idle(10)
+
+    refund = storefront.get_refund(refund_id).body
+    assert refund["status"] == "Requested"
+    assert refund["history"] == [
+        {"at": refund["created_at"], "from": None, "to": "Requested", "cause": "api:POST /refunds"}
+    ]
+    assert storefront.get_capture(capture_id).body["in_flight"] == "20.00"
+    made_before = simulator.capture(capture_id)["refunds"]
+    assert len(made_before) == (1 if point == "after_amazon_answer" else 0)
+
+    finished = RefundRequests.from_runtime().submit_requested(refund_id, deadline=deadline_in(10))
+    assert finished.status.value == "Pending"
+    [at_amazon] = simulator.capture(capture_id)["refunds"]
+    assert at_amazon["refund_reference_id"] == f"{refund_id}_1"
+    assert finished.latest_attempt.amazon_refund_id == at_amazon["amazon_refund_id"]
+    again = RefundRequests.from_runtime().submit_requested(refund_id, deadline=deadline_in(10))
+    assert again.status.value == "Pending"
+    assert len(simulator.capture(capture_id)["refunds"]) == 1
+
+    refund = storefront.get_refund(refund_id).body
+    assert [(h["from"], h["to"]) for h in refund["history"]] == [
+        (None, "Requested"),
+        ("Requested", "Pending"),
+    ]
+    assert storefront.get_capture(capture_id).body["in_flight"] == "20.00"
+    assert [e["detail-type"] for e in stack.events(refund_id)] == ["Refund Requested", "Refund Pending"]

@@ -1,0 +1,383 @@
+"""`make demo` (`python -m refunds_local.demo`): the service end to end on the local stack (SPEC §9).
+
+Starts a LocalStack (ports 3000/8701 when free, else free ones), runs named scenarios over HTTP as a
+storefront backend would, and prints each refund's timeline: status transitions with time and cause,
+attempts with Amazon's ids, events published on the bus. Exits 0 only if every scenario ended as expected,
+else 1, naming the failures. The handlers' own logs go to a file (its path is printed), not the screen.
+
+A scenario is a function `(Demo) -> None` in SCENARIOS: it creates its captures at the simulator, calls the
+API, checks the outcome with `demo.expect(...)` (a failed expectation ends the scenario as failed), and
+names the refunds and captures whose timelines to print (`demo.show(...)`, `demo.show_capture(...)`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .clients import Answer, SimulatorControl, Storefront
+from .stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+
+SETTLE_SECONDS = 2.0  # Amazon settles a refund after this long, then posts its signed Completed IPN
+WAIT_SECONDS = 20.0
+FINAL = frozenset({"Completed", "Failed", "ResolvedOutOfBand"})
+
+
+class ScenarioFailed(Exception):
+    """A scenario did not end as expected (the message says what happened instead)."""
+
+
+@dataclass
+class Demo:
+    """What a scenario works with: the storefront's API client, the simulator, and what to show."""
+
+    stack: LocalStack
+    storefront: Storefront
+    amazon: SimulatorControl
+    refunds: list[str] = field(default_factory=list)
+    captures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _sequence: int = 0
+
+    def refund_id(self, order: int) -> str:
+        self._sequence += 1
+        return f"ord-{order}-r{self._sequence}"
+
+    def capture(self, amount: str, currency_code: str = "USD", *, state: str = "Completed") -> str:
+        capture_id = self.amazon.create_capture(amount, currency_code, state=state)
+        self.note(f"Amazon: capture {capture_id} of {amount} {currency_code} ({state})")
+        return capture_id
+
+    def request_refund(
+        self, refund_id: str, capture_id: str, amount: str, currency_code: str = "USD", **extra: Any
+    ) -> Answer:
+        body = {"refund_id": refund_id, "amazon_capture_id": capture_id, "amount": amount}
+        body |= {"currency_code": currency_code, **extra}
+        answer = self.storefront.post_refund(body)
+        outcome = answer.error_code or (answer.body or {}).get("status")
+        self.note(f"POST /refunds {refund_id} {amount} {currency_code} -> {answer.status} {outcome}")
+        return answer
+
+    def wait_for(self, refund_id: str, *statuses: str) -> dict[str, Any]:
+        refund = self.storefront.wait_for_status(refund_id, set(statuses), timeout=WAIT_SECONDS)
+        self.expect(
+            refund.get("status") in statuses,
+            f"{refund_id} is {refund.get('status')}, expected {' or '.join(statuses)}",
+        )
+        return refund
+
+    def expect(self, condition: bool, failure: str) -> None:
+        if not condition:
+            raise ScenarioFailed(failure)
+
+    def expect_answer(self, answer: Answer, status: int, code: str | None = None) -> None:
+        got = f"{answer.status} {answer.error_code or ''}".strip()
+        want = f"{status} {code or ''}".strip()
+        self.expect(answer.status == status and answer.error_code == code, f"answered {got}, expected {want}")
+
+    def show(self, *refund_ids: str) -> None:
+        self.refunds.extend(refund_ids)
+
+    def show_capture(self, capture_id: str) -> None:
+        self.captures.append(capture_id)
+
+    def note(self, line: str) -> None:
+        self.notes.append(line)
+
+
+# --- scenarios ------------------------------------------------------------------------------------------
+
+
+def full_refund(demo: Demo) -> None:
+    """A whole capture refunded: Pending at once, Completed through Amazon's signed IPN."""
+    capture_id = demo.capture("100.00")
+    refund_id = demo.refund_id(1001)
+    demo.show(refund_id)
+    answer = demo.request_refund(refund_id, capture_id, "100.00")
+    demo.expect_answer(answer, 202)
+    demo.wait_for(refund_id, "Completed")
+    ledger = demo.storefront.get_capture(capture_id).body
+    demo.expect((ledger["completed"], ledger["available"]) == ("100.00", "0.00"), f"ledger {ledger}")
+
+
+def partial_refunds(demo: Demo) -> None:
+    """Three partial refunds of one capture, all completed; the ledger keeps the rest available."""
+    capture_id = demo.capture("90.00")
+    refund_ids = [demo.refund_id(1002) for _ in range(3)]
+    demo.show(*refund_ids)
+    for refund_id, amount in zip(refund_ids, ("30.00", "25.00", "20.00"), strict=True):
+        demo.expect_answer(demo.request_refund(refund_id, capture_id, amount), 202)
+    for refund_id in refund_ids:
+        demo.wait_for(refund_id, "Completed")
+    ledger = demo.storefront.get_capture(capture_id).body
+    demo.expect((ledger["completed"], ledger["available"]) == ("75.00", "15.00"), f"ledger {ledger}")
+    demo.show_capture(capture_id)
+
+
+def over_refund_refused(demo: Demo) -> None:
+    """A refund that would overdraw the capture is refused at once (422), before Amazon is asked."""
+    capture_id = demo.capture("50.00")
+    first, second = demo.refund_id(1003), demo.refund_id(1003)
+    demo.show(first)
+    demo.expect_answer(demo.request_refund(first, capture_id, "40.00"), 202)
+    refused = demo.request_refund(second, capture_id, "20.00")
+    demo.expect_answer(refused, 422, "RefundExceedsCapture")
+    demo.note(f"  refused: {refused.body['error']['details']}")
+    demo.expect(demo.storefront.get_refund(second).status == 404, f"{second} was stored")
+    demo.wait_for(first, "Completed")
+
+
+def idempotent_replay(demo: Demo) -> None:
+    """The same request again (a storefront retrying after a timeout) answers 200 with the same refund."""
+    capture_id = demo.capture("40.00")
+    refund_id = demo.refund_id(1004)
+    demo.show(refund_id)
+    first = demo.request_refund(refund_id, capture_id, "15.00")
+    again = demo.request_refund(refund_id, capture_id, "15.00")
+    demo.expect_answer(first, 202)
+    demo.expect_answer(again, 200)
+    same = again.body["attempts"][0]["amazon_refund_id"] == first.body["attempts"][0]["amazon_refund_id"]
+    demo.expect(same, "the replay names another Amazon refund")
+    demo.wait_for(refund_id, "Completed")
+    at_amazon = demo.amazon.capture(capture_id)["refunds"]
+    demo.expect(len(at_amazon) == 1, f"Amazon made {len(at_amazon)} refunds")
+
+
+def idempotency_conflict(demo: Demo) -> None:
+    """The same refund_id with another body is a conflict (409); the first refund is unchanged."""
+    capture_id = demo.capture("40.00")
+    refund_id = demo.refund_id(1005)
+    demo.show(refund_id)
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "10.00"), 202)
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "12.00"), 409, "IdempotencyConflict")
+    refund = demo.wait_for(refund_id, "Completed")
+    demo.expect(refund["amount"] == "10.00", f"the amount became {refund['amount']}")
+
+
+def amazon_rejected(demo: Demo) -> None:
+    """Amazon declines (AmazonRejected): manual action at once, no retry; an operator resolves it."""
+    capture_id = demo.capture("60.00")
+    refund_id = demo.refund_id(1006)
+    demo.show(refund_id)
+    note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "25.00", seller_refund_note=note), 202)
+    refund = demo.wait_for(refund_id, "ManualActionRequired")
+    demo.expect(refund["reason_code"] == "AmazonRejected", f"reason {refund['reason_code']}")
+    resolved = demo.storefront.resolve(refund_id, "gift_card", "sent a 25.00 gift card")
+    demo.note(f"POST /refunds/{refund_id}/resolve gift_card -> {resolved.status} {resolved.body['status']}")
+    demo.expect_answer(resolved, 200)
+    demo.expect(resolved.body["status"] == "ResolvedOutOfBand", f"resolved to {resolved.body['status']}")
+
+
+def external_a_to_z_refund(demo: Demo) -> None:
+    """Amazon refunds the buyer itself (an A-to-z claim): detected from its IPN, counted on the ledger."""
+    capture_id = demo.capture("80.00")
+    refund_id = demo.refund_id(1007)
+    demo.show(refund_id)
+    demo.show_capture(capture_id)
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "20.00"), 202)
+    demo.amazon.external_refund(capture_id, "30.00", "AmazonA-ZRefund")
+    demo.note("Amazon: A-to-z guarantee refund of 30.00 on the capture")
+    deadline = time.monotonic() + WAIT_SECONDS
+    while demo.storefront.get_capture(capture_id).body["external"] != "30.00":
+        demo.expect(time.monotonic() < deadline, "the A-to-z refund never reached the ledger")
+        time.sleep(0.1)
+    refused = demo.request_refund(demo.refund_id(1007), capture_id, "40.00")
+    demo.expect_answer(refused, 422, "RefundExceedsCapture")
+    demo.wait_for(refund_id, "Completed")
+    ledger = demo.storefront.get_capture(capture_id).body
+    expected = ("20.00", "30.00", "30.00")
+    got = (ledger["completed"], ledger["external"], ledger["available"])
+    demo.expect(got == expected, f"ledger completed/external/available {got}, expected {expected}")
+    detected = [
+        e for e in capture_events(demo.stack, capture_id) if e["detail-type"] == "External Refund Detected"
+    ]
+    demo.expect(len(detected) == 1, f"{len(detected)} External Refund Detected events")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[Demo], None]
+
+    @property
+    def description(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+# The retry workflow adds "ProcessingFailure -> retry -> Completed" and "ProcessingFailure twice -> manual
+# action" here.
+SCENARIOS: list[Scenario] = [
+    Scenario("full refund", full_refund),
+    Scenario("partial refunds", partial_refunds),
+    Scenario("over-refund refused", over_refund_refused),
+    Scenario("idempotent replay", idempotent_replay),
+    Scenario("idempotency conflict", idempotency_conflict),
+    Scenario("AmazonRejected -> manual action", amazon_rejected),
+    Scenario("external A-to-z refund", external_a_to_z_refund),
+]
+
+
+# --- running and printing -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    seconds: float
+    failure: str | None
+    timelines: list[str]
+
+
+def run_scenario(stack: LocalStack, scenario: Scenario) -> Outcome:
+    demo = Demo(stack, Storefront(stack.api_url, stack.api_key), SimulatorControl(stack.sim_url))
+    started = time.monotonic()
+    failure: str | None = None
+    try:
+        scenario.run(demo)
+    except ScenarioFailed as failed:
+        failure = str(failed)
+    except Exception as error:  # a crash is a failure of this scenario, not of the demo
+        failure = f"{type(error).__name__}: {error}"
+    seconds = time.monotonic() - started
+    stack.drain()
+    timelines = [f"    {line}" for line in demo.notes]
+    timelines += [line for refund_id in demo.refunds for line in refund_timeline(stack, demo, refund_id)]
+    timelines += [line for capture_id in demo.captures for line in capture_timeline(stack, demo, capture_id)]
+    return Outcome(scenario, seconds, failure, timelines)
+
+
+def _clock(timestamp: str | None) -> str:
+    """ "2024-05-01T12:00:01.234Z" -> "12:00:01.234"."""
+    if not timestamp:
+        return "?"
+    return timestamp.partition("T")[2].rstrip("Z") or timestamp
+
+
+def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
+    answer = demo.storefront.get_refund(refund_id)
+    if answer.status != 200:
+        return [f"  refund {refund_id}: not stored ({answer.status})"]
+    refund = answer.body
+    lines = [
+        f"  refund {refund_id}  {refund['amount']} {refund['currency_code']}  capture "
+        f"{refund['amazon_capture_id']}  -> {refund['status']}"
+        + (f" ({refund['reason_code']})" if refund.get("reason_code") else "")
+    ]
+    for entry in refund["history"]:
+        moved = f"{entry['from'] or '':>20} -> {entry['to']:<21}"
+        lines.append(f"    {_clock(entry['at'])}  {moved} {entry['cause']}")
+    for attempt in refund["attempts"]:
+        reason = f" ({attempt['reason_code']})" if attempt.get("reason_code") else ""
+        lines.append(
+            f"    attempt {attempt['attempt']}: {attempt['refund_reference_id']} -> Amazon "
+            f"{attempt['amazon_refund_id'] or '(no answer)'}  {attempt['state']}{reason}"
+        )
+    for event in stack.events(refund_id, drain=False):
+        lines.append(f"    event {event['time']}  {event['detail-type']}")
+    return lines
+
+
+def capture_events(stack: LocalStack, capture_id: str) -> list[dict[str, Any]]:
+    return [
+        event
+        for event in stack.events()
+        if event["detail"].get("amazon_capture_id") == capture_id and "refund_id" not in event["detail"]
+    ]
+
+
+def capture_timeline(stack: LocalStack, demo: Demo, capture_id: str) -> list[str]:
+    ledger = demo.storefront.get_capture(capture_id).body or {}
+    lines = [
+        f"  capture {capture_id}  captured {ledger.get('captured')}  completed {ledger.get('completed')}  "
+        f"in flight {ledger.get('in_flight')}  external {ledger.get('external')}  "
+        f"available {ledger.get('available')} {ledger.get('currency_code')}"
+    ]
+    for event in capture_events(stack, capture_id):
+        detail = event["detail"]
+        lines.append(
+            f"    event {event['time']}  {event['detail-type']}: {detail.get('refund_type')} "
+            f"{detail.get('amount')} ({detail.get('amazon_refund_id')})"
+        )
+    return lines
+
+
+def _port_or_free(port: int) -> int:
+    """`port` when nothing listens there, else 0 (the system picks a free one)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+@contextlib.contextmanager
+def _handler_output_to(path: Path) -> Iterator[TextIO]:
+    """The handlers' logs and metrics (stdout/stderr of the Lambdas in process) go to `path`."""
+    with (
+        open(path, "w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        yield log
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m refunds_local.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--log-file", type=Path, help="where the handlers' logs go (default: a temp file)")
+    args = parser.parse_args(argv)
+    chosen = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    unknown = set(args.scenario or ()) - {s.name for s in SCENARIOS}
+    if unknown:
+        parser.error(f"unknown scenario(s) {sorted(unknown)}; known: {[s.name for s in SCENARIOS]}")
+    log_path = args.log_file or Path(tempfile.mkstemp(prefix="refunds-demo-", suffix=".log")[1])
+    out = sys.stdout
+    started = time.monotonic()
+    stack = LocalStack(
+        port=_port_or_free(DEFAULT_PORT),
+        sim_port=_port_or_free(DEFAULT_SIM_PORT),
+        throttling=False,
+        settle_seconds=SETTLE_SECONDS,
+    )
+    outcomes: list[Outcome] = []
+    with _handler_output_to(log_path):
+        try:
+            stack.start()
+        except OSError as error:
+            print(f"demo: cannot start the local stack: {error}", file=out)
+            return 1
+        try:
+            print(f"local stack: API {stack.api_url}, Amazon Pay simulator {stack.sim_url}", file=out)
+            print(f"(the Lambda handlers' logs: {log_path})", file=out, flush=True)
+            for scenario in chosen:
+                outcome = run_scenario(stack, scenario)
+                outcomes.append(outcome)
+                verdict = "ok" if outcome.failure is None else f"FAILED: {outcome.failure}"
+                print(f"\n== {scenario.name}: {scenario.description}", file=out)
+                print("\n".join(outcome.timelines), file=out)
+                print(f"  -> {verdict} ({outcome.seconds:.1f} s)", file=out, flush=True)
+        finally:
+            stack.stop()
+    failed = [o for o in outcomes if o.failure is not None]
+    total = time.monotonic() - started
+    print(
+        f"\n{len(outcomes) - len(failed)} of {len(outcomes)} scenarios as expected in {total:.1f} s", file=out
+    )
+    for outcome in failed:
+        print(f"  FAILED {outcome.scenario.name}: {outcome.failure}", file=out)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
