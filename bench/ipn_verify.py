@@ -25,14 +25,12 @@ import functools
 import http.server
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from amazon_pay_refunds.sns import CertificateResponse, SnsVerifier, parse_sns_message, string_to_sign
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: `python bench/ipn_verify.py`
+    sys.path.insert(0, str(REPO))
+
+from bench._report import Options, Result, Row, print_results  # noqa: E402
+
 FIXTURES = Path(os.environ.get("REFUNDS_FIXTURES", REPO.parent / "shared" / "fixtures")) / "sns"
 AMAZON_PAY_IPN = "amazon-pay-refund-completed-eu-2017.json"
 CASES = (AMAZON_PAY_IPN, "aws-sns-hello-sigv2-2022.json")
@@ -53,25 +56,6 @@ SDK_VENV = REPO / ".venv-bench-sdk"
 # cryptography 43 is the newest it accepts (it pins cryptography < 44).
 SDK_REQUIREMENTS = ("amazon_pay==2.7.1", "pyOpenSSL==24.2.1", "cryptography==43.0.3")
 SDK_CHILD = Path(__file__).resolve().parent / "_sdk_ipn.py"
-
-
-@dataclass
-class Row:
-    case: str
-    subject: str
-    rates: list[float] | None  # None: not measured (see note)
-    note: str = ""
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates) if self.rates else float("nan")
-
-
-@dataclass
-class Result:
-    benchmark: str
-    rows: list[Row] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def interleaved_rates(
@@ -228,32 +212,15 @@ def collect(rounds: int = 7, seconds: float = 0.5, *, sdk: bool = True) -> Resul
     return result
 
 
-def print_results(results: list[Result]) -> None:
-    """One table: benchmark, case, subject, min / median / max per second; then each benchmark's notes."""
-    header = f"{'benchmark':11s} {'subject':38s} {'min/s':>9s} {'median/s':>9s} {'max/s':>9s}  note"
-    print(header)
-    print("-" * len(header))
-    for result in results:
-        case = None
-        for row in result.rows:
-            if row.case != case:
-                case = row.case
-                print(f"{result.benchmark:11s} {case}")
-            if row.rates:
-                figures = f"{min(row.rates):9.0f} {row.median:9.0f} {max(row.rates):9.0f}"
-            else:
-                figures = f"{'-':>9s} {'-':>9s} {'-':>9s}"
-            print(f"{'':11s}   {row.subject:36s} {figures}  {row.note}".rstrip())
-    print()
-    for result in results:
-        for note in result.notes:
-            print(f"{result.benchmark}: {note}")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.5, help="duration of one round")
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK (no virtualenv)")
+
+
+def run(options: Options) -> Result:
+    """`python -m bench`: 7 rounds of 0.5 s (--quick: 3 of 0.25 s)."""
+    return collect(options.pick_rounds(7, 3), options.pick_seconds(0.5, 0.25), sdk=options.sdk)
 
 
 def main(argv: list[str] | None = None) -> int:
