@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: help venv sam-venv test lint typecheck template statemachine unit demo local bench clean
+.PHONY: help venv sam-venv test lint typecheck template statemachine unit demo local bench clean simulate
 
 help:
 	@echo "make demo   - run the demo scenarios on the embedded local stack"
@@ -59,16 +59,29 @@ template-checks: venv sam-venv
 	$(SAM_OFFLINE_ENV) $(SAM_VENV)/bin/python scripts/translate_template.py template.yaml $(TRANSLATED_TEMPLATE)
 	$(BIN)/cfn-lint --ignore-checks W3005 -- $(TRANSLATED_TEMPLATE)
 
+# Amazon States Language checks of every state machine (statelint 3.x: `statelint FILE...`, exit 1 on errors).
+# It accepts the JSONPath features the workflows use (SecondsPath, TimeoutSecondsPath, *Path comparisons,
+# JitterStrategy, MaxDelaySeconds); DefinitionSubstitutions placeholders are plain strings to it.
+statemachine: sam-venv
+	$(SAM_VENV)/bin/statelint statemachine/*.asl.json
+
 unit: venv
 	$(BIN)/pytest
 
-test: lint typecheck template unit
+test: lint typecheck template statemachine unit
 
 demo: venv
 	$(BIN)/python -m refunds_local.demo
 
 local: venv
 	$(BIN)/refunds-local
+
+# Deterministic simulation of the money invariants under chaos (tests/simulation): SEEDS seeds from START.
+# Replay one: .venv/bin/python -m tests.simulation SEED
+SEEDS ?= 1000
+START ?= 0
+simulate: venv
+	$(BIN)/python -m tests.simulation --seeds $(SEEDS) --start $(START)
 
 bench: venv
 	$(BIN)/python -m bench

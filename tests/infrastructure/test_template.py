@@ -38,8 +38,21 @@ SPEC_ENVIRONMENT = {
     "MAX_PROCESSING_FAILURE_RETRIES": {"Ref": "MaxProcessingFailureRetries"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
 }
-# Actions AWS only grants on Resource "*" (no resource-level permissions).
-WILDCARD_ONLY_ACTIONS = {"dynamodb:ListStreams", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# Actions AWS only grants on Resource "*" (no resource-level permissions); the logs:* ones are what Step
+# Functions needs to deliver a state machine's logs to CloudWatch Logs.
+WILDCARD_ONLY_ACTIONS = {
+    "dynamodb:ListStreams",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
 # Managed policies SAM attaches itself: CloudWatch Logs and, with Tracing: Active, X-Ray.
 ALLOWED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",

@@ -10,12 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import ipn
+from . import ipn, listing, reconcile, resolve, status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refunds", description="Operate amazon-pay-refunds.")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    status.register(subcommands)
+    listing.register(subcommands)
+    resolve.register(subcommands)
+    reconcile.register(subcommands)
     ipn.register(subcommands)
     return parser
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+from .state_file import remove_state, state_of, write_state
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,11 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+        state_file = write_state(state_of(stack))  # where `refunds --local` finds this stack
         print(banner(stack), flush=True)
+        print(
+            f"Operators' CLI: .venv/bin/refunds --local status|list|resolve|reconcile ({state_file})",
+            flush=True,
+        )
         while not stopping.wait(0.5):
             pass
         print("refunds-local: stopping...", flush=True)
     finally:
+        remove_state()
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

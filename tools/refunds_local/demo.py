@@ -204,6 +204,43 @@ def external_a_to_z_refund(demo: Demo) -> None:
     demo.expect(len(detected) == 1, f"{len(detected)} External Refund Detected events")
 
 
+def _processing_failure_note(times: int | None = None) -> str:
+    """Our simulator's extension (Amazon documents no refund ProcessingFailure simulation)."""
+    spec: dict[str, Any] = {"State": "Declined", "ReasonCode": "ProcessingFailure"}
+    if times is not None:
+        spec["Times"] = times
+    return json.dumps({"SandboxSimulation": spec})
+
+
+def processing_failure_retried(demo: Demo) -> None:
+    """ProcessingFailure once: after the wait and the eligibility checks, one retry completes."""
+    capture_id = demo.capture("70.00")
+    refund_id = demo.refund_id(1008)
+    demo.show(refund_id)
+    note = _processing_failure_note(times=1)
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "35.00", seller_refund_note=note), 202)
+    refund = demo.wait_for(refund_id, "Completed")
+    attempts = [(a["refund_reference_id"], a["state"]) for a in refund["attempts"]]
+    expected = [(f"{refund_id}_1", "Declined"), (f"{refund_id}_2", "Completed")]
+    demo.expect(attempts == expected, f"attempts {attempts}, expected {expected}")
+    ledger = demo.storefront.get_capture(capture_id).body
+    demo.expect(ledger["completed"] == "35.00", f"ledger completed {ledger['completed']}, expected 35.00")
+
+
+def processing_failure_twice(demo: Demo) -> None:
+    """ProcessingFailure on the retry too: manual action, the buyer is refunded another way."""
+    capture_id = demo.capture("70.00")
+    refund_id = demo.refund_id(1009)
+    demo.show(refund_id)
+    note = _processing_failure_note()
+    demo.expect_answer(demo.request_refund(refund_id, capture_id, "15.00", seller_refund_note=note), 202)
+    refund = demo.wait_for(refund_id, "ManualActionRequired")
+    states = [a["state"] for a in refund["attempts"]]
+    demo.expect(states == ["Declined", "Declined"], f"attempts {states}, expected two declined")
+    published = [e["detail-type"] for e in demo.stack.events(refund_id)]
+    demo.expect("Refund Requires Manual Action" in published, f"events {published}")
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -214,8 +251,6 @@ class Scenario:
         return (self.run.__doc__ or "").strip()
 
 
-# The retry workflow adds "ProcessingFailure -> retry -> Completed" and "ProcessingFailure twice -> manual
-# action" here.
 SCENARIOS: list[Scenario] = [
     Scenario("full refund", full_refund),
     Scenario("partial refunds", partial_refunds),
@@ -223,6 +258,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("idempotent replay", idempotent_replay),
     Scenario("idempotency conflict", idempotency_conflict),
     Scenario("AmazonRejected -> manual action", amazon_rejected),
+    Scenario("ProcessingFailure -> retry -> Completed", processing_failure_retried),
+    Scenario("ProcessingFailure twice -> manual action", processing_failure_twice),
     Scenario("external A-to-z refund", external_a_to_z_refund),
 ]
 

@@ -35,6 +35,7 @@ Decisions (docs in the module, tests in tests/*/ipn_handler):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,7 @@ from amazon_pay_refunds.mws.client import deadline_in
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.mws.parse import MalformedXml, refund_details_from_xml
+from amazon_pay_refunds.service.retries import resume_retry_executions, settled_retry_attempts
 from amazon_pay_refunds.sns import (
     DEFAULT_MAX_AGE,
     AmazonPayNotification,
@@ -67,6 +69,9 @@ from amazon_pay_refunds.sns import (
     verify_ipn,
 )
 from amazon_pay_refunds.store import LedgerNotFound, RefundNotFound, StoreError
+from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+
+logger = logging.getLogger(__name__)
 
 PAYMENT_REFUND = "PaymentRefund"
 # Non-refund notifications are remembered as long as a genuine redelivery can still pass the verifier.
@@ -195,13 +200,26 @@ AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
 
 
 def resume_waiting_retry(transition: Transition, outcome: AttemptOutcome) -> None:
-    """Seam for the RetryWorkflow (a later issue): called after an IPN stored an attempt's final outcome.
+    """Called after an IPN stored an attempt's final outcome: resume the RetryWorkflow execution waiting
+    for it (SendTaskSuccess for Completed, SendTaskFailure for Declined; service/retries.py).
 
-    A retry attempt's Step Functions execution waits (with a task token) for this outcome; the retry issue
-    will look up the token stored with the attempt and call SendTaskSuccess (Completed) or SendTaskFailure
-    (Declined) here. Until then nothing waits, so nothing is resumed.
+    Only retry attempts (n >= 2) have an execution waiting, so nothing is read for attempt 1. Failures are
+    logged, never raised: the IPN is stored, and the waiting execution falls back on GetRefundDetails when
+    no outcome reaches it in time.
     """
-    del transition, outcome
+    del outcome
+    if not settled_retry_attempts(transition):
+        return
+    try:
+        store = runtime.store()
+        resume_retry_executions(
+            transition, TaskTokenStore(store.table_name, store.client), runtime.stepfunctions_client()
+        )
+    except (StoreError, ClientError, BotoCoreError, ConfigurationError) as error:
+        logger.warning(
+            "refund %s: waiting retry not resumed (%s); its workflow will poll",
+            transition.refund.refund_id, type(error).__name__,
+        )  # fmt: skip
 
 
 # --- the use case --------------------------------------------------------------------------------------

@@ -162,9 +162,92 @@ class _OutcomeUnknown(Exception):
 
 
 @dataclass(frozen=True)
-class _Submission:
+class Submission:
+    """A refund after one of its attempts was sent to Amazon and the answer recorded.
+
+    `refusal` is Amazon's permanent error when it refused the call outright; `outcome_unknown` is True
+    when no answer was read (the attempt stays `Requested`; sending it again is safe).
+    """
+
     refund: Refund
     refusal: AmazonPayError | None = None
+    outcome_unknown: bool = False
+
+
+def submit_attempt(
+    store: RefundStorePort,
+    amazon_pay: AmazonPayPort,
+    refund: Refund,
+    *,
+    deadline: float,
+    now: Callable[[], datetime],
+    max_processing_failure_retries: int,
+    fault_hook: FaultHook = no_faults,
+    on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+) -> Submission:
+    """Send the refund's latest attempt (its own RefundReferenceId) to Amazon and record the answer.
+
+    The one home of the Refund call: attempt 1 from the API and the reconciler, a retry attempt from the
+    retry workflow. Never sends a refund without its reservation.
+    """
+    if refund.reservation_pending:
+        raise AssertionError(f"refund {refund.refund_id} has no reservation and must not be sent")
+    attempt = refund.latest_attempt
+
+    def record(observation: Observation) -> Refund:
+        return record_observation(
+            store, refund, observation, now=now, max_processing_failure_retries=max_processing_failure_retries
+        )
+
+    try:
+        details = amazon_pay.refund(
+            refund.amazon_capture_id,
+            attempt.refund_reference_id,
+            refund.amount,
+            refund.currency_code,
+            seller_refund_note=refund.seller_refund_note,
+            soft_descriptor=refund.soft_descriptor,
+            seller_id=refund.seller_id,
+            deadline=deadline,
+        )
+    except AmazonPayError as error:
+        on_amazon_error("Refund", error)
+        if _outcome_unknown(error):
+            logger.warning(
+                "refund %s attempt %d: Amazon's answer is unknown (%s); it stays Requested",
+                refund.refund_id, attempt.attempt, error.code,
+            )  # fmt: skip
+            return Submission(refund, outcome_unknown=True)
+        fault_hook("after_amazon_answer", refund)
+        return Submission(record(PermanentlyRefused(attempt.attempt, error.code)), error)
+    fault_hook("after_amazon_answer", refund)
+    status = details.refund_status
+    accepted = AttemptAccepted(
+        attempt.attempt, details.amazon_refund_id, _attempt_state(status.state), status.reason_code
+    )
+    return Submission(record(accepted))
+
+
+def record_observation(
+    store: RefundStorePort,
+    refund: Refund,
+    observation: Observation,
+    *,
+    now: Callable[[], datetime],
+    max_processing_failure_retries: int,
+) -> Refund:
+    """Store what Amazon said. If the store is too busy, the refund stays as it was (its attempt still
+    `Requested`, still reserved) and asking Amazon again repeats the same answer."""
+    try:
+        return store.transition(
+            refund.refund_id,
+            lambda current: apply_observation(
+                current, observation, at=now(), max_processing_failure_retries=max_processing_failure_retries
+            ),
+        ).refund
+    except StoreBusy:
+        logger.warning("refund %s: Amazon's answer not stored (store busy)", refund.refund_id)
+        return refund
 
 
 class RefundRequests:
@@ -349,52 +432,23 @@ class RefundRequests:
 
     # --- Amazon's Refund call ------------------------------------------------------------------------
 
-    def _submit(self, refund: Refund, deadline: float) -> _Submission:
+    def _submit(self, refund: Refund, deadline: float) -> Submission:
         """Send the refund's first attempt and record Amazon's answer (never without a reservation)."""
-        if refund.reservation_pending:
-            raise AssertionError(f"refund {refund.refund_id} has no reservation and must not be sent")
-        attempt = refund.latest_attempt
-        try:
-            details = self._amazon.refund(
-                refund.amazon_capture_id,
-                attempt.refund_reference_id,
-                refund.amount,
-                refund.currency_code,
-                seller_refund_note=refund.seller_refund_note,
-                soft_descriptor=refund.soft_descriptor,
-                seller_id=refund.seller_id,
-                deadline=deadline,
-            )
-        except AmazonPayError as error:
-            self._on_amazon_error("Refund", error)
-            if _outcome_unknown(error):
-                logger.warning(
-                    "refund %s: Amazon's answer is unknown (%s); it stays Requested for the reconciler",
-                    refund.refund_id, error.code,
-                )  # fmt: skip
-                return _Submission(refund)
-            self._fault("after_amazon_answer", refund)
-            return _Submission(self._record(refund, PermanentlyRefused(attempt.attempt, error.code)), error)
-        self._fault("after_amazon_answer", refund)
-        status = details.refund_status
-        accepted = AttemptAccepted(
-            attempt.attempt, details.amazon_refund_id, _attempt_state(status.state), status.reason_code
+        return submit_attempt(
+            self._store,
+            self._amazon,
+            refund,
+            deadline=deadline,
+            now=self._now,
+            max_processing_failure_retries=self._max_retries,
+            fault_hook=self._fault,
+            on_amazon_error=self._on_amazon_error,
         )
-        return _Submission(self._record(refund, accepted))
 
     def _record(self, refund: Refund, observation: Observation) -> Refund:
-        """Store what Amazon said. If the store is too busy, the refund stays as it was (`Requested`, still
-        reserved) and the reconciler asks Amazon again, which repeats the same answer."""
-        try:
-            return self._store.transition(
-                refund.refund_id,
-                lambda current: apply_observation(
-                    current, observation, at=self._now(), max_processing_failure_retries=self._max_retries
-                ),
-            ).refund
-        except StoreBusy:
-            logger.warning("refund %s: Amazon's answer not stored (store busy)", refund.refund_id)
-            return refund
+        return record_observation(
+            self._store, refund, observation, now=self._now, max_processing_failure_retries=self._max_retries
+        )
 
     # --- reads and the operator's resolution ---------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from amazon_pay_refunds.domain.ledger import CurrencyMismatch, RefundExceedsCapture
 from amazon_pay_refunds.store.dynamodb import (
     LedgerNotFound,
+    OpenRefund,
     RefundAlreadyExists,
     RefundNotFound,
     RefundStore,
@@ -16,6 +17,7 @@ __all__ = [
     "TABLE_DEFINITION",
     "CurrencyMismatch",
     "LedgerNotFound",
+    "OpenRefund",
     "RefundAlreadyExists",
     "RefundExceedsCapture",
     "RefundNotFound",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -78,9 +78,21 @@ class StoreBusy(StoreError):
     """Gave up after repeated transaction conflicts on the same items; safe to retry later."""
 
 
+@dataclass(frozen=True)
+class OpenRefund:
+    """An open refund as the reconciler reads it, with its check record (`polls` checks so far, the last at
+    `last_polled_at`). The record lives on the refund item but not in `Refund`: any change of the refund
+    rewrites the item without it, so the reconciler's backoff restarts after every change."""
+
+    refund: Refund
+    polls: int = 0
+    last_polled_at: datetime | None = None
+
+
 __all__ = [
     "CurrencyMismatch",
     "LedgerNotFound",
+    "OpenRefund",
     "RefundAlreadyExists",
     "RefundExceedsCapture",
     "RefundNotFound",
@@ -393,9 +405,52 @@ class RefundStore:
             if keys:
                 yield keys
 
+    def open_refunds(self) -> Iterator[list[OpenRefund]]:
+        """Every open refund with its check record, oldest first, a page (up to 100) at a time.
+
+        The reconciler's scan: it stops reading when its time is up, so this yields lazily.
+        """
+        for keys in self._open_refund_keys(None):
+            page = [
+                OpenRefund(items.refund_from_item(item), *items.poll_record_from_item(item))
+                for item in self._batch_get_items(keys)
+            ]
+            yield [o for o in page if not o.refund.is_final]  # the index may lag a refund's final write
+
+    def record_poll(self, refund: Refund, polls: int, at: datetime) -> bool:
+        """Store the reconciler's check record on the refund, if it is still at `refund.version`.
+
+        Two small attributes in one UpdateItem: no version change, no history, nothing published. False
+        when the refund changed meanwhile (its backoff then restarts anyway).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_serialize(items.refund_key(refund.refund_id)),
+                UpdateExpression="SET #polls = :polls, #polled_at = :at",
+                ConditionExpression="version = :version",
+                ExpressionAttributeNames={"#polls": items.POLLS, "#polled_at": items.POLLED_AT},
+                ExpressionAttributeValues=_serialize(
+                    {
+                        ":polls": Decimal(polls),
+                        ":at": format_timestamp(at),
+                        ":version": Decimal(refund.version),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _batch_get_refunds(self, keys: Sequence[Mapping[str, Any]]) -> list[Refund]:
         """Refund items for `keys` (serialized), in the order of `keys`; missing ones skipped."""
-        by_pk: dict[str, Refund] = {}
+        return [items.refund_from_item(item) for item in self._batch_get_items(keys)]
+
+    def _batch_get_items(self, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The items (deserialized) for `keys` (serialized), in the order of `keys`; missing ones skipped."""
+        by_pk: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 100):
             pending: Any = {
                 self.table_name: {"Keys": list(keys[start : start + 100]), "ConsistentRead": True}
@@ -403,16 +458,16 @@ class RefundStore:
             for attempt in range(self.max_conflict_retries + 5):
                 answer = self.client.batch_get_item(RequestItems=pending)
                 for raw in answer.get("Responses", {}).get(self.table_name, []):
-                    refund = items.refund_from_item(_deserialize(raw))
-                    by_pk[refund.refund_id] = refund
+                    item = _deserialize(raw)
+                    by_pk[str(item["pk"])] = item
                 pending = answer.get("UnprocessedKeys") or None
                 if not pending:
                     break
                 _backoff(attempt)
             else:
                 raise StoreBusy("batch read kept returning unprocessed keys")
-        ordered = [str(_DESERIALIZER.deserialize(k["pk"])).removeprefix("REFUND#") for k in keys]
-        return [by_pk[refund_id] for refund_id in ordered if refund_id in by_pk]
+        ordered = [str(_DESERIALIZER.deserialize(k["pk"])) for k in keys]
+        return [by_pk[pk] for pk in ordered if pk in by_pk]
 
     # --- capture ledgers -------------------------------------------------------------------------------
 

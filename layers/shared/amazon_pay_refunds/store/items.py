@@ -268,3 +268,17 @@ def ledger_from_item(item: Mapping[str, Any], refunds: Mapping[str, Refund]) -> 
 
 def available_from_item(item: Mapping[str, Any]) -> Decimal:
     return quantize(Decimal(item["available"]), str(item["currency_code"]))
+
+
+# --- the reconciler's check record on a refund item -------------------------------------------------------
+# Not part of `Refund`: written alone by `RefundStore.record_poll`, dropped by the next full write of the
+# refund (any change), which restarts the reconciler's backoff.
+
+POLLS = "polls"
+POLLED_AT = "polled_at"
+
+
+def poll_record_from_item(item: Mapping[str, Any]) -> tuple[int, datetime | None]:
+    """(checks so far, the last one's time) of a refund item; (0, None) when it has none."""
+    polled_at = item.get(POLLED_AT)
+    return int(item.get(POLLS, 0)), parse_timestamp(polled_at) if polled_at else None

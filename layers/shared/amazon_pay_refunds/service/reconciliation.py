@@ -1,0 +1,619 @@
+"""Reconciliation (SPEC §6): finish what the request path and lost IPNs left open, and measure what is open.
+
+One run reads every open refund once (gsi1, oldest first), then, within a limit and the time it has:
+1. `Requested` refunds quiet for `REQUESTED_GRACE` (so a request still in flight is not raced) are handed to
+   `RefundRequests.submit_requested`: the reservation is taken if still pending, and attempt 1 is sent with
+   its unchanged RefundReferenceId, which Amazon answers with the refund it may already have made. If Amazon
+   refuses the reference id as already used, the refund it made under it is looked up (the capture's IdList,
+   GetRefundDetails) and recorded instead, when it is the same refund.
+2. Attempts Amazon reported `Pending` are checked with GetRefundDetails when due, and what Amazon says is
+   applied as `AttemptOutcome` with cause `poll:GetRefundDetails` (monotonic: a racing IPN is harmless).
+3. `RetryScheduled` refunds beyond the retry window are counted and logged, and left to the RetryWorkflow.
+
+Backoff: a refund's k-th check (k = checks since its last change) is due `min(2^k minutes, cap)` after the
+later of its last change and its last check; the cap is 6 h for Pending attempts and 30 min for Requested
+refunds whose submission still had no answer. A check that changes nothing writes only the check record
+(`RefundStore.record_poll`: two small attributes); a change of the refund drops the record, restarting it.
+No refund is acted on twice in one run, and one refund's failure does not stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from amazon_pay_refunds.domain.lifecycle import (
+    AMBIGUOUS_REFUSALS,
+    AttemptOutcome,
+    Transition,
+    apply_observation,
+)
+from amazon_pay_refunds.domain.models import (
+    OPEN_STATUSES,
+    Attempt,
+    AttemptState,
+    Refund,
+    RefundStatus,
+    format_timestamp,
+)
+from amazon_pay_refunds.mws.credentials import SellerCredentials
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
+from amazon_pay_refunds.service.refund_requests import (
+    MAX_AMAZON_SECONDS,
+    AmazonErrorObserver,
+    FaultHook,
+    RefundRequests,
+    RefundStorePort,
+    ignore_amazon_error,
+    no_faults,
+)
+from amazon_pay_refunds.store import OpenRefund
+
+logger = logging.getLogger(__name__)
+
+POLL_CAUSE = "poll:GetRefundDetails"
+# A `Requested` refund younger than this may still be in its first request: never race it.
+REQUESTED_GRACE = timedelta(minutes=2)
+BACKOFF_BASE = timedelta(minutes=1)
+MAX_POLL_INTERVAL = timedelta(hours=6)
+MAX_RESUBMIT_INTERVAL = timedelta(minutes=30)
+# How long past RETRY_DELAY_SECONDS a RetryScheduled refund may go without progress before it is reported.
+RETRY_WINDOW_SLACK = timedelta(minutes=10)
+DEFAULT_LIMIT = 25
+# No refund is started with less time than this left: Amazon's answer could not be recorded.
+MIN_ACTION_SECONDS = 3.0
+# Statuses whose age the OldestOpenRefundAgeSeconds metric measures (ManualActionRequired waits on people).
+MEASURED_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.RETRY_SCHEDULED)
+
+ActionKind = Literal["submit", "poll"]
+AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
+
+
+def ignore_attempt_outcome(transition: Transition, outcome: AttemptOutcome) -> None:
+    """The default listener of attempts a poll settled. The RetryWorkflow does not rely on the reconciler:
+    it reads a retry's outcome itself (GetRefundDetails) when no IPN resumes it in time."""
+
+
+class ReconcilerStorePort(RefundStorePort, Protocol):
+    """What the reconciler needs of store.RefundStore, beyond what RefundRequests needs."""
+
+    def open_refunds(self) -> Iterator[list[OpenRefund]]: ...
+
+    def record_poll(self, refund: Refund, polls: int, at: datetime) -> bool: ...
+
+
+class ReconcilerAmazonPort(Protocol):
+    """What the reconciler needs of mws.AmazonPayClient."""
+
+    def refund(
+        self,
+        amazon_capture_id: str,
+        refund_reference_id: str,
+        amount: Decimal,
+        currency_code: str,
+        *,
+        seller_refund_note: str | None = None,
+        soft_descriptor: str | None = None,
+        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
+        seller_id: str | None = None,
+        deadline: float | None = None,
+    ) -> RefundDetails: ...
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails: ...
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails: ...
+
+
+# --- the rules (pure) ------------------------------------------------------------------------------------
+
+
+def backoff(checks: int, cap: timedelta) -> timedelta:
+    """The wait before the next check after `checks` checks: 1, 2, 4, ... minutes, at most `cap`."""
+    wait: timedelta = BACKOFF_BASE * (2 ** min(checks, 20))
+    return min(wait, cap)
+
+
+def next_check_at(open_refund: OpenRefund, cap: timedelta) -> datetime:
+    """When the refund is next due: its backoff after the later of its last change and its last check."""
+    refund, last = open_refund.refund, open_refund.last_polled_at
+    since = refund.updated_at if last is None or last < refund.updated_at else last
+    return since + backoff(open_refund.polls, cap)
+
+
+def submission_due(open_refund: OpenRefund, now: datetime) -> bool:
+    """A `Requested` refund quiet for the grace period, and not backing off from an unknown answer."""
+    refund = open_refund.refund
+    if refund.status is not RefundStatus.REQUESTED or now - refund.updated_at < REQUESTED_GRACE:
+        return False
+    return open_refund.polls == 0 or now >= next_check_at(open_refund, MAX_RESUBMIT_INTERVAL)
+
+
+def attempt_to_poll(refund: Refund) -> Attempt | None:
+    """The attempt Amazon last reported Pending (the one GetRefundDetails can settle), if any."""
+    return next(
+        (
+            a
+            for a in reversed(refund.attempts)
+            if a.state is AttemptState.PENDING and a.amazon_refund_id is not None
+        ),
+        None,
+    )
+
+
+def poll_due(open_refund: OpenRefund, now: datetime) -> bool:
+    return attempt_to_poll(open_refund.refund) is not None and now >= next_check_at(
+        open_refund, MAX_POLL_INTERVAL
+    )
+
+
+def retry_overdue(refund: Refund, now: datetime, retry_delay: timedelta) -> bool:
+    """A `RetryScheduled` refund the RetryWorkflow should long have moved on (it is left to the workflow)."""
+    return refund.status is RefundStatus.RETRY_SCHEDULED and now - refund.updated_at > (
+        retry_delay + RETRY_WINDOW_SLACK
+    )
+
+
+@dataclass(frozen=True)
+class OpenRefundStats:
+    """What is open right now, for the metrics and the alarms."""
+
+    by_status: dict[RefundStatus, int]
+    oldest_age_seconds: float
+    oldest_refund_id: str | None
+
+    @property
+    def manual_action_required(self) -> int:
+        return self.by_status[RefundStatus.MANUAL_ACTION_REQUIRED]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "open_refunds": {status.value: count for status, count in self.by_status.items()},
+            "manual_action_required": self.manual_action_required,
+            "oldest_open_refund_age_seconds": round(self.oldest_age_seconds, 3),
+            "oldest_open_refund_id": self.oldest_refund_id,
+        }
+
+
+def open_refund_stats(refunds: Iterable[Refund], now: datetime) -> OpenRefundStats:
+    by_status = dict.fromkeys(OPEN_STATUSES, 0)
+    oldest: Refund | None = None
+    for refund in refunds:
+        if refund.is_final:
+            continue
+        by_status[refund.status] += 1
+        if refund.status in MEASURED_STATUSES and (oldest is None or refund.created_at < oldest.created_at):
+            oldest = refund
+    age = max((now - oldest.created_at).total_seconds(), 0.0) if oldest is not None else 0.0
+    return OpenRefundStats(by_status, age, oldest.refund_id if oldest is not None else None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's work, in the order it is done: submissions (oldest first), then polls (longest due first)."""
+
+    submissions: tuple[OpenRefund, ...]
+    polls: tuple[OpenRefund, ...]
+    retry_overdue: tuple[Refund, ...]
+
+
+def plan_run(open_refunds: Sequence[OpenRefund], now: datetime, retry_delay: timedelta) -> Plan:
+    submissions = [o for o in open_refunds if submission_due(o, now)]
+    submissions.sort(key=lambda o: (o.refund.created_at, o.refund.refund_id))
+    chosen = {o.refund.refund_id for o in submissions}
+    polls = [o for o in open_refunds if o.refund.refund_id not in chosen and poll_due(o, now)]
+    polls.sort(key=lambda o: (next_check_at(o, MAX_POLL_INTERVAL), o.refund.refund_id))
+    return Plan(
+        submissions=tuple(submissions),
+        polls=tuple(polls),
+        retry_overdue=tuple(o.refund for o in open_refunds if retry_overdue(o.refund, now, retry_delay)),
+    )
+
+
+# --- the run's report ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the reconciler did to one refund, and what came of it (`error` when it failed)."""
+
+    refund_id: str
+    kind: ActionKind
+    before: RefundStatus
+    after: RefundStatus
+    detail: str
+    error: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not self.before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "refund_id": self.refund_id,
+            "action": self.kind,
+            "before": self.before.value,
+            "after": self.after.value,
+            "detail": self.detail,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    """One run: what was read, what was done, what was left for the next run, and what is open after it."""
+
+    started_at: datetime
+    scanned: int
+    scan_complete: bool
+    actions: tuple[Action, ...]
+    deferred: int
+    retry_overdue: tuple[str, ...]
+    stats: OpenRefundStats
+    not_due: int = 0
+
+    @property
+    def submitted(self) -> int:
+        return sum(1 for a in self.actions if a.kind == "submit")
+
+    @property
+    def polled(self) -> int:
+        return sum(1 for a in self.actions if a.kind == "poll")
+
+    @property
+    def advanced(self) -> int:
+        return sum(1 for a in self.actions if a.changed)
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for a in self.actions if a.error is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": format_timestamp(self.started_at),
+            "scanned": self.scanned,
+            "scan_complete": self.scan_complete,
+            "submitted": self.submitted,
+            "polled": self.polled,
+            "advanced": self.advanced,
+            "failures": self.failures,
+            "deferred": self.deferred,
+            "not_due": self.not_due,
+            "retry_overdue": list(self.retry_overdue),
+            **self.stats.to_dict(),
+            "actions": [a.to_dict() for a in self.actions],
+        }
+
+
+# --- the reconciler ----------------------------------------------------------------------------------------
+
+
+class Reconciler:
+    """Reconciliation against the store and Amazon Pay (the scheduled Lambda, and `refunds reconcile`)."""
+
+    def __init__(
+        self,
+        store: ReconcilerStorePort,
+        amazon_pay: ReconcilerAmazonPort,
+        requests: RefundRequests,
+        *,
+        retry_delay_seconds: int = 90,
+        max_processing_failure_retries: int = 1,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+        on_attempt_outcome: AttemptOutcomeListener = ignore_attempt_outcome,
+    ) -> None:
+        self._store = store
+        self._amazon = amazon_pay
+        self._requests = requests
+        self._retry_delay = timedelta(seconds=retry_delay_seconds)
+        self._max_retries = max_processing_failure_retries
+        self._now = now
+        self._monotonic = monotonic
+        self._on_amazon_error = on_amazon_error
+        self._on_attempt_outcome = on_attempt_outcome
+
+    @classmethod
+    def build(
+        cls,
+        store: ReconcilerStorePort,
+        amazon_pay: ReconcilerAmazonPort,
+        seller_credentials: Callable[[str | None], SellerCredentials],
+        *,
+        allow_over_refund: bool = False,
+        retry_delay_seconds: int = 90,
+        max_processing_failure_retries: int = 1,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fault_hook: FaultHook = no_faults,
+        on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+    ) -> Reconciler:
+        """The reconciler and the RefundRequests it submits through (whose Refund calls recover a refund
+        Amazon already made under a refused RefundReferenceId)."""
+        requests = RefundRequests(
+            store,
+            AdoptsRefundsAlreadyMade(amazon_pay),
+            seller_credentials,
+            allow_over_refund=allow_over_refund,
+            max_processing_failure_retries=max_processing_failure_retries,
+            now=now,
+            fault_hook=fault_hook,
+            on_amazon_error=on_amazon_error,
+        )
+        return cls(
+            store,
+            amazon_pay,
+            requests,
+            retry_delay_seconds=retry_delay_seconds,
+            max_processing_failure_retries=max_processing_failure_retries,
+            now=now,
+            on_amazon_error=on_amazon_error,
+        )
+
+    @classmethod
+    def from_runtime(
+        cls, *, fault_hook: FaultHook = no_faults, on_amazon_error: AmazonErrorObserver = ignore_amazon_error
+    ) -> Reconciler:
+        """Wired from `runtime` (lazy, cached per container): the store, Amazon Pay, the credentials."""
+        from amazon_pay_refunds import runtime
+
+        settings = runtime.settings()
+        return cls.build(
+            runtime.store(),
+            runtime.amazon_pay(),
+            runtime.seller_credentials,
+            allow_over_refund=settings.allow_over_refund,
+            retry_delay_seconds=settings.retry_delay_seconds,
+            max_processing_failure_retries=settings.max_processing_failure_retries,
+            fault_hook=fault_hook,
+            on_amazon_error=on_amazon_error,
+        )
+
+    def run(self, *, deadline: float, limit: int = DEFAULT_LIMIT) -> ReconciliationReport:
+        """One reconciliation pass: at most `limit` refunds acted on, none started after `deadline`
+        (time.monotonic) minus MIN_ACTION_SECONDS."""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        started = self._now()
+        open_refunds, complete = self._scan(deadline)
+        plan = plan_run(open_refunds, started, self._retry_delay)
+        for refund in plan.retry_overdue:
+            logger.warning(
+                "refund %s: RetryScheduled since %s, beyond the retry window; left to the RetryWorkflow",
+                refund.refund_id, format_timestamp(refund.updated_at),
+            )  # fmt: skip
+        work: list[tuple[ActionKind, OpenRefund]] = [("submit", o) for o in plan.submissions]
+        work += [("poll", o) for o in plan.polls]
+        actions: list[Action] = []
+        acted: set[str] = set()
+        deferred = 0
+        for kind, open_refund in work:
+            refund_id = open_refund.refund.refund_id
+            if refund_id in acted:
+                continue  # never two actions (so never two submissions) for one refund in one run
+            if len(actions) >= limit or self._monotonic() > deadline - MIN_ACTION_SECONDS:
+                deferred += 1
+                continue
+            acted.add(refund_id)
+            actions.append(self._act(kind, open_refund, deadline))
+        if deferred:
+            logger.info(
+                "reconciliation deferred %d refunds to the next run (limit %d or time)", deferred, limit
+            )
+        not_due = len(open_refunds) - len(plan.submissions) - len(plan.polls)
+        # What is open after this run's work, so that an alarm clears as soon as the work is done.
+        now_status = {a.refund_id: a.after for a in actions}
+        after = (
+            replace(o.refund, status=now_status.get(o.refund.refund_id, o.refund.status))
+            for o in open_refunds
+        )
+        return ReconciliationReport(
+            started_at=started,
+            scanned=len(open_refunds),
+            scan_complete=complete,
+            actions=tuple(actions),
+            deferred=deferred,
+            retry_overdue=tuple(r.refund_id for r in plan.retry_overdue),
+            stats=open_refund_stats(after, started),
+            not_due=not_due,
+        )
+
+    def _scan(self, deadline: float) -> tuple[list[OpenRefund], bool]:
+        found: list[OpenRefund] = []
+        for page in self._store.open_refunds():
+            found.extend(page)
+            if self._monotonic() > deadline - MIN_ACTION_SECONDS:
+                logger.warning(
+                    "reconciliation stopped reading open refunds after %d: no time left", len(found)
+                )
+                return found, False
+        return found, True
+
+    def _act(self, kind: ActionKind, open_refund: OpenRefund, deadline: float) -> Action:
+        refund = open_refund.refund
+        try:
+            if kind == "submit":
+                return self._submit(open_refund, deadline)
+            return self._poll(open_refund, deadline)
+        except Exception as error:  # one refund's failure must not stop the run
+            logger.exception("refund %s: reconciliation %s failed", refund.refund_id, kind)
+            return Action(refund.refund_id, kind, refund.status, refund.status, "failed", _describe(error))
+
+    def _call_deadline(self, deadline: float) -> float:
+        return min(deadline - MIN_ACTION_SECONDS / 2, self._monotonic() + MAX_AMAZON_SECONDS)
+
+    def _submit(self, open_refund: OpenRefund, deadline: float) -> Action:
+        before = open_refund.refund
+        after = self._requests.submit_requested(before.refund_id, deadline=self._call_deadline(deadline))
+        if after.status is RefundStatus.REQUESTED:
+            checks = open_refund.polls + 1 if after.version == before.version else 1
+            self._store.record_poll(after, checks, self._now())
+            wait = backoff(checks, MAX_RESUBMIT_INTERVAL)
+            why = "capture still unknown, nothing reserved" if after.reservation_pending else "no answer"
+            detail = f"Amazon's answer still unknown ({why}); next try in {_minutes(wait)}"
+        else:
+            detail = _submission_detail(after)
+        return Action(before.refund_id, "submit", before.status, after.status, detail)
+
+    def _poll(self, open_refund: OpenRefund, deadline: float) -> Action:
+        refund = open_refund.refund
+        attempt = attempt_to_poll(refund)
+        if attempt is None or attempt.amazon_refund_id is None:  # pragma: no cover - planned only with one
+            return Action(refund.refund_id, "poll", refund.status, refund.status, "nothing to poll")
+        checks = open_refund.polls + 1
+        wait = backoff(checks, MAX_POLL_INTERVAL)
+        try:
+            details = self._amazon.get_refund_details(
+                attempt.amazon_refund_id, seller_id=refund.seller_id, deadline=self._call_deadline(deadline)
+            )
+        except AmazonPayError as error:
+            self._on_amazon_error("GetRefundDetails", error)
+            self._store.record_poll(refund, checks, self._now())  # back off from a failing call too
+            detail = f"GetRefundDetails failed ({error.code}); next poll in {_minutes(wait)}"
+            return Action(refund.refund_id, "poll", refund.status, refund.status, detail, error.code)
+        try:
+            state = AttemptState(details.refund_status.state)
+        except ValueError:
+            state = AttemptState.PENDING  # an unexpected state settles nothing
+        outcome = AttemptOutcome(
+            state=state,
+            cause=POLL_CAUSE,
+            reason_code=details.refund_status.reason_code,
+            amazon_refund_id=details.amazon_refund_id,
+            refund_reference_id=details.refund_reference_id,
+        )
+        transition = self._store.transition(
+            refund.refund_id,
+            lambda current: apply_observation(
+                current, outcome, at=self._now(), max_processing_failure_retries=self._max_retries
+            ),
+        )
+        stored = transition.refund
+        if _attempt_moved(transition, attempt.attempt):
+            self._on_attempt_outcome(transition, outcome)
+        if not transition.changed:
+            if not stored.is_final:
+                self._store.record_poll(stored, checks, self._now())
+            detail = f"attempt {attempt.attempt}: Amazon reports {state.value}, nothing new"
+            if not stored.is_final:
+                detail += f"; next poll in {_minutes(wait)}"
+            return Action(refund.refund_id, "poll", refund.status, stored.status, detail)
+        reason = f" ({outcome.reason_code})" if outcome.reason_code else ""
+        detail = f"attempt {attempt.attempt} {details.amazon_refund_id}: Amazon reports {state.value}{reason}"
+        return Action(refund.refund_id, "poll", refund.status, stored.status, detail)
+
+
+class AdoptsRefundsAlreadyMade:
+    """The Amazon Pay port the reconciler submits through.
+
+    When Amazon refuses our RefundReferenceId as already used (`DuplicateRequest`, `DuplicateReferenceId`),
+    the refund it made under that id is looked up on the capture (IdList, then GetRefundDetails) and
+    answered as the Refund call's result, if it is the same refund (reference id, amount, currency): the
+    attempt then records what Amazon really did. Otherwise the refusal stands (→ ManualActionRequired). A
+    lookup Amazon does not answer makes the outcome unknown (the refund stays `Requested` for the next run).
+    """
+
+    def __init__(self, amazon_pay: ReconcilerAmazonPort) -> None:
+        self._amazon = amazon_pay
+
+    def refund(
+        self,
+        amazon_capture_id: str,
+        refund_reference_id: str,
+        amount: Decimal,
+        currency_code: str,
+        *,
+        seller_refund_note: str | None = None,
+        soft_descriptor: str | None = None,
+        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
+        seller_id: str | None = None,
+        deadline: float | None = None,
+    ) -> RefundDetails:
+        try:
+            return self._amazon.refund(
+                amazon_capture_id,
+                refund_reference_id,
+                amount,
+                currency_code,
+                seller_refund_note=seller_refund_note,
+                soft_descriptor=soft_descriptor,
+                provider_credit_reversals=provider_credit_reversals,
+                seller_id=seller_id,
+                deadline=deadline,
+            )
+        except AmazonPayError as refusal:
+            if refusal.code not in AMBIGUOUS_REFUSALS:
+                raise
+            try:
+                found = self._find(amazon_capture_id, refund_reference_id, seller_id, deadline)
+            except AmazonPayError as lookup_failure:
+                if lookup_failure.retryable:
+                    raise lookup_failure from refusal
+                raise refusal from None
+            same = (
+                found is not None
+                and found.refund_amount.amount == amount
+                and found.refund_amount.currency_code == currency_code
+            )
+            if found is None or not same:
+                raise
+            logger.warning(
+                "Amazon refused RefundReferenceId %s (%s); its refund %s is recorded instead",
+                refund_reference_id, refusal.code, found.amazon_refund_id,
+            )  # fmt: skip
+            return found
+
+    def _find(
+        self, amazon_capture_id: str, refund_reference_id: str, seller_id: str | None, deadline: float | None
+    ) -> RefundDetails | None:
+        capture = self._amazon.get_capture_details(amazon_capture_id, seller_id=seller_id, deadline=deadline)
+        for amazon_refund_id in capture.id_list:
+            details = self._amazon.get_refund_details(
+                amazon_refund_id, seller_id=seller_id, deadline=deadline
+            )
+            if details.refund_reference_id == refund_reference_id:
+                return details
+        return None
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails:
+        return self._amazon.get_capture_details(amazon_capture_id, seller_id=seller_id, deadline=deadline)
+
+
+def _attempt_moved(transition: Transition, number: int) -> bool:
+    """Whether the transition moved attempt `number` to another state (not merely recorded a report)."""
+    if not transition.changed or transition.before is None:
+        return False
+    before, after = transition.before.attempt(number), transition.refund.attempt(number)
+    return before is not None and after is not None and before.state is not after.state
+
+
+def _submission_detail(refund: Refund) -> str:
+    attempt = refund.latest_attempt
+    if refund.status is RefundStatus.FAILED:
+        return f"refused: {refund.reason_code}"
+    if attempt.amazon_refund_id is None:
+        reason = f" ({refund.reason_code})" if refund.reason_code else ""
+        return f"now {refund.status.value}{reason}"
+    reason = f" ({attempt.reason_code})" if attempt.reason_code else ""
+    return f"Amazon has {attempt.amazon_refund_id}: {attempt.state.value}{reason}"
+
+
+def _minutes(wait: timedelta) -> str:
+    minutes = int(wait.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _describe(error: Exception) -> str:
+    code = getattr(error, "code", None)
+    return f"{type(error).__name__}: {code}" if isinstance(code, str) else type(error).__name__

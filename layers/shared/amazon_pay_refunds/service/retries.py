@@ -1,0 +1,592 @@
+"""The ProcessingFailure retry (SPEC §6, Amazon's procedure): RetryStarter and the RetryWorkflow's steps.
+
+Amazon: a refund Declined with `ProcessingFailure` may be retried after one to two minutes if no A-to-z
+Guarantee claim or chargeback refunded the buyer meanwhile and the capture is still `Completed`; if the
+retry fails too, refund the buyer another way. Here:
+
+- `RetryStarter` turns one `Refund Declined` event (ProcessingFailure, status `RetryScheduled`) into one
+  execution of the RetryWorkflow state machine, named after the declined attempt, so a duplicate event
+  starts nothing (ExecutionAlreadyExists counts as started).
+- `RetrySteps` are the workflow's Lambda steps (statemachine/retry.asl.json): `check_eligibility`,
+  `start_attempt` (through `refund_requests.submit_attempt`, the one home of the Refund call),
+  `await_outcome` (stores the task token the IPN handler resumes; raises OutcomeAlreadyKnown when the IPN
+  came first), `poll_outcome` (the stored outcome, else GetRefundDetails) and `require_manual_action`.
+- `resume_waiting_retry` is called by the IPN handler when an IPN settled a retry attempt: it sends the
+  outcome to the waiting execution (SendTaskSuccess for Completed, SendTaskFailure `RetryAttemptDeclined`
+  for Declined).
+
+What a declined retry leads to is the lifecycle's decision (domain/lifecycle.py): `RetryScheduled` again
+while retries remain (a new `Refund Declined` event, a new execution), else `ManualActionRequired`.
+Every step is idempotent: Step Functions may run any of them again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amazon_pay_refunds.domain.lifecycle import (
+    PROCESSING_FAILURE,
+    AttemptOutcome,
+    ManualActionRequired,
+    NewAttemptStarted,
+    Transition,
+    TransitionNotAllowed,
+    apply_observation,
+)
+from amazon_pay_refunds.domain.models import (
+    TERMINAL_ATTEMPT_STATES,
+    Attempt,
+    AttemptState,
+    CaptureLedger,
+    Refund,
+    RefundStatus,
+)
+from amazon_pay_refunds.domain.references import is_valid_refund_id
+from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.service.refund_requests import (
+    AmazonErrorObserver,
+    AmazonPayPort,
+    RefundStorePort,
+    ignore_amazon_error,
+    submit_attempt,
+)
+from amazon_pay_refunds.store import StoreBusy
+
+logger = logging.getLogger(__name__)
+
+A_TO_Z_REFUND_TYPE = "AmazonA-ZRefund"
+CAPTURE_COMPLETED = "Completed"
+# Reasons stored on the refund (its reason_code) when a person must refund the buyer another way.
+REASON_A_TO_Z = "AmazonA-ZRefund found"
+REASON_CHARGEBACK = "Chargeback found"
+REASON_WORKFLOW_FAILED = "retry workflow failed"
+# The error a declined retry attempt resumes its waiting execution with (statemachine/retry.asl.json).
+ATTEMPT_DECLINED_ERROR = "RetryAttemptDeclined"
+# Step Functions refuses a second outcome for a token: the execution already moved on. Not an error here.
+_SETTLED_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+# Execution names: 1-80 characters, none of whitespace, < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /
+_NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+MAX_EXECUTION_NAME = 80
+
+Decision = Literal["eligible", "not_eligible", "not_needed"]
+T = TypeVar("T")
+
+
+class RetryStepError(Exception):
+    """Base of the errors a step raises on purpose; the state machine retries them by class name."""
+
+
+class AmazonPayUnavailable(RetryStepError):
+    """Amazon could not be asked, or its answer is unknown: the same step may be run again safely."""
+
+
+class StoreUnavailable(RetryStepError):
+    """The refunds table stayed busy: the same step may be run again safely."""
+
+
+class OutcomeAlreadyKnown(RetryStepError):
+    """AwaitOutcome found the attempt already settled (its IPN came first): the workflow reads it instead
+    of waiting (the state machine catches this error and goes to PollOutcome, which reads the store)."""
+
+
+class UnknownRefund(RetryStepError):
+    """The execution names a refund that does not exist (never expected: executions come from events)."""
+
+
+# --- timing ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryTiming:
+    """How long the workflow waits: before the retry (RETRY_DELAY_SECONDS), for the IPN, between polls.
+
+    Without an IPN after `outcome_timeout_seconds`, the attempt is polled up to `max_polls` times, every
+    `poll_interval_seconds`; still Pending then, it is left to the reconciler (it polls Pending refunds).
+    """
+
+    retry_delay_seconds: int
+    outcome_timeout_seconds: int = 900
+    poll_interval_seconds: int = 300
+    max_polls: int = 6
+
+    def __post_init__(self) -> None:
+        if self.retry_delay_seconds < 0 or self.poll_interval_seconds < 0 or self.max_polls < 0:
+            raise ValueError("retry timings must not be negative")
+        if self.outcome_timeout_seconds < 1:
+            raise ValueError("outcome_timeout_seconds must be at least 1")
+
+
+# --- starting executions --------------------------------------------------------------------------------
+
+
+def declined_attempt_to_retry(detail: Mapping[str, Any]) -> int | None:
+    """The attempt a `Refund Declined` event asks to retry, or None when it asks for no retry.
+
+    Only a ProcessingFailure decline that left the refund `RetryScheduled` is retried (the rule matches
+    exactly that; this check keeps a mis-routed event, e.g. AmazonRejected, out of the workflow).
+    """
+    if detail.get("reason_code") != PROCESSING_FAILURE:
+        return None
+    if detail.get("status") != RefundStatus.RETRY_SCHEDULED.value:
+        return None
+    if not is_valid_refund_id(detail.get("refund_id", "")):
+        return None
+    declined: list[int] = []
+    for attempt in detail.get("attempts") or ():
+        number = attempt.get("attempt") if isinstance(attempt, Mapping) else None
+        if not isinstance(number, int) or isinstance(number, bool):
+            continue
+        state, reason = attempt.get("state"), attempt.get("reason_code")
+        if state == AttemptState.DECLINED.value and reason == PROCESSING_FAILURE:
+            declined.append(number)
+    return max(declined) if declined else None
+
+
+def execution_name(refund_id: str, declined_attempt: int) -> str:
+    """`{refund_id}-attempt-{n}`, within Step Functions' name rules: one execution per declined attempt."""
+    suffix = f"-attempt-{declined_attempt}"
+    base = _NAME_FORBIDDEN.sub("-", refund_id) or "refund"
+    return base[: MAX_EXECUTION_NAME - len(suffix)] + suffix
+
+
+def execution_input(refund_id: str, declined_attempt: int, timing: RetryTiming) -> dict[str, Any]:
+    """The RetryWorkflow's input (statemachine/retry.asl.json reads every field)."""
+    return {
+        "refund_id": refund_id,
+        "declined_attempt": declined_attempt,
+        "attempt": declined_attempt + 1,
+        "retry_delay_seconds": timing.retry_delay_seconds,
+        "outcome_timeout_seconds": timing.outcome_timeout_seconds,
+        "poll_interval_seconds": timing.poll_interval_seconds,
+        "max_polls": timing.max_polls,
+        "poll": {"polls": 0},
+    }
+
+
+class StartExecutionPort(Protocol):
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """`started`, `already_started` (a duplicate event) or `ignored` (no retry asked for)."""
+
+    outcome: Literal["started", "already_started", "ignored"]
+    refund_id: str | None = None
+    execution_name: str | None = None
+    execution_arn: str | None = None
+
+
+class RetryStarter:
+    """`Refund Declined` (ProcessingFailure, RetryScheduled) → one RetryWorkflow execution."""
+
+    def __init__(
+        self, stepfunctions: StartExecutionPort, state_machine_arn: str, timing: RetryTiming
+    ) -> None:
+        self._stepfunctions = stepfunctions
+        self._state_machine_arn = state_machine_arn
+        self._timing = timing
+
+    def start(self, detail: Mapping[str, Any]) -> StartResult:
+        declined = declined_attempt_to_retry(detail)
+        if declined is None:
+            return StartResult("ignored", detail.get("refund_id"))
+        refund_id = str(detail["refund_id"])
+        name = execution_name(refund_id, declined)
+        try:
+            answer = self._stepfunctions.start_execution(
+                stateMachineArn=self._state_machine_arn,
+                name=name,
+                input=json.dumps(execution_input(refund_id, declined, self._timing), separators=(",", ":")),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return StartResult("already_started", refund_id, name)
+            raise
+        return StartResult("started", refund_id, name, str(answer.get("executionArn", "")) or None)
+
+
+# --- eligibility (pure) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    eligible: bool
+    reason: str | None = None
+
+
+def is_chargeback(refund_type: str) -> bool:
+    """Amazon documents no RefundType for chargeback refunds; any type naming a chargeback counts."""
+    return "chargeback" in refund_type.lower()
+
+
+def assess_eligibility(capture: CaptureDetails, other_refund_types: Iterable[str]) -> Eligibility:
+    """Whether Amazon's procedure allows the retry: the capture still `Completed`, and no A-to-z Guarantee
+    or chargeback refund among the capture's other refunds (`other_refund_types`: their RefundTypes)."""
+    types = list(other_refund_types)
+    if any(t == A_TO_Z_REFUND_TYPE for t in types):
+        return Eligibility(False, REASON_A_TO_Z)
+    if any(is_chargeback(t) for t in types):
+        return Eligibility(False, REASON_CHARGEBACK)
+    state = capture.capture_status.state
+    if state != CAPTURE_COMPLETED:
+        return Eligibility(False, f"Capture {state}")
+    return Eligibility(True)
+
+
+# --- the workflow's steps -------------------------------------------------------------------------------
+
+
+class RetryStorePort(RefundStorePort, Protocol):
+    """What the steps need of RefundStore (the refund, its transitions, the capture's ledger)."""
+
+
+class RetryAmazonPort(AmazonPayPort, Protocol):
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails: ...
+
+
+class TaskTokenPort(Protocol):
+    def put(self, refund_id: str, attempt: int, task_token: str) -> None: ...
+
+    def get(self, refund_id: str, attempt: int) -> str | None: ...
+
+
+class TaskCallbackPort(Protocol):
+    def send_task_success(self, *, taskToken: str, output: str) -> Any: ...
+
+    def send_task_failure(self, *, taskToken: str, error: str, cause: str) -> Any: ...
+
+
+StepResult = dict[str, Any]
+
+
+def _attempt_result(refund: Refund, number: int, decision: str) -> StepResult:
+    attempt = refund.attempt(number)
+    return {
+        "decision": decision,
+        "refund_id": refund.refund_id,
+        "attempt": number,
+        "attempt_state": attempt.state.value if attempt is not None else "Unknown",
+        "attempt_reason_code": attempt.reason_code if attempt is not None else None,
+        "refund_status": refund.status.value,
+    }
+
+
+class RetrySteps:
+    """The RetryWorkflow's Lambda steps; each takes and returns plain JSON values."""
+
+    def __init__(
+        self,
+        store: RetryStorePort,
+        amazon_pay: RetryAmazonPort,
+        tokens: TaskTokenPort,
+        *,
+        max_processing_failure_retries: int,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+    ) -> None:
+        self._store = store
+        self._amazon = amazon_pay
+        self._tokens = tokens
+        self._max_retries = max_processing_failure_retries
+        self._now = now
+        self._on_amazon_error = on_amazon_error
+
+    @classmethod
+    def from_runtime(cls, *, on_amazon_error: AmazonErrorObserver = ignore_amazon_error) -> RetrySteps:
+        from amazon_pay_refunds import runtime
+        from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+
+        store = runtime.store()
+        return cls(
+            store,
+            runtime.amazon_pay(),
+            TaskTokenStore(store.table_name, store.client),
+            max_processing_failure_retries=runtime.settings().max_processing_failure_retries,
+            on_amazon_error=on_amazon_error,
+        )
+
+    # -- CheckEligibility --
+
+    def check_eligibility(self, refund_id: str, declined_attempt: int, *, deadline: float) -> StepResult:
+        """`eligible`, `not_eligible` with the reason, or `not_needed` (the refund moved on meanwhile)."""
+        refund = self._refund(refund_id)
+        if not self._awaits_retry(refund, declined_attempt):
+            return self._decision(refund, "not_needed", None)
+        capture = self._amazon_call(
+            "GetCaptureDetails",
+            lambda: self._amazon.get_capture_details(
+                refund.amazon_capture_id, seller_id=refund.seller_id, deadline=deadline
+            ),
+        )
+        eligibility = assess_eligibility(capture, self._other_refund_types(refund, capture, deadline))
+        if eligibility.eligible:
+            return self._decision(refund, "eligible", None)
+        logger.info("refund %s: retry not eligible: %s", refund_id, eligibility.reason)
+        return self._decision(refund, "not_eligible", eligibility.reason)
+
+    def _awaits_retry(self, refund: Refund, declined_attempt: int) -> bool:
+        """RetryScheduled after `declined_attempt` declined (or with the retry prepared but not sent)."""
+        if refund.status is not RefundStatus.RETRY_SCHEDULED:
+            return False
+        declined = refund.attempt(declined_attempt)
+        if declined is None or declined.state is not AttemptState.DECLINED:
+            return False
+        latest = refund.latest_attempt
+        if latest.attempt == declined_attempt:
+            return True
+        return latest.attempt == declined_attempt + 1 and latest.state is AttemptState.REQUESTED
+
+    def _other_refund_types(self, refund: Refund, capture: CaptureDetails, deadline: float) -> list[str]:
+        """RefundTypes of the capture's refunds other than this refund's attempts: those the ledger
+        recorded from IPNs, and those Amazon lists on the capture (GetRefundDetails)."""
+        ours = {a.amazon_refund_id for a in refund.attempts if a.amazon_refund_id}
+        ledger: CaptureLedger | None = self._store.get_ledger(refund.amazon_capture_id)
+        known = {e.amazon_refund_id: e.refund_type for e in ledger.external_refunds} if ledger else {}
+        types = list(known.values())
+        for amazon_refund_id in capture.id_list:
+            if amazon_refund_id in ours or amazon_refund_id in known:
+                continue
+            types.append(self._refund_details(amazon_refund_id, refund.seller_id, deadline).refund_type)
+        return types
+
+    def _refund_details(self, amazon_refund_id: str, seller_id: str, deadline: float) -> RefundDetails:
+        return self._amazon_call(
+            "GetRefundDetails",
+            lambda: self._amazon.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline),
+        )
+
+    # -- StartAttempt --
+
+    def start_attempt(self, refund_id: str, attempt: int, *, deadline: float) -> StepResult:
+        """Prepare attempt `attempt` (NewAttemptStarted) and send it to Amazon, unless that was done.
+
+        `not_needed` when the refund no longer awaits this retry. Raises AmazonPayUnavailable when
+        Amazon's answer is unknown: the step runs again with the same RefundReferenceId (idempotent).
+        """
+        refund = self._refund(refund_id)
+        if refund.attempt(attempt) is None:
+            try:
+                refund = self._transition(refund_id, NewAttemptStarted(attempt)).refund
+            except TransitionNotAllowed as refused:
+                logger.info("refund %s: no retry attempt %d: %s", refund_id, attempt, refused)
+                return _attempt_result(refused.refund, attempt, "not_needed")
+        current = refund.attempt(attempt)
+        sendable = (
+            current is not None
+            and current.state is AttemptState.REQUESTED
+            and refund.latest_attempt.attempt == attempt
+            and refund.status is RefundStatus.RETRY_SCHEDULED
+        )
+        if current is None or (current.state is AttemptState.REQUESTED and not sendable):
+            return _attempt_result(refund, attempt, "not_needed")
+        if sendable:
+            submission = submit_attempt(
+                self._store,
+                self._amazon,
+                refund,
+                deadline=deadline,
+                now=self._now,
+                max_processing_failure_retries=self._max_retries,
+                on_amazon_error=self._on_amazon_error,
+            )
+            if submission.outcome_unknown:
+                raise AmazonPayUnavailable(
+                    f"refund {refund_id} attempt {attempt}: Amazon's answer is unknown"
+                )
+            refund = submission.refund
+            if refund.attempt(attempt) == current:
+                raise StoreUnavailable(f"refund {refund_id} attempt {attempt}: Amazon's answer not stored")
+        return _attempt_result(refund, attempt, "submitted")
+
+    # -- AwaitOutcome --
+
+    def await_outcome(self, refund_id: str, attempt: int, task_token: str) -> StepResult:
+        """Store the token the IPN handler resumes the execution with (store/task_tokens.py).
+
+        Then read the attempt: if its outcome is already stored (the IPN came before the token), raise
+        OutcomeAlreadyKnown, so that the workflow reads it rather than wait for an IPN that came already.
+        """
+        self._tokens.put(refund_id, attempt, task_token)
+        refund = self._refund(refund_id)
+        current = refund.attempt(attempt)
+        if current is not None and current.state in TERMINAL_ATTEMPT_STATES:
+            raise OutcomeAlreadyKnown(f"refund {refund_id} attempt {attempt} is {current.state.value}")
+        return _attempt_result(refund, attempt, "waiting")
+
+    # -- PollOutcome --
+
+    def poll_outcome(self, refund_id: str, attempt: int, polls: int, *, deadline: float) -> StepResult:
+        """The attempt's state: as stored if already settled, else from GetRefundDetails (and stored)."""
+        refund = self._refund(refund_id)
+        current = refund.attempt(attempt)
+        if current is not None and current.state not in TERMINAL_ATTEMPT_STATES and current.amazon_refund_id:
+            details = self._refund_details(current.amazon_refund_id, refund.seller_id, deadline)
+            state = _reported_state(details.refund_status.state)
+            if state is not None:
+                observation = AttemptOutcome(
+                    state=state,
+                    cause="poll:GetRefundDetails",
+                    reason_code=details.refund_status.reason_code,
+                    amazon_refund_id=details.amazon_refund_id,
+                    refund_reference_id=details.refund_reference_id,
+                )
+                refund = self._transition(refund_id, observation).refund
+        result = _attempt_result(refund, attempt, "polled")
+        result["polls"] = polls + 1
+        return result
+
+    # -- RequireManualAction --
+
+    def require_manual_action(self, refund_id: str, reason: str, cause: str) -> StepResult:
+        """`ManualActionRequired` with `reason` (unchanged if the refund is final or already there)."""
+        refund = self._transition(refund_id, ManualActionRequired(reason=reason, cause=cause)).refund
+        return {
+            "decision": "manual_action",
+            "refund_id": refund_id,
+            "refund_status": refund.status.value,
+            "reason_code": refund.reason_code,
+        }
+
+    # -- plumbing --
+
+    def _refund(self, refund_id: str) -> Refund:
+        refund = self._store.get_refund(refund_id) if is_valid_refund_id(refund_id) else None
+        if refund is None:
+            raise UnknownRefund(f"no refund {refund_id}")
+        return refund
+
+    def _transition(self, refund_id: str, observation: Any) -> Transition:
+        try:
+            return self._store.transition(
+                refund_id,
+                lambda current: apply_observation(
+                    current, observation, at=self._now(), max_processing_failure_retries=self._max_retries
+                ),
+            )
+        except StoreBusy as busy:
+            raise StoreUnavailable(str(busy)) from None
+
+    def _decision(self, refund: Refund, decision: Decision, reason: str | None) -> StepResult:
+        return {
+            "decision": decision,
+            "reason": reason,
+            "refund_id": refund.refund_id,
+            "refund_status": refund.status.value,
+        }
+
+    def _amazon_call(self, operation: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except AmazonPayError as error:
+            self._on_amazon_error(operation, error)
+            if error.retryable:
+                raise AmazonPayUnavailable(f"{operation}: {error.code}") from None
+            raise
+
+
+def _reported_state(state: str) -> AttemptState | None:
+    try:
+        reported = AttemptState(state)
+    except ValueError:
+        return None
+    return None if reported is AttemptState.REQUESTED else reported
+
+
+# --- resuming a waiting execution (the IPN handler) -----------------------------------------------------
+
+
+def send_attempt_outcome(
+    stepfunctions: TaskCallbackPort, task_token: str, refund: Refund, attempt: Attempt
+) -> bool:
+    """Resume the execution waiting on `attempt`: SendTaskSuccess (Completed) or SendTaskFailure
+    `RetryAttemptDeclined` (Declined). False when it was not sent: Step Functions no longer waits for the
+    token, or could not be reached (logged: the workflow's timeout and GetRefundDetails poll recover).
+    """
+    outcome = json.dumps(
+        {
+            "attempt": attempt.attempt,
+            "attempt_state": attempt.state.value,
+            "attempt_reason_code": attempt.reason_code,
+            "refund_status": refund.status.value,
+        },
+        separators=(",", ":"),
+    )
+    try:
+        if attempt.state is AttemptState.COMPLETED:
+            stepfunctions.send_task_success(taskToken=task_token, output=outcome)
+        else:
+            stepfunctions.send_task_failure(taskToken=task_token, error=ATTEMPT_DECLINED_ERROR, cause=outcome)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in _SETTLED_TOKEN_ERRORS:
+            logger.info(
+                "refund %s attempt %d: no execution waits (%s)", refund.refund_id, attempt.attempt, code
+            )
+            return False
+        logger.warning("refund %s attempt %d: outcome not sent (%s)", refund.refund_id, attempt.attempt, code)
+        return False
+    except BotoCoreError as error:
+        logger.warning(
+            "refund %s attempt %d: outcome not sent (%s)", refund.refund_id, attempt.attempt, error
+        )
+        return False
+    return True
+
+
+def settled_retry_attempts(transition: Transition) -> list[Attempt]:
+    """Retry attempts (n ≥ 2: only those have a workflow waiting) this transition settled."""
+    before = {a.attempt: a.state for a in transition.before.attempts} if transition.before else {}
+    return [
+        a
+        for a in transition.refund.attempts
+        if a.attempt >= 2 and a.state in TERMINAL_ATTEMPT_STATES and before.get(a.attempt) is not a.state
+    ]
+
+
+def resume_retry_executions(
+    transition: Transition, tokens: TaskTokenPort, stepfunctions: TaskCallbackPort
+) -> int:
+    """Send each retry attempt this transition settled to its waiting execution; how many were sent."""
+    sent = 0
+    for attempt in settled_retry_attempts(transition):
+        token = tokens.get(transition.refund.refund_id, attempt.attempt)
+        if token is None:
+            continue  # no execution waits yet: its AwaitOutcome step will find the outcome stored
+        if send_attempt_outcome(stepfunctions, token, transition.refund, attempt):
+            sent += 1
+    return sent
+
+
+__all__ = [
+    "ATTEMPT_DECLINED_ERROR",
+    "REASON_A_TO_Z",
+    "REASON_CHARGEBACK",
+    "REASON_WORKFLOW_FAILED",
+    "AmazonPayUnavailable",
+    "Eligibility",
+    "OutcomeAlreadyKnown",
+    "RetryStarter",
+    "RetrySteps",
+    "RetryTiming",
+    "StartResult",
+    "StoreUnavailable",
+    "UnknownRefund",
+    "assess_eligibility",
+    "declined_attempt_to_retry",
+    "execution_input",
+    "execution_name",
+    "resume_retry_executions",
+    "send_attempt_outcome",
+]

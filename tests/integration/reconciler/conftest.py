@@ -1,0 +1,87 @@
+"""The reconciler in process against moto (table, secret) and the Amazon Pay simulator on 127.0.0.1, which
+posts no IPNs here: every IPN is lost, so only the reconciler's polls can finish a refund."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from amazon_pay_refunds import runtime
+from amazon_pay_refunds.domain.models import Refund
+from amazon_pay_refunds.mws.client import deadline_in
+from amazon_pay_refunds.service.reconciliation import Reconciler, ReconciliationReport
+from amazon_pay_refunds.service.refund_requests import FaultHook, no_faults
+from amazon_pay_refunds.store import RefundStore
+from amazon_pay_sim import Simulator
+from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures used by the tests here
+    Api,
+    aws,
+    capture,
+    served,
+    simulator,
+    store,
+)
+
+
+class Clock:
+    """The reconciler's clock: the real time plus what a test skipped ahead."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def api(aws: None) -> Api:  # noqa: F811 - this folder's own api fixture
+    return Api()
+
+
+Reconcile = Callable[..., ReconciliationReport]
+
+
+@pytest.fixture
+def reconcile(aws: None, clock: Clock) -> Reconcile:  # noqa: F811
+    """One reconciliation run, wired as the Lambda wires it, on the test's clock."""
+
+    def run(limit: int = 25, fault_hook: FaultHook = no_faults) -> ReconciliationReport:
+        settings = runtime.settings()
+        reconciler = Reconciler.build(
+            runtime.store(),
+            runtime.amazon_pay(),
+            runtime.seller_credentials,
+            retry_delay_seconds=settings.retry_delay_seconds,
+            max_processing_failure_retries=settings.max_processing_failure_retries,
+            now=clock,
+            fault_hook=fault_hook,
+        )
+        return reconciler.run(deadline=deadline_in(30), limit=limit)
+
+    return run
+
+
+def calls(simulator: Simulator, action: str) -> list[dict[str, Any]]:  # noqa: F811
+    return [call for call in simulator.calls() if call["action"] == action]
+
+
+def refunds_at_amazon(simulator: Simulator, capture_id: str) -> list[dict[str, Any]]:  # noqa: F811
+    refunds: list[dict[str, Any]] = simulator.capture_view(capture_id)["refunds"]
+    return refunds
+
+
+def get(store: RefundStore, refund_id: str) -> Refund:  # noqa: F811
+    refund = store.get_refund(refund_id)
+    assert refund is not None
+    return refund

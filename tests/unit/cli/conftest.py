@@ -1,0 +1,12 @@
+"""The refunds commands against moto (and, for `reconcile`, the simulator on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures for the command tests
+    api,
+    aws,
+    capture,
+    served,
+    simulator,
+    store,
+)

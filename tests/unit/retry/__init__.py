@@ -1,0 +1,1 @@
+"""RetryWorkflow steps, starter and resumption over in-memory doubles."""
