@@ -66,6 +66,12 @@ def test_first_refund_opens_the_ledger_from_the_capture_details(store: RefundSto
     )
 
 
+def test_ledger_exists_only_once_the_first_refund_opened_it(store: RefundStore) -> None:
+    assert not store.ledger_exists(CAPTURE_ID)
+    store.create_refund_with_reservation(refund("r1", "10.00"), seed("100.00"))
+    assert store.ledger_exists(CAPTURE_ID)
+
+
 def test_later_refunds_reserve_on_the_existing_ledger(store: RefundStore) -> None:
     store.create_refund_with_reservation(refund("r1", "30.00"), seed())
     store.create_refund_with_reservation(refund("r2", "20.00"))

@@ -72,6 +72,9 @@ class MemoryStore:
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
         return self.ledgers.get(amazon_capture_id)
 
+    def ledger_exists(self, amazon_capture_id: str) -> bool:
+        return amazon_capture_id in self.ledgers
+
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
     ) -> Transition:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from amazon_pay_refunds.domain.ledger import LedgerSeed
 from amazon_pay_refunds.domain.models import Refund, RefundStatus
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.service.errors import (
@@ -180,3 +181,29 @@ def test_deadline_keeps_a_safety_margin_from_the_remaining_time() -> None:
 def test_deadline_is_never_in_the_past_of_now_and_is_capped() -> None:
     assert deadline_for(1_000, margin_seconds=3.0, monotonic=lambda: 100.0) == 100.0
     assert deadline_for(900_000, monotonic=lambda: 0.0) == 20.0
+
+
+class CountingStore(MemoryStore):
+    """Records every reservation attempt, with whether it carried the capture's details."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reservations: list[bool] = []
+
+    def create_refund_with_reservation(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund:
+        self.reservations.append(ledger_seed is not None)
+        return super().create_refund_with_reservation(refund, ledger_seed)
+
+
+def test_first_refund_on_a_capture_reserves_once_with_the_capture_details() -> None:
+    store, amazon = CountingStore(), ScriptedAmazonPay()
+    service(store, amazon).request_refund(request(), deadline=99.0)
+    assert store.reservations == [True]  # no reservation tried (and cancelled) before Amazon was asked
+
+
+def test_later_refunds_reserve_on_the_ledger_without_asking_amazon_about_the_capture() -> None:
+    store, amazon = CountingStore(), ScriptedAmazonPay()
+    service(store, amazon).request_refund(request("r1"), deadline=99.0)
+    service(store, amazon).request_refund(request("r2"), deadline=99.0)
+    assert store.reservations == [True, False]
+    assert amazon.capture_calls == [CAPTURE_ID]

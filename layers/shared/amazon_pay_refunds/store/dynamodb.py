@@ -471,6 +471,19 @@ class RefundStore:
 
     # --- capture ledgers -------------------------------------------------------------------------------
 
+    def ledger_exists(self, amazon_capture_id: str) -> bool:
+        """Whether the capture's ledger was opened: one eventually consistent key-only read (0.5 RU).
+
+        A stale "no" only costs a GetCaptureDetails call: the seeded reservation opens the ledger with
+        `if_not_exists`, so it is right whether or not the ledger exists by then.
+        """
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=_serialize(items.ledger_key(amazon_capture_id)),
+            ProjectionExpression="pk",
+        )
+        return "Item" in answer
+
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
         """The capture's ledger with its refunds (for GET /captures/{id}), or None if none was opened."""
         answer = self.client.get_item(
