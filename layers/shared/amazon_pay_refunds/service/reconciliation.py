@@ -47,6 +47,7 @@ from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal
 from amazon_pay_refunds.service.refund_requests import (
     MAX_AMAZON_SECONDS,
     AmazonErrorObserver,
+    AmazonPayPort,
     FaultHook,
     RefundRequests,
     RefundStorePort,
@@ -88,26 +89,8 @@ class ReconcilerStorePort(RefundStorePort, Protocol):
     def record_poll(self, refund: Refund, polls: int, at: datetime) -> bool: ...
 
 
-class ReconcilerAmazonPort(Protocol):
-    """What the reconciler needs of mws.AmazonPayClient."""
-
-    def refund(
-        self,
-        amazon_capture_id: str,
-        refund_reference_id: str,
-        amount: Decimal,
-        currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
-    ) -> RefundDetails: ...
-
-    def get_capture_details(
-        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> CaptureDetails: ...
+class ReconcilerAmazonPort(AmazonPayPort, Protocol):
+    """What the reconciler needs of mws.AmazonPayClient: the request path's calls and GetRefundDetails."""
 
     def get_refund_details(
         self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
