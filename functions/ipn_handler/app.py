@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from amazon_pay_refunds import observability
 from amazon_pay_refunds.config import ConfigurationError
 from amazon_pay_refunds.service.notifications import (
     CONFIGURATION_ERROR,
@@ -29,6 +30,7 @@ from amazon_pay_refunds.sns import Reason
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+observability.structured_library_logs(logger)
 
 MESSAGE_ID_HEADER = "x-amz-sns-message-id"
 
@@ -112,6 +114,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         log = logger.error if answer.transient else logger.warning
         log("IPN rejected", extra=fields)
+        # The total (service only) is what the alarm watches; the per-reason count is for the dashboard.
+        metrics.add_metric(name="IpnRejected", unit=MetricUnit.Count, value=1)
         with single_metric(name="IpnRejected", unit=MetricUnit.Count, value=1) as metric:
             metric.add_dimension(name="reason", value=answer.reason)
     return _response(answer)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from amazon_pay_refunds import observability
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.service.api_models import (
     CaptureLedgerResource,
@@ -33,6 +34,7 @@ from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+observability.structured_library_logs(logger)
 app = APIGatewayRestResolver(enable_validation=True)
 # Reads and refusals publish no metric of their own; Powertools would warn about each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -130,22 +132,19 @@ def answer_error(error: Exception) -> Response[Any]:
     else:
         logger.info("request refused", extra={"code": code, "http_status": response.status_code})
         if app.current_event.http_method == "POST" and app.current_event.resource == "/refunds":
-            _count("RefundsRejected", code)
+            with single_metric(
+                name="RefundsRejected",
+                unit=MetricUnit.Count,
+                value=1,
+                default_dimensions=metrics.default_dimensions,
+            ) as metric:
+                metric.add_dimension(name="code", value=code)
     return response
 
 
 def count_amazon_error(operation: str, error: AmazonPayError) -> None:
     logger.warning("Amazon Pay %s failed", operation, extra={"amazon_error_code": error.code})
-    _count("AmazonErrors", error.code, operation=operation)
-
-
-def _count(name: str, code: str, **dimensions: str) -> None:
-    with single_metric(
-        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
-    ) as m:
-        m.add_dimension(name="code", value=code)
-        for key, value in dimensions.items():
-            m.add_dimension(name=key, value=value)
+    observability.count_amazon_error(operation, error)
 
 
 def _resource(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:
