@@ -72,6 +72,20 @@ def test_ledger_exists_only_once_the_first_refund_opened_it(store: RefundStore) 
     assert store.ledger_exists(CAPTURE_ID)
 
 
+def test_known_refunds_names_our_refunds_their_amazon_ids_and_the_external_ones(store: RefundStore) -> None:
+    assert store.known_refunds(CAPTURE_ID) is None
+    store.create_refund_with_reservation(refund("r1", "10.00"), seed("100.00"))
+    store.transition("r1", accept())  # type: ignore[arg-type]
+    store.record_external_refund(
+        CAPTURE_ID, "S01-1234567-1234567-R000009", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0
+    )
+    known = store.known_refunds(CAPTURE_ID)
+    assert known is not None
+    assert known.refund_ids == {"r1"}
+    assert known.amazon_refund_ids == {R1, "S01-1234567-1234567-R000009"}
+    assert known.available == Decimal("85.00")
+
+
 def test_later_refunds_reserve_on_the_existing_ledger(store: RefundStore) -> None:
     store.create_refund_with_reservation(refund("r1", "30.00"), seed())
     store.create_refund_with_reservation(refund("r2", "20.00"))

@@ -8,13 +8,26 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerSeed, open_ledger, release, reserve
+from amazon_pay_refunds.domain.ledger import (
+    EffectKind,
+    LedgerSeed,
+    open_ledger,
+    record_external,
+    release,
+    reserve,
+)
 from amazon_pay_refunds.domain.lifecycle import Transition
 from amazon_pay_refunds.domain.models import CaptureLedger, Refund
 from amazon_pay_refunds.mws.credentials import SellerCredentials, UnknownSeller
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price, RefundDetails, RefundStatus
-from amazon_pay_refunds.store import LedgerNotFound, RefundAlreadyExists, RefundNotFound, VersionConflict
+from amazon_pay_refunds.store import (
+    KnownRefunds,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    RefundNotFound,
+    VersionConflict,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SELLER = SellerCredentials("A1EXAMPLE", "AKIAEXAMPLE", "secret")
@@ -74,6 +87,35 @@ class MemoryStore:
 
     def ledger_exists(self, amazon_capture_id: str) -> bool:
         return amazon_capture_id in self.ledgers
+
+    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None:
+        ledger = self.ledgers.get(amazon_capture_id)
+        if ledger is None:
+            return None
+        ours = {
+            a.amazon_refund_id
+            for r in self.refunds.values()
+            if r.amazon_capture_id == amazon_capture_id
+            for a in r.attempts
+            if a.amazon_refund_id
+        }
+        externals = {e.amazon_refund_id for e in ledger.external_refunds}
+        return KnownRefunds(frozenset(ledger.refund_ids), frozenset(ours | externals), ledger.available)
+
+    def record_external_refund(
+        self,
+        amazon_capture_id: str,
+        amazon_refund_id: str,
+        amount: Decimal,
+        currency_code: str,
+        refund_type: str,
+        *,
+        at: datetime,
+        ledger_seed: LedgerSeed | None = None,
+    ) -> bool:
+        ledger = self.ledgers[amazon_capture_id]
+        self.ledgers[amazon_capture_id] = record_external(ledger, amazon_refund_id, amount, refund_type, at)
+        return len(self.ledgers[amazon_capture_id].external_refunds) > len(ledger.external_refunds)
 
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
@@ -138,6 +180,8 @@ class ScriptedAmazonPay:
     )
     refund_calls: list[dict[str, Any]] = field(default_factory=list)
     capture_calls: list[str] = field(default_factory=list)
+    # GetRefundDetails answers by AmazonRefundId (a refund not listed: Amazon's InvalidParameterValue).
+    refund_details_answers: dict[str, RefundDetails] = field(default_factory=dict)
 
     def refund(
         self,
@@ -166,3 +210,10 @@ class ScriptedAmazonPay:
         if isinstance(answer, AmazonPayError):
             raise answer
         return answer
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        if amazon_refund_id not in self.refund_details_answers:
+            raise AmazonPayError("InvalidParameterValue", "unknown refund", http_status=400)
+        return self.refund_details_answers[amazon_refund_id]

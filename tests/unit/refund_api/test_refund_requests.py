@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from amazon_pay_refunds.domain.ledger import LedgerSeed
 from amazon_pay_refunds.domain.models import Refund, RefundStatus
 from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.mws.models import CaptureDetails, Price, RefundDetails
 from amazon_pay_refunds.service.errors import (
     AmazonRefused,
     CaptureNotRefundable,
@@ -23,7 +25,15 @@ from amazon_pay_refunds.service.refund_requests import (
     deadline_for,
 )
 
-from .doubles import CAPTURE_ID, NOW, MemoryStore, ScriptedAmazonPay, capture_details, credentials
+from .doubles import (
+    CAPTURE_ID,
+    NOW,
+    MemoryStore,
+    ScriptedAmazonPay,
+    capture_details,
+    credentials,
+    refund_details,
+)
 
 UNAVAILABLE = AmazonPayError("ServiceUnavailable", "try later", http_status=503)
 TIMEOUT = AmazonPayError("RequestTimeout", "no answer")
@@ -201,9 +211,73 @@ def test_first_refund_on_a_capture_reserves_once_with_the_capture_details() -> N
     assert store.reservations == [True]  # no reservation tried (and cancelled) before Amazon was asked
 
 
-def test_later_refunds_reserve_on_the_ledger_without_asking_amazon_about_the_capture() -> None:
+def test_later_refunds_reserve_on_the_ledger_without_the_captures_details() -> None:
     store, amazon = CountingStore(), ScriptedAmazonPay()
     service(store, amazon).request_refund(request("r1"), deadline=99.0)
     service(store, amazon).request_refund(request("r2"), deadline=99.0)
     assert store.reservations == [True, False]
-    assert amazon.capture_calls == [CAPTURE_ID]
+
+
+# --- Amazon's record of the capture is checked before each Refund call (the headroom check) -------------
+
+A_TO_Z_ID = "S01-1234567-1234567-R000077"
+
+
+def a_to_z(amount: str) -> RefundDetails:
+    answer = refund_details(A_TO_Z_ID, "Completed")
+    return replace(
+        answer,
+        refund_type="AmazonA-ZRefund",
+        refund_reference_id="AZ-claim-77",
+        refund_amount=Price(Decimal(amount), "USD"),
+    )
+
+
+def capture_listing(*amazon_refund_ids: str) -> CaptureDetails:
+    return replace(capture_details("100.00"), id_list=amazon_refund_ids)
+
+
+def first_refund_then_a_to_z(a_to_z_amount: str) -> tuple[MemoryStore, ScriptedAmazonPay]:
+    """r1 (60.00 of 100.00) is with Amazon; then Amazon refunds the buyer itself, and no IPN told us yet."""
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(refund_answers=[refund_details("S01-1234567-1234567-R000001")])
+    service(store, amazon).request_refund(request("r1", "60.00"), deadline=99.0)
+    amazon.capture_answers = [capture_listing("S01-1234567-1234567-R000001", A_TO_Z_ID)]
+    amazon.refund_details_answers = {A_TO_Z_ID: a_to_z(a_to_z_amount)}
+    return store, amazon
+
+
+def test_a_refund_that_an_unreported_a_to_z_refund_leaves_no_room_for_is_refused_and_not_sent() -> None:
+    store, amazon = first_refund_then_a_to_z("30.00")
+    with pytest.raises(AmazonRefused) as refused:
+        service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert refused.value.code == "RefundExceedsCapture"
+    assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]  # r2 never reached Amazon
+    ledger = store.ledgers[CAPTURE_ID]
+    assert (ledger.external, ledger.in_flight, ledger.available) == (Decimal("30.00"), Decimal("60.00"), 10)
+    stored = store.get_refund("r2")
+    assert stored is not None and stored.status is RefundStatus.FAILED
+
+
+def test_an_unreported_external_refund_that_still_fits_is_recorded_and_the_refund_sent() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert outcome.refund.status is RefundStatus.PENDING
+    assert store.ledgers[CAPTURE_ID].external == Decimal("10.00")
+
+
+def test_our_own_refund_whose_answer_was_lost_is_not_taken_for_an_external_one() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    lost_id = "S01-1234567-1234567-R000005"  # r1's attempt as Amazon made it, answer never recorded
+    amazon.capture_answers = [capture_listing(lost_id)]
+    amazon.refund_details_answers = {lost_id: replace(refund_details(lost_id), refund_reference_id="r1_1")}
+    service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert store.ledgers[CAPTURE_ID].external == Decimal("0")
+
+
+def test_when_amazon_cannot_show_the_capture_the_refund_stays_requested_and_unsent() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    amazon.capture_answers = [UNAVAILABLE]
+    outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert outcome.refund.status is RefundStatus.REQUESTED
+    assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]

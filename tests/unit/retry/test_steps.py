@@ -102,7 +102,8 @@ def test_the_retry_is_attempt_two_with_the_next_reference_id_and_the_refund_beco
     store, _ = store_with_declined_refund()
     amazon = RetryAmazonPay()
     result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
-    assert amazon.calls == [("Refund", f"{REFUND_ID}_2")]
+    # The capture is read again just before: its refunds must still leave room (the headroom check).
+    assert amazon.calls == [("GetCaptureDetails", CAPTURE_ID), ("Refund", f"{REFUND_ID}_2")]
     assert (result["decision"], result["attempt_state"], result["refund_status"]) == (
         "submitted",
         "Pending",
@@ -121,7 +122,7 @@ def test_running_the_start_step_again_does_not_send_a_pending_attempt_again() ->
     amazon = RetryAmazonPay()
     steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
     again = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
-    assert amazon.operations() == ["Refund"]
+    assert amazon.operations() == ["GetCaptureDetails", "Refund"]
     assert again["attempt_state"] == "Pending"
 
 
@@ -133,7 +134,8 @@ def test_an_unknown_answer_is_retried_with_the_same_reference_id() -> None:
     refund = store.get_refund(REFUND_ID)
     assert refund is not None and refund.latest_attempt.state is AttemptState.REQUESTED
     result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
-    assert amazon.calls == [("Refund", f"{REFUND_ID}_2"), ("Refund", f"{REFUND_ID}_2")]
+    assert amazon.operations() == ["GetCaptureDetails", "Refund", "GetCaptureDetails", "Refund"]
+    assert [ref for op, ref in amazon.calls if op == "Refund"] == [f"{REFUND_ID}_2", f"{REFUND_ID}_2"]
     assert result["attempt_state"] == "Pending"
 
 

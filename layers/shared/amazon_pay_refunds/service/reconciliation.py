@@ -572,6 +572,11 @@ class AdoptsRefundsAlreadyMade:
     ) -> CaptureDetails:
         return self._amazon.get_capture_details(amazon_capture_id, seller_id=seller_id, deadline=deadline)
 
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        return self._amazon.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
+
 
 def _attempt_moved(transition: Transition, number: int) -> bool:
     """Whether the transition moved attempt `number` to another state (not merely recorded a report)."""

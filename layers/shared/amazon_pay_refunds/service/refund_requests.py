@@ -39,7 +39,11 @@ from amazon_pay_refunds.domain.models import (
     RefundStatus,
     request_fingerprint,
 )
-from amazon_pay_refunds.domain.references import is_amazon_capture_id, is_valid_refund_id
+from amazon_pay_refunds.domain.references import (
+    is_amazon_capture_id,
+    is_valid_refund_id,
+    parse_refund_reference_id,
+)
 from amazon_pay_refunds.money import format_amount
 from amazon_pay_refunds.mws.credentials import SellerCredentials
 from amazon_pay_refunds.mws.credentials import UnknownSeller as UnknownSellerCredentials
@@ -56,7 +60,13 @@ from amazon_pay_refunds.service.errors import (
     ServiceBusy,
     UnknownSeller,
 )
-from amazon_pay_refunds.store import LedgerNotFound, RefundAlreadyExists, StoreBusy, VersionConflict
+from amazon_pay_refunds.store import (
+    KnownRefunds,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    StoreBusy,
+    VersionConflict,
+)
 from amazon_pay_refunds.store import RefundNotFound as StoredRefundNotFound
 
 logger = logging.getLogger(__name__)
@@ -110,6 +120,20 @@ class RefundStorePort(Protocol):
 
     def ledger_exists(self, amazon_capture_id: str) -> bool: ...
 
+    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
+
+    def record_external_refund(
+        self,
+        amazon_capture_id: str,
+        amazon_refund_id: str,
+        amount: Decimal,
+        currency_code: str,
+        refund_type: str,
+        *,
+        at: datetime,
+        ledger_seed: LedgerSeed | None = None,
+    ) -> bool: ...
+
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
     ) -> Transition: ...
@@ -135,6 +159,10 @@ class AmazonPayPort(Protocol):
     def get_capture_details(
         self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
     ) -> CaptureDetails: ...
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails: ...
 
 
 @dataclass(frozen=True)
@@ -186,11 +214,14 @@ def submit_attempt(
     max_processing_failure_retries: int,
     fault_hook: FaultHook = no_faults,
     on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+    capture_checked: bool = False,
 ) -> Submission:
     """Send the refund's latest attempt (its own RefundReferenceId) to Amazon and record the answer.
 
     The one home of the Refund call: attempt 1 from the API and the reconciler, a retry attempt from the
-    retry workflow. Never sends a refund without its reservation.
+    retry workflow. Never sends a refund without its reservation, nor one that Amazon's own record of the
+    capture shows no longer fits (see `check_capture_headroom`; skipped when `capture_checked`: the
+    ledger was just opened from GetCaptureDetails in this invocation).
     """
     if refund.reservation_pending:
         raise AssertionError(f"refund {refund.refund_id} has no reservation and must not be sent")
@@ -200,6 +231,20 @@ def submit_attempt(
         return record_observation(
             store, refund, observation, now=now, max_processing_failure_retries=max_processing_failure_retries
         )
+
+    if not capture_checked:
+        headroom = check_capture_headroom(
+            store, amazon_pay, refund, deadline=deadline, now=now, on_amazon_error=on_amazon_error
+        )
+        if headroom == "unknown":
+            return Submission(refund, outcome_unknown=True)
+        if headroom == "exceeded":
+            refusal = AmazonPayError(
+                "RefundExceedsCapture",
+                "refunds Amazon made on the capture that this service did not issue leave no room for it",
+                retryable=False,
+            )
+            return Submission(record(PermanentlyRefused(attempt.attempt, refusal.code)), refusal)
 
     try:
         details = amazon_pay.refund(
@@ -228,6 +273,59 @@ def submit_attempt(
         attempt.attempt, details.amazon_refund_id, _attempt_state(status.state), status.reason_code
     )
     return Submission(record(accepted))
+
+
+def check_capture_headroom(
+    store: RefundStorePort,
+    amazon_pay: AmazonPayPort,
+    refund: Refund,
+    *,
+    deadline: float,
+    now: Callable[[], datetime],
+    on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+) -> Literal["fits", "exceeded", "unknown"]:
+    """Whether the capture, as Amazon records it, still has room for this (already reserved) refund.
+
+    The ledger learns of refunds this service did not issue (A-to-z claims, chargebacks, Seller Central)
+    from their IPNs, which may still be on their way, or may name no capture the IPN handler can find.
+    So before each Refund call the capture's refunds (IdList) are compared with the ledger; each one it
+    does not know is read and, unless it is one of ours whose answer was lost, recorded as external. The
+    refund is sent only if the ledger is then not overdrawn. "unknown": Amazon did not answer (try later).
+    """
+    capture_id, seller_id = refund.amazon_capture_id, refund.seller_id
+    try:
+        capture = amazon_pay.get_capture_details(capture_id, seller_id=seller_id, deadline=deadline)
+        known = store.known_refunds(capture_id)
+        if known is None:
+            return "fits"  # no ledger: nothing reserved against it, so nothing of ours to send
+        unknown = [i for i in capture.id_list if i not in known.amazon_refund_ids]
+        for amazon_refund_id in unknown:
+            details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
+            ours = parse_refund_reference_id(details.refund_reference_id)
+            if (
+                ours is not None and ours[0] in known.refund_ids
+            ) or details.refund_status.state == "Declined":
+                continue
+            store.record_external_refund(
+                capture_id,
+                amazon_refund_id,
+                details.refund_amount.amount,
+                details.refund_amount.currency_code,
+                details.refund_type,
+                at=now(),
+            )
+            logger.warning(
+                "refund %s: capture %s has refund %s (%s) that no IPN had reported; recorded as external",
+                refund.refund_id, capture_id, amazon_refund_id, details.refund_type,
+            )  # fmt: skip
+    except AmazonPayError as error:
+        on_amazon_error("GetCaptureDetails", error)
+        if _outcome_unknown(error):
+            return "unknown"
+        return "fits"  # a permanent refusal: Amazon's answer to the Refund call itself will say why
+    if unknown:
+        known = store.known_refunds(capture_id) or known
+    return "exceeded" if known.available < 0 else "fits"
 
 
 def record_observation(
@@ -320,13 +418,13 @@ class RefundRequests:
             at=self._now(),
         ).refund
         try:
-            stored = self._store_new(refund, deadline)
+            stored, capture_checked = self._store_new(refund, deadline)
         except RefundAlreadyExists as lost_race:
             return RequestOutcome(_replayed(lost_race.existing, fingerprint), created=False)
         if stored.reservation_pending:
             return RequestOutcome(stored, created=True)
         self._fault("after_reservation", stored)
-        submission = self._submit(stored, deadline)
+        submission = self._submit(stored, deadline, capture_checked=capture_checked)
         if submission.refusal is not None and submission.refund.status is RefundStatus.FAILED:
             raise AmazonRefused(submission.refusal.code, submission.refusal.message, submission.refund)
         return RequestOutcome(submission.refund, created=True)
@@ -337,8 +435,9 @@ class RefundRequests:
         except UnknownSellerCredentials:
             raise UnknownSeller(requested or "(default)") from None
 
-    def _store_new(self, refund: Refund, deadline: float) -> Refund:
-        """The stored refund: with its reservation, or `reservation_pending` if Amazon was unreachable.
+    def _store_new(self, refund: Refund, deadline: float) -> tuple[Refund, bool]:
+        """The stored refund: with its reservation, or `reservation_pending` if Amazon was unreachable;
+        and whether the capture was just read from Amazon (GetCaptureDetails) to open its ledger.
 
         The ledger is looked up first (a key-only read) rather than discovered by a cancelled reservation:
         a cancelled transaction is billed like a committed one (4 write units here), and most captures
@@ -346,17 +445,17 @@ class RefundRequests:
         """
         if self._store.ledger_exists(refund.amazon_capture_id):
             try:
-                return self._create(refund, None)
+                return self._create(refund, None), False
             except LedgerNotFound:
                 pass  # cannot happen unless a ledger is deleted; fall through and open it again
         try:
             seed = self._ledger_seed(refund, deadline)
         except _OutcomeUnknown:
             try:
-                return self._store.create_refund_without_reservation(refund)
+                return self._store.create_refund_without_reservation(refund), False
             except StoreBusy:
                 raise ServiceBusy() from None
-        return self._create(refund, seed)
+        return self._create(refund, seed), True
 
     def _create(self, refund: Refund, seed: LedgerSeed | None) -> Refund:
         try:
@@ -440,7 +539,7 @@ class RefundRequests:
 
     # --- Amazon's Refund call ------------------------------------------------------------------------
 
-    def _submit(self, refund: Refund, deadline: float) -> Submission:
+    def _submit(self, refund: Refund, deadline: float, *, capture_checked: bool = False) -> Submission:
         """Send the refund's first attempt and record Amazon's answer (never without a reservation)."""
         return submit_attempt(
             self._store,
@@ -451,6 +550,7 @@ class RefundRequests:
             max_processing_failure_retries=self._max_retries,
             fault_hook=self._fault,
             on_amazon_error=self._on_amazon_error,
+            capture_checked=capture_checked,
         )
 
     def _record(self, refund: Refund, observation: Observation) -> Refund:

@@ -2,6 +2,7 @@
 
 from amazon_pay_refunds.domain.ledger import CurrencyMismatch, RefundExceedsCapture
 from amazon_pay_refunds.store.dynamodb import (
+    KnownRefunds,
     LedgerNotFound,
     OpenRefund,
     RefundAlreadyExists,
@@ -16,6 +17,7 @@ from amazon_pay_refunds.store.schema import TABLE_DEFINITION, create_table
 __all__ = [
     "TABLE_DEFINITION",
     "CurrencyMismatch",
+    "KnownRefunds",
     "LedgerNotFound",
     "OpenRefund",
     "RefundAlreadyExists",

@@ -50,6 +50,15 @@ _DESERIALIZER = TypeDeserializer()
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 
+@dataclass(frozen=True)
+class KnownRefunds:
+    """A capture's refunds as the ledger knows them (see RefundStore.known_refunds)."""
+
+    refund_ids: frozenset[str]
+    amazon_refund_ids: frozenset[str]
+    available: Decimal
+
+
 class StoreError(Exception):
     """Base of the store's named errors."""
 
@@ -486,6 +495,25 @@ class RefundStore:
 
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
         """The capture's ledger with its refunds (for GET /captures/{id}), or None if none was opened."""
+        found = self._ledger_and_refunds(amazon_capture_id)
+        return None if found is None else items.ledger_from_item(*found)
+
+    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None:
+        """What the capture's ledger accounts for: our refunds, every AmazonRefundId it knows (our attempts'
+        and the external ones), and what is still available. None if no ledger was opened."""
+        found = self._ledger_and_refunds(amazon_capture_id)
+        if found is None:
+            return None
+        item, refunds = found
+        ours = {a.amazon_refund_id for r in refunds.values() for a in r.attempts if a.amazon_refund_id}
+        externals = {e.amazon_refund_id for e in items.externals_from_item(item)}
+        return KnownRefunds(
+            refund_ids=frozenset(refunds),
+            amazon_refund_ids=frozenset(ours | externals),
+            available=items.available_from_item(item),
+        )
+
+    def _ledger_and_refunds(self, amazon_capture_id: str) -> tuple[dict[str, Any], dict[str, Refund]] | None:
         answer = self.client.get_item(
             TableName=self.table_name,
             Key=_serialize(items.ledger_key(amazon_capture_id)),
@@ -496,8 +524,7 @@ class RefundStore:
             return None
         item = _deserialize(raw)
         keys = [_serialize(items.refund_key(r)) for r in sorted(item.get("refund_ids", ()))]
-        refunds = {r.refund_id: r for r in self._batch_get_refunds(keys)}
-        return items.ledger_from_item(item, refunds)
+        return item, {r.refund_id: r for r in self._batch_get_refunds(keys)}
 
     def record_external_refund(
         self,
