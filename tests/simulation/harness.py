@@ -1,0 +1,653 @@
+"""One seed of the simulation: setup, a chaos phase of scheduler steps, quiescence, the invariants.
+
+The scheduler's every choice comes from `random.Random(seed)`; time is virtual; the trace lists every step
+and every injected fault, so a failing seed is replayed with `python -m tests.simulation SEED`.
+
+Step kinds (chaos phase): new storefront requests (some over-refunding, some with Amazon's simulation
+strings: AmazonRejected, ProcessingFailure with Times 1/2/always), exact duplicates, conflicting bodies for a
+refund_id, storefront retries after a 5xx or a crash, resuming any suspended invocation (so invocations
+interleave at every DynamoDB call, Amazon call and fault hook), IPN deliveries (reordered, duplicated,
+dropped, delayed by not being picked, redelivered after a 5xx), Amazon faults (500, 503, throttle, timeout,
+accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/BuyerCanceled/Seller Central
+refunds, capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps, operator
+resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
+raises Crash; any DynamoDB write may crash or fail before or after it executes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from moto import mock_aws
+
+from amazon_pay_refunds.domain.lifecycle import reservation_state
+from amazon_pay_refunds.domain.models import RefundStatus
+from amazon_pay_refunds.service.http_errors import error_response
+from amazon_pay_refunds.service.refund_requests import RefundRequest
+from amazon_pay_sim.simulator import FAULT_KINDS
+
+from .asl import Execution
+from .cooperative import Crash, Task
+from .invariants import Snapshot, check_always, check_call_log, check_final
+from .world import Ipn, World
+
+AMAZON_REJECTED = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"AmazonRejected"}}'
+PROCESSING_FAILURE_TIMES = (
+    '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"ProcessingFailure", "Times": %d}}'
+)
+PROCESSING_FAILURE_ALWAYS = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"ProcessingFailure"}}'
+NOTES: tuple[tuple[str, str | None, int], ...] = (
+    ("plain", "Returned item", 55),
+    ("none", None, 10),
+    ("AmazonRejected", AMAZON_REJECTED, 10),
+    ("PF-Times1", PROCESSING_FAILURE_TIMES % 1, 13),
+    ("PF-Times2", PROCESSING_FAILURE_TIMES % 2, 7),
+    ("PF-always", PROCESSING_FAILURE_ALWAYS, 5),
+)
+DEFAULT_STEPS = 50
+QUIESCENCE_ROUNDS = 160
+QUIESCENCE_STEP_SECONDS = 300.0
+# Function timeouts (template.yaml): 25 s globally, RetrySteps 40 s, Reconciler 60 s.
+LAMBDA_TIMEOUT = 25.0
+RETRY_STEPS_TIMEOUT = 40.0
+RECONCILER_TIMEOUT = 60.0
+REPLAY = ".venv/bin/python -m tests.simulation {seed}"
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    trace: list[str]
+    violations: list[str]
+    mix: Counter[str]
+    refunds: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    stale_externals: bool = False
+    steps: int = 0
+
+    @property
+    def replay(self) -> str:
+        command = REPLAY.format(seed=self.seed)
+        if self.steps != DEFAULT_STEPS:
+            command += f" --steps {self.steps}"
+        return command + (" --stale-externals" if self.stale_externals else "")
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def report(self) -> str:
+        lines = [f"seed {self.seed}: {len(self.violations)} invariant violation(s)"]
+        lines += [f"  VIOLATION {v}" for v in self.violations]
+        lines.append(f"replay: {self.replay}")
+        lines.append("trace:")
+        lines += [f"  {line}" for line in self.trace]
+        return "\n".join(lines)
+
+
+def _weighted(rng: random.Random, options: list[tuple[str, float]]) -> str:
+    total = sum(w for _, w in options if w > 0)
+    pick = rng.random() * total
+    for name, weight in options:
+        if weight <= 0:
+            continue
+        pick -= weight
+        if pick < 0:
+            return name
+    return options[-1][0]
+
+
+class Simulation:
+    def __init__(self, seed: int, steps: int, *, stale_externals: bool = False) -> None:
+        self.seed = seed
+        self.steps = steps
+        self.stale_externals = stale_externals
+        self.claimed: set[str] = set()
+        self.trace: list[str] = []
+        settle = random.Random(seed * 7919 + 1).choice([45.0, 300.0, 1800.0, 3600.0])
+        self.world = World(seed, self.log, settle_seconds=settle)
+        self.rng = self.world.rng
+        self.clock = self.world.clock
+        self.chaos = self.world.chaos
+        self.violations: list[str] = []
+        self.histories: dict[str, tuple[Any, ...]] = {}
+        self.bodies: dict[str, RefundRequest] = {}
+        self.storefront_retries: list[tuple[float, RefundRequest]] = []
+        self.captures: list[str] = []
+        self.next_refund = 0
+        self.step_number = 0
+        self.log(f"seed {seed}: Amazon settles refunds after {settle:.0f}s")
+
+    # -- trace --
+
+    def log(self, line: str) -> None:
+        self.trace.append(line)
+
+    def at(self) -> str:
+        return f"[{self.step_number:03d} t={self.clock.elapsed:7.1f}]"
+
+    # -- setup --
+
+    def setup(self) -> None:
+        sim = self.world.simulator
+        for index in range(3):
+            amount = self.rng.choice(["100.00", "60.00", "250.00"])
+            state = "Completed" if index < 2 or self.rng.random() < 0.8 else "Pending"
+            capture = sim.create_capture(amount, "USD", state=state)
+            self.captures.append(capture)
+            self.log(f"capture C{index} {capture} {amount} USD {state}")
+
+    def capture_name(self, capture_id: str) -> str:
+        return f"C{self.captures.index(capture_id)}"
+
+    # -- tasks --
+
+    def start(
+        self,
+        name: str,
+        body: Callable[[], str],
+        on_done: Callable[[Task], None] | None = None,
+        *,
+        timeout: float = LAMBDA_TIMEOUT,
+    ) -> None:
+        task = self.world.scheduler.spawn(name, body)
+        task.on_done = on_done  # type: ignore[attr-defined]
+        task.deadline = self.clock.elapsed + timeout
+        self.log(f"{self.at()} spawn {task}")
+        self.resume(task)
+
+    def resume(self, task: Task) -> None:
+        task.resume()
+        if task.done:
+            self.finished(task)
+        else:
+            self.log(f"    {task} paused at {task.label}")
+            self.enforce_timeouts()
+
+    def enforce_timeouts(self) -> None:
+        """The Lambda runtime ends invocations that ran past their function's timeout (a crash)."""
+        if not self.chaos.enabled:
+            return
+        for task in self.world.scheduler.live():
+            if task.deadline is not None and self.clock.elapsed > task.deadline:
+                self.chaos.count("lambda:timeout")
+                self.log(f"    {task} killed: Lambda timeout (at {task.label})")
+                task.kill("Lambda timeout")
+                self.finished(task)
+
+    def finished(self, task: Task) -> None:
+        if isinstance(task.error, Crash):
+            outcome = f"CRASHED ({task.error})"
+        elif task.error is not None:
+            outcome = f"raised {type(task.error).__name__}: {task.error}"
+        else:
+            outcome = str(task.result)
+        self.log(f"    {task} done: {outcome}")
+        on_done = getattr(task, "on_done", None)
+        if on_done is not None:
+            on_done(task)
+        self.world.scheduler.forget_done()
+
+    # -- storefront --
+
+    def new_request(self) -> RefundRequest | None:
+        open_captures = [c for c in self.captures if c not in self.claimed]
+        if not open_captures:
+            return None
+        self.next_refund += 1
+        refund_id = f"rf-{self.next_refund}"
+        capture = self.rng.choice(open_captures)
+        note_name = _weighted(self.rng, [(n, w) for n, _, w in NOTES])
+        note = next(text for n, text, _ in NOTES if n == note_name)
+        captured = self.world.simulator.market.captures[capture].amount
+        if self.rng.random() < 0.12:  # over-refunding: more than is left, or more than was captured
+            amount = (
+                captured + Decimal(self.rng.choice([0, 1, 25])) - Decimal(self.rng.randint(0, 1000)) / 100
+            )
+        else:
+            amount = Decimal(self.rng.randint(100, int(captured * 40))) / 100
+        amount = max(amount, Decimal("0.01")).quantize(Decimal("0.01"))
+        self.chaos.count(f"request:note:{note_name}")
+        return RefundRequest(
+            refund_id=refund_id,
+            amazon_capture_id=capture,
+            amount=amount,
+            currency_code="USD",
+            seller_refund_note=note,
+            soft_descriptor="Returns",
+            metadata={"order": str(self.next_refund)},
+        )
+
+    def send(self, request: RefundRequest, why: str) -> None:
+        if request.amazon_capture_id in self.claimed and not self._reserved(request.refund_id):
+            # See `claimed`: a request that would take a new reservation on a capture with an external
+            # refund is not sent (the known stale-ledger overdraw, tests/simulation/test_regressions.py).
+            self.log(
+                f"{self.at()} storefront {why}: {request.refund_id} skipped (capture has an external refund)"
+            )
+            return
+        self.bodies.setdefault(request.refund_id, request)
+        note = (
+            "plain" if request.seller_refund_note in (None, "Returned item") else request.seller_refund_note
+        )
+        if note and "SandboxSimulation" in note:
+            note = json.loads(note)["SandboxSimulation"]["ReasonCode"] + str(
+                json.loads(note)["SandboxSimulation"].get("Times", "")
+            )
+        self.log(
+            f"{self.at()} storefront {why}: {request.refund_id} "
+            f"{self.capture_name(request.amazon_capture_id)} {request.amount} note={note}"
+        )
+        world = self.world
+
+        def body() -> str:
+            try:
+                outcome = world.requests.request_refund(request, deadline=world.clock.monotonic() + 20.0)
+            except Exception as error:
+                answer = error_response(error)
+                code = answer.body["error"]["code"] if isinstance(answer.body, dict) else "?"
+                return f"{answer.status_code} {code}"
+            return f"{202 if outcome.created else 200} {outcome.refund.status.value}"
+
+        def done(task: Task) -> None:
+            failed = task.error is not None or str(task.result).startswith("5")
+            if failed and self.rng.random() < 0.7:
+                due = self.clock.elapsed + self.rng.choice([1.0, 30.0, 400.0])
+                self.storefront_retries.append((due, request))
+                self.chaos.count("storefront:retry-after-5xx")
+
+        self.start(f"request {request.refund_id}", body, done)
+        for task in self.world.scheduler.live():
+            if task.name == f"request {request.refund_id}" and not hasattr(task, "request"):
+                task.request = request  # type: ignore[attr-defined]
+
+    # -- the steps --
+
+    def step(self) -> None:
+        world, rng = self.world, self.rng
+        live = world.scheduler.live()
+        due_retries = [r for r in self.storefront_retries if r[0] <= self.clock.elapsed]
+        runnable = [
+            e
+            for e in world.executions.values()
+            if e.runnable(self.clock.elapsed) and not getattr(e, "busy", False)
+        ]
+        kind = _weighted(
+            rng,
+            [
+                ("resume", 45.0 * min(len(live), 3)),
+                ("request", 18.0),
+                ("duplicate", 4.0 if self.bodies else 0),
+                ("conflict", 2.5 if self.bodies else 0),
+                ("storefront_retry", 15.0 if due_retries else 0),
+                ("ipn", 22.0 if world.outbox else 0),
+                ("advance", 10.0),
+                ("amazon_fault", 5.0),
+                ("reconcile", 5.0),
+                ("pump", 6.0),
+                ("retry_step", 12.0 if runnable else 0),
+                ("external_refund", 1.5),
+                ("close_capture", 0.4),
+                ("resolve", 3.0),
+            ],
+        )
+        getattr(self, f"do_{kind}")()
+
+    def do_resume(self) -> None:
+        task = self.rng.choice(self.world.scheduler.live())
+        self.log(f"{self.at()} resume {task} (at {task.label})")
+        self.resume(task)
+
+    def do_request(self) -> None:
+        request = self.new_request()
+        if request is None:
+            self.log(f"{self.at()} storefront: every capture has an external refund")
+            return
+        self.send(request, "new")
+
+    def _reserved(self, refund_id: str) -> bool:
+        refund = self.world.inspect.get_refund(refund_id)
+        return refund is not None and not refund.reservation_pending
+
+    def do_duplicate(self) -> None:
+        refund_id = self.rng.choice(sorted(self.bodies))
+        self.chaos.count("storefront:duplicate")
+        self.send(self.bodies[refund_id], "duplicate")
+
+    def do_conflict(self) -> None:
+        refund_id = self.rng.choice(sorted(self.bodies))
+        first = self.bodies[refund_id]
+        self.chaos.count("storefront:conflicting-body")
+        other = replace(first, amount=first.amount + Decimal("1.00"))
+        if self.rng.random() < 0.5:
+            other = replace(first, seller_refund_note="A different note")
+        self.send(other, "conflicting body")
+
+    def do_storefront_retry(self) -> None:
+        due = [r for r in self.storefront_retries if r[0] <= self.clock.elapsed]
+        chosen = due[0]
+        self.storefront_retries.remove(chosen)
+        self.send(chosen[1], "retry")
+
+    def do_ipn(self) -> None:
+        world, rng = self.world, self.rng
+        index = rng.randrange(len(world.outbox))
+        ipn = world.outbox[index]
+        fate = rng.random()
+        if index:
+            self.chaos.count("ipn:reordered")
+        if self.clock.elapsed - ipn.created_at > 600:
+            self.chaos.count("ipn:delayed>10min")
+        if fate < 0.08:
+            world.outbox.remove(ipn)
+            self.chaos.count("ipn:dropped")
+            self.log(f"{self.at()} SNS drops {ipn.label}")
+            return
+        duplicate = fate < 0.2
+        if duplicate:
+            self.chaos.count("ipn:duplicated")
+        if ipn.attempts:
+            self.chaos.count("ipn:redelivered")
+        self.log(f"{self.at()} SNS delivers {ipn.label}{' (and will again)' if duplicate else ''}")
+
+        def body() -> str:
+            return str(world.deliver(ipn))
+
+        def done(task: Task) -> None:
+            delivered = task.error is None and str(task.result).startswith("2")
+            if delivered and not duplicate and ipn in world.outbox:
+                world.outbox.remove(ipn)
+            if not delivered:
+                ipn.attempts += 1
+
+        self.start(f"ipn#{ipn.number}", body, done)
+
+    def do_advance(self) -> None:
+        if self.world.scheduler.live() and self.rng.random() < 0.85:
+            seconds = self.rng.choice([1.0, 3.0, 8.0])  # invocations in flight: mostly a moment
+        else:
+            seconds = self.rng.choice([5.0, 30.0, 90.0, 200.0, 600.0, 1800.0])
+        self.clock.advance(seconds)
+        settled = self.world.simulator.settle()
+        self.log(f"{self.at()} time +{seconds:.0f}s; Amazon settles {len(settled)}")
+        self.enforce_timeouts()
+
+    def do_amazon_fault(self) -> None:
+        operation = _weighted(self.rng, [("Refund", 6), ("GetRefundDetails", 2), ("GetCaptureDetails", 2)])
+        fault = self.rng.choice(FAULT_KINDS)
+        count = self.rng.choice([1, 1, 2, 3, 6])
+        self.world.simulator.add_fault(operation, fault, count)
+        self.chaos.count(f"amazon:{operation}:{fault}")
+        self.log(f"{self.at()} Amazon fault: next {count} {operation} -> {fault}")
+
+    def do_reconcile(self) -> None:
+        world = self.world
+
+        def body() -> str:
+            # functions/reconciler: the remaining time less its 5 s safety margin, 25 actions at most
+            report = world.reconciler.run(
+                deadline=world.clock.monotonic() + RECONCILER_TIMEOUT - 5.0, limit=25
+            )
+            return (
+                f"submitted={report.submitted} polled={report.polled} advanced={report.advanced} "
+                f"failures={report.failures}"
+            )
+
+        self.start("reconciler", body, timeout=RECONCILER_TIMEOUT)
+
+    def do_pump(self) -> None:
+        published = self.world.pump_stream()
+        self.log(f"{self.at()} event publisher: {published} events")
+
+    def do_retry_step(self) -> None:
+        world = self.world
+        runnable = [
+            e
+            for e in world.executions.values()
+            if e.runnable(self.clock.elapsed) and not getattr(e, "busy", False)
+        ]
+        execution = self.rng.choice(runnable)
+        execution.busy = True  # type: ignore[attr-defined]
+        state = execution.state
+
+        def body() -> str:
+            execution.step(world.clock.elapsed)
+            return f"{state} -> {execution.state} ({execution.status})"
+
+        def done(task: Task) -> None:
+            execution.busy = False  # type: ignore[attr-defined]
+
+        self.start(f"retry {execution.name}", body, done, timeout=RETRY_STEPS_TIMEOUT)
+
+    def do_external_refund(self) -> None:
+        sim = self.world.simulator
+        capture_id = self.rng.choice(self.captures)
+        capture = sim.market.captures[capture_id]
+        headroom = capture.amount - sim.market.committed_total(capture) - self._ours_not_at_amazon(capture_id)
+        if not self.stale_externals:
+            headroom -= self._requests_in_flight(capture_id)
+        if headroom < 1:
+            self.log(f"{self.at()} no room for an external refund on {self.capture_name(capture_id)}")
+            return
+        amount = (Decimal(self.rng.randint(100, int(headroom * 100))) / 100).quantize(Decimal("0.01"))
+        kind = _weighted(self.rng, [("AmazonA-ZRefund", 6), ("BuyerCanceled", 2), ("SellerInitiated", 2)])
+        sim.external_refund(capture_id, str(amount), kind)
+        if not self.stale_externals:
+            # Amazon can refund a buyer itself at any moment, also between the service's last look at the
+            # capture (the headroom check before each Refund call, or the GetCaptureDetails that opened the
+            # ledger) and its Refund call: no check-then-act closes that window, so a refund in flight
+            # can then overdraw (`--stale-externals` lets it happen; test_regressions.py pins the cases the
+            # service must catch). By default no new reservation follows an external refund on its
+            # capture, so that every other invariant stays checkable on every seed.
+            self.claimed.add(capture_id)
+        self.chaos.count(f"amazon:external:{kind}")
+        self.log(f"{self.at()} Amazon: {kind} refund of {amount} on {self.capture_name(capture_id)}")
+
+    def _requests_in_flight(self, capture_id: str) -> Decimal:
+        """Requests being handled right now for refunds not stored yet: they may still reserve."""
+        total = Decimal(0)
+        for task in self.world.scheduler.live():
+            request: RefundRequest | None = getattr(task, "request", None)
+            if (
+                request is not None
+                and request.amazon_capture_id == capture_id
+                and self.world.inspect.get_refund(request.refund_id) is None
+            ):
+                total += request.amount
+        return total
+
+    def _ours_not_at_amazon(self, capture_id: str) -> Decimal:
+        """Reserved by our refunds that Amazon holds no live refund for yet (so not in its totals)."""
+        snapshot = Snapshot(self.world)
+        total = Decimal(0)
+        for refund in snapshot.refunds.values():
+            if refund.amazon_capture_id != capture_id:
+                continue
+            if reservation_state(refund) == "released":
+                continue
+            live = [a for a in snapshot.ours_at_amazon.get(refund.refund_id, []) if a.state != "Declined"]
+            if not live:
+                total += refund.amount
+        return total
+
+    def do_close_capture(self) -> None:
+        capture_id = self.rng.choice(self.captures)
+        self.world.simulator.close_capture(capture_id)
+        self.chaos.count("amazon:close-capture")
+        self.log(f"{self.at()} Amazon closes capture {self.capture_name(capture_id)}")
+
+    def do_resolve(self) -> None:
+        waiting = sorted(
+            r.refund_id
+            for r in Snapshot(self.world).refunds.values()
+            if r.status is RefundStatus.MANUAL_ACTION_REQUIRED
+        )
+        if not waiting:
+            self.log(f"{self.at()} operator: nothing to resolve")
+            return
+        refund_id = self.rng.choice(waiting)
+        self.chaos.count("operator:resolve")
+        world = self.world
+
+        def body() -> str:
+            try:
+                return world.requests.resolve(refund_id, "gift_card", "simulated operator").status.value
+            except Exception as error:
+                return f"{error_response(error).status_code} {type(error).__name__}"
+
+        self.start(f"resolve {refund_id}", body)
+
+    # -- invariants --
+
+    def check(self, final: bool = False) -> None:
+        snapshot = Snapshot(self.world)
+        found = check_always(snapshot, self.histories)
+        if final:
+            found += check_call_log(self.world) + check_final(self.world, snapshot)
+        for violation in found:
+            if violation not in self.violations:
+                self.violations.append(violation)
+                self.log(f"{self.at()} VIOLATION {violation}")
+
+    # -- phases --
+
+    def chaos_phase(self) -> None:
+        for number in range(1, self.steps + 1):
+            self.step_number = number
+            self.step()
+            self.check()
+
+    def quiesce(self) -> None:
+        world = self.world
+        self.chaos.enabled = False
+        self.step_number += 1
+        self.log(f"{self.at()} quiescence: no more faults")
+        for task in list(world.scheduler.live()):
+            self.log(f"{self.at()} finish {task} (at {task.label})")
+            world.scheduler.run_to_end(task)
+            self.finished(task)
+        for _, request in sorted(self.storefront_retries, key=lambda r: r[0]):
+            self.send(request, "retry")
+            self._finish_all()
+        self.storefront_retries.clear()
+        for _ in range(QUIESCENCE_ROUNDS):
+            self.step_number += 1
+            world.pump_stream()
+            self._run_executions()
+            self._deliver_all()
+            self._run_executions()
+            self.do_reconcile()
+            self._finish_all()
+            world.pump_stream()
+            self._run_executions()
+            if self._quiet():
+                break
+            self.clock.advance(self._quiet_jump())
+            world.simulator.settle()
+        else:
+            self.violations.append("quiescence: not reached within the time allowed")
+        world.pump_stream()
+        self.log(f"{self.at()} quiescent")
+
+    def _quiet_jump(self) -> float:
+        """How far to move time: to Amazon's next settlement or a workflow's next wake-up when that is all
+        there is to wait for, else QUIESCENCE_STEP_SECONDS (the reconciler's polls need time to pass)."""
+        now = self.clock.elapsed
+        wakes = [w for e in self.world.executions.values() if (w := e.next_wake()) is not None]
+        settles = [
+            (r.settle_at - self.clock.now()).total_seconds()
+            for r in self.world.simulator.market.refunds.values()
+            if r.state == "Pending" and r.settle_at is not None
+        ]
+        upcoming = [w - now for w in wakes] + settles
+        if self.world.outbox or not upcoming:
+            return QUIESCENCE_STEP_SECONDS
+        return min(max(min(upcoming), 1.0), 1800.0)
+
+    def _finish_all(self) -> None:
+        for task in list(self.world.scheduler.live()):
+            self.world.scheduler.run_to_end(task)
+            self.finished(task)
+
+    def _run_executions(self) -> None:
+        world = self.world
+        for _ in range(200):
+            runnable = [e for e in world.executions.values() if e.runnable(self.clock.elapsed)]
+            if not runnable:
+                return
+            for execution in runnable:
+                self.start(f"retry {execution.name}", self._step_of(execution), timeout=RETRY_STEPS_TIMEOUT)
+                self._finish_all()
+
+    def _step_of(self, execution: Execution) -> Callable[[], str]:
+        def body() -> str:
+            state = execution.state
+            execution.step(self.clock.elapsed)
+            return f"{state} -> {execution.state} ({execution.status})"
+
+        return body
+
+    def _deliver_all(self) -> None:
+        world = self.world
+        for ipn in list(world.outbox):
+            self.log(f"{self.at()} SNS delivers {ipn.label}")
+            status: list[str] = []
+            self.start(f"ipn#{ipn.number}", self._delivery_of(ipn), self._collect(status))
+            self._finish_all()
+            if status and status[0].startswith("2"):
+                world.outbox.remove(ipn)
+            else:
+                ipn.attempts += 1
+
+    @staticmethod
+    def _collect(into: list[str]) -> Callable[[Task], None]:
+        return lambda task: into.append(str(task.result))
+
+    def _delivery_of(self, ipn: Ipn) -> Callable[[], str]:
+        return lambda: str(self.world.deliver(ipn))
+
+    def _quiet(self) -> bool:
+        world = self.world
+        if world.outbox or any(not e.finished for e in world.executions.values()):
+            return False
+        if any(r.state == "Pending" for r in world.simulator.market.refunds.values()):
+            return False
+        snapshot = Snapshot(world)
+        return all(
+            r.status
+            in (
+                RefundStatus.COMPLETED,
+                RefundStatus.FAILED,
+                RefundStatus.RESOLVED_OUT_OF_BAND,
+                RefundStatus.MANUAL_ACTION_REQUIRED,
+            )
+            for r in snapshot.refunds.values()
+        )
+
+
+def run_seed(seed: int, *, steps: int = DEFAULT_STEPS, stale_externals: bool = False) -> SeedResult:
+    started = time.perf_counter()
+    with mock_aws():
+        simulation = Simulation(seed, steps, stale_externals=stale_externals)
+        simulation.setup()
+        simulation.chaos_phase()
+        simulation.quiesce()
+        simulation.check(final=True)
+        refunds = Counter(r.status.value for r in Snapshot(simulation.world).refunds.values())
+    return SeedResult(
+        seed,
+        simulation.trace,
+        simulation.violations,
+        simulation.chaos.mix,
+        refunds,
+        time.perf_counter() - started,
+        stale_externals,
+        steps,
+    )

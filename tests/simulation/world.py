@@ -1,0 +1,498 @@
+"""The simulated world of one seed: moto's DynamoDB behind a fault-injecting client, the Amazon Pay simulator
+in process behind a requests adapter (no sockets), signed IPNs from the simulator's refund observer, the
+stream → event publisher → RetryStarter chain, and the RetryWorkflow run by the ASL interpreter. Every
+service is the real one, wired with the virtual clock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition
+from amazon_pay_refunds.events import publish_stream_records
+from amazon_pay_refunds.mws.client import AmazonPayClient
+from amazon_pay_refunds.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.mws.endpoints import Endpoint
+from amazon_pay_refunds.mws.models import CaptureDetails
+from amazon_pay_refunds.service.notifications import IpnService
+from amazon_pay_refunds.service.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
+from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.service.retries import (
+    RetryStarter,
+    RetrySteps,
+    RetryTiming,
+    resume_retry_executions,
+    settled_retry_attempts,
+)
+from amazon_pay_refunds.sns import CertificateResponse, DeploymentBinding, LocalAuthorityTrust, SnsVerifier
+from amazon_pay_refunds.store import RefundStore, StoreError, create_table
+from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+from amazon_pay_sim import Simulator
+from amazon_pay_sim import responses as sim_responses
+from amazon_pay_sim.authority import LocalAuthority
+from amazon_pay_sim.ipn import (
+    IPN_REGIONS,
+    IpnNotification,
+    amazon_pay_message,
+    sns_envelope,
+    sns_headers,
+    topic_arn,
+)
+from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID, MWS_PATH
+from amazon_pay_sim.state import RefundChange
+
+from .asl import Execution, StatesError
+from .cooperative import EPOCH, Crash, Scheduler, VirtualClock
+
+REPO = Path(__file__).resolve().parents[2]
+RETRY_ASL = REPO / "statemachine" / "retry.asl.json"
+REGION = "us-east-1"
+TABLE = "refunds-sim"
+SELLER = DEFAULT_SELLER_ID
+SIM_HOST = "sim.local"
+SIM_BASE = f"http://{SIM_HOST}"
+SUBSCRIPTION = "sim-subscription"
+BUS = "refunds-sim-bus"
+RETRY_WORKFLOW_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:refunds-sim-RetryWorkflow"
+MAX_PROCESSING_FAILURE_RETRIES = 1
+RETRY_DELAY_SECONDS = 90
+STORE_WRITES = frozenset({"put_item", "update_item", "transact_write_items", "delete_item"})
+STREAMS_ENDPOINT = "https://streams.dynamodb.us-east-1.amazonaws.com"
+
+
+@cache
+def local_authority() -> LocalAuthority:
+    """One signing authority per process (two RSA keys are slow); valid around the virtual epoch."""
+    return LocalAuthority.create(now=EPOCH)
+
+
+def client_error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "simulated"}}, operation)
+
+
+class Chaos:
+    """Where faults are decided (from the seeded generator) and counted. Off during quiescence."""
+
+    def __init__(self, rng: random.Random, trace: Callable[[str], None]) -> None:
+        self.rng = rng
+        self.trace = trace
+        self.enabled = True
+        self.store_fault_rate = 0.03
+        self.hook_crash_rate = 0.06
+        self.mix: Counter[str] = Counter()
+
+    def count(self, kind: str) -> None:
+        self.mix[kind] += 1
+
+    def store_fault(self, operation: str) -> str | None:
+        task = Scheduler.current()
+        if not self.enabled or task is None or operation not in STORE_WRITES:
+            return None
+        if self.rng.random() >= self.store_fault_rate:
+            return None
+        fault = self.rng.choice(("crash-before", "crash-after", "error-before", "error-after"))
+        self.count(f"store:{fault}")
+        self.trace(f"    {task} ddb:{operation} -> {fault}")
+        return fault
+
+    def hook(self, point: FaultPoint, refund_id: str) -> None:
+        task = Scheduler.current()
+        Scheduler.yield_point(f"hook:{point}")
+        if self.enabled and task is not None and self.rng.random() < self.hook_crash_rate:
+            self.count(f"crash:{point}")
+            self.trace(f"    {task} crash at {point} ({refund_id})")
+            raise Crash(point)
+
+
+class FaultyDynamoDB:
+    """The DynamoDB client the store uses: a yield point before every call; writes may crash or fail before
+    (instead of) or after executing."""
+
+    def __init__(self, client: Any, chaos: Chaos) -> None:
+        self._client = client
+        self._chaos = chaos
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            Scheduler.yield_point(f"ddb:{name}")
+            fault = self._chaos.store_fault(name)
+            if fault == "crash-before":
+                raise Crash(f"before {name}")
+            if fault == "error-before":
+                raise client_error("ProvisionedThroughputExceededException", name)
+            result = attribute(*args, **kwargs)
+            if fault == "crash-after":
+                raise Crash(f"after {name}")
+            if fault == "error-after":
+                raise client_error("InternalServerError", name)
+            return result
+
+        return call
+
+
+class SimulatorAdapter(BaseAdapter):
+    """requests → `Simulator.handle_mws` in process. A held answer (timeout faults) is a read timeout after
+    the client's timeouts have passed on the virtual clock."""
+
+    def __init__(self, simulator: Simulator, clock: VirtualClock) -> None:
+        super().__init__()
+        self.simulator = simulator
+        self.clock = clock
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
+    ) -> requests.Response:
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        action = dict(parse_qsl(body.decode())).get("Action", "?")
+        Scheduler.yield_point(f"amazon:{action}")
+        url = urlsplit(str(request.url))
+        answer = self.simulator.handle_mws(str(request.method), str(request.headers["Host"]), url.path, body)
+        if answer.hold_seconds is not None:
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout or 1.0, 0.0)
+            self.clock.advance(float(connect) + float(read))
+            raise requests.ReadTimeout(f"simulated timeout of {action}")
+        response = requests.Response()
+        response.status_code = answer.status
+        response._content = answer.body.encode("utf-8")
+        response.headers = CaseInsensitiveDict({"Content-Type": "text/xml"})
+        response.url = str(request.url)
+        response.request = request
+        Scheduler.yield_point(f"amazon:{action}:answered")
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Ipn:
+    """One IPN Amazon (through SNS) has to deliver; redelivered until answered 2xx."""
+
+    number: int
+    label: str
+    body: str
+    headers: dict[str, str]
+    created_at: float
+    attempts: int = 0
+
+
+class FakeEventBridge:
+    """PutEvents of the event publisher: every entry accepted and kept, in order."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        answers = []
+        for entry in Entries:
+            self.entries.append(dict(entry))
+            answers.append({"EventId": f"ev-{len(self.entries)}"})
+        return {"FailedEntryCount": 0, "Entries": answers}
+
+
+class FakeStepFunctions:
+    """StartExecution (RetryStarter) and SendTaskSuccess/Failure (the IPN handler) on the interpreter."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        if name in self.world.executions:
+            raise client_error("ExecutionAlreadyExists", "StartExecution")
+        execution = Execution(
+            name=name,
+            definition=self.world.retry_definition,
+            data=json.loads(input),
+            invoke=self.world.invoke_retry_step,
+            rng=self.world.rng,
+            token_prefix=f"token-{name}",
+        )
+        self.world.executions[name] = execution
+        self.world.trace(f"    retry workflow {name} started")
+        return {"executionArn": f"{stateMachineArn}:{name}"}
+
+    def _send(self, token: str, kind: str, payload: Any) -> None:
+        for execution in self.world.executions.values():
+            if execution.accept_callback(token, kind, payload):
+                self.world.trace(f"    {execution.name} resumed: {kind}")
+                return
+        raise client_error("TaskTimedOut", "SendTask")
+
+    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
+        self._send(taskToken, "success", output)
+        return {}
+
+    def send_task_failure(self, *, taskToken: str, error: str, cause: str) -> dict[str, Any]:
+        self._send(taskToken, "failure", (error, cause))
+        return {}
+
+
+class VirtualDeadlines:
+    """GetCaptureDetails for the IPN use case, with a deadline on the virtual clock (it computes its own
+    from time.monotonic, which a simulation must not read)."""
+
+    def __init__(self, client: AmazonPayClient, clock: VirtualClock) -> None:
+        self._client = client
+        self._clock = clock
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails:
+        del deadline
+        return self._client.get_capture_details(
+            amazon_capture_id, seller_id=seller_id, deadline=self._clock.monotonic() + 6.0
+        )
+
+
+class World:
+    """Everything one seed runs against. Build inside `mock_aws()`."""
+
+    def __init__(self, seed: int, trace: Callable[[str], None], *, settle_seconds: float) -> None:
+        self.seed = seed
+        self.trace = trace
+        self.rng = random.Random(seed)
+        self.clock = VirtualClock()
+        self.scheduler = Scheduler()
+        self.chaos = Chaos(self.rng, trace)
+        # AWS (moto)
+        self.raw_dynamodb = boto3.client("dynamodb", region_name=REGION)
+        create_table(self.raw_dynamodb, TABLE)
+        self.dynamodb = FaultyDynamoDB(self.raw_dynamodb, self.chaos)
+        self.store = RefundStore(TABLE, self.dynamodb)  # type: ignore[arg-type]
+        self.inspect = RefundStore(TABLE, self.raw_dynamodb)  # the harness's own reads: no faults
+        self.tokens = TaskTokenStore(TABLE, self.dynamodb)  # type: ignore[arg-type]
+        self.streams = boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=STREAMS_ENDPOINT)
+        self._stream_arn = self.raw_dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+        shards = self.streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"]
+        self._shard_id = shards[0]["ShardId"]
+        self._last_sequence_number: str | None = None
+        self.eventbridge = FakeEventBridge()
+        # Amazon Pay (the simulator, in process)
+        self.simulator = Simulator(
+            settle_seconds=settle_seconds,
+            clock=self.clock.now,
+            throttling=False,
+            seed=seed,
+            authority=local_authority(),
+        )
+        self.simulator.on_refund_change(self._on_refund_change)
+        session = requests.Session()
+        session.trust_env = False
+        session.mount(SIM_BASE, SimulatorAdapter(self.simulator, self.clock))
+        secret = {
+            "default_seller_id": SELLER,
+            "sellers": {SELLER: {"access_key": DEFAULT_ACCESS_KEY, "secret_key": DEFAULT_SECRET_KEY}},
+        }
+        self.credentials = parse_credentials_secret(json.dumps(secret))
+        self.amazon = AmazonPayClient(
+            self.credentials.for_seller,
+            Endpoint("http", SIM_HOST, MWS_PATH),
+            session=session,
+            sleep=self.clock.sleep,
+            monotonic=self.clock.monotonic,
+            now=self.clock.now,
+            rng=random.Random(seed ^ 0x5EED),
+        )
+        # The services
+        self.requests = RefundRequests(
+            self.store,
+            self.amazon,
+            self.credentials.for_seller,
+            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+            now=self.clock.now,
+            fault_hook=lambda point, refund: self.chaos.hook(point, refund.refund_id),
+        )
+        # As Reconciler.build wires it (which takes no `monotonic`: its deadlines must be on our clock).
+        self.reconciler = Reconciler(
+            self.store,
+            self.amazon,
+            RefundRequests(
+                self.store,
+                AdoptsRefundsAlreadyMade(self.amazon),
+                self.credentials.for_seller,
+                max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+                now=self.clock.now,
+                fault_hook=lambda point, refund: self.chaos.hook(point, refund.refund_id),
+            ),
+            retry_delay_seconds=RETRY_DELAY_SECONDS,
+            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+            now=self.clock.now,
+            monotonic=self.clock.monotonic,
+        )
+        authority = local_authority()
+        verifier = SnsVerifier(
+            LocalAuthorityTrust(authority.ca_certificate_pem, f"{SIM_BASE}/"),
+            fetcher=lambda url: CertificateResponse(200, authority.signing_certificate_pem.encode("ascii")),
+            clock=self.clock.now,
+        )
+        self.ipn_service = IpnService(
+            verifier=verifier,
+            binding=DeploymentBinding.of(seller_ids=[SELLER]),
+            store=self.store,
+            amazon_pay=lambda: VirtualDeadlines(self.amazon, self.clock),
+            sandbox=True,
+            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+            subscribe_url_fetcher=lambda url: None,
+            on_attempt_outcome=self._resume_waiting_retry,
+            clock=self.clock.now,
+        )
+        self.stepfunctions = FakeStepFunctions(self)
+        self.retry_definition: Mapping[str, Any] = json.loads(RETRY_ASL.read_text(encoding="utf-8"))
+        self.retry_starter = RetryStarter(
+            self.stepfunctions, RETRY_WORKFLOW_ARN, RetryTiming(retry_delay_seconds=RETRY_DELAY_SECONDS)
+        )
+        self.retry_steps = RetrySteps(
+            self.store,
+            self.amazon,
+            self.tokens,
+            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+            now=self.clock.now,
+        )
+        self.executions: dict[str, Execution] = {}
+        self.outbox: list[Ipn] = []
+        self._ipn_numbers = 0
+
+    # -- IPNs: the simulator's refund changes, signed as SNS would --
+
+    def _on_refund_change(self, change: RefundChange) -> None:
+        refund = change.refund
+        self._ipn_numbers += 1
+        number = self._ipn_numbers
+        timestamp = sim_responses.iso_millis(self.clock.now())
+        region = IPN_REGIONS["us"]
+        reference = f"sim-ipn-{self.seed}-{number}"
+        message = amazon_pay_message(
+            region=region,
+            seller_id=refund.seller_id,
+            notification_reference_id=reference,
+            timestamp=timestamp,
+            notification_data=sim_responses.refund_notification(refund),
+        )
+        notification = IpnNotification(
+            message_id=f"sim-message-{self.seed}-{number}",
+            notification_reference_id=reference,
+            topic_arn=topic_arn(region, refund.seller_id),
+            message=message,
+            timestamp=timestamp,
+            signature_version="1" if number % 2 else "2",
+            seller_id=refund.seller_id,
+            amazon_refund_id=refund.amazon_refund_id,
+            refund_reference_id=refund.refund_reference_id,
+            state=refund.state,
+            reason_code=refund.reason_code,
+        )
+        body = sns_envelope(
+            notification, authority=local_authority(), base_url=SIM_BASE, subscription_id=SUBSCRIPTION
+        )
+        reason = f"/{refund.reason_code}" if refund.reason_code else ""
+        label = (
+            f"ipn#{number} {refund.refund_reference_id} {refund.amazon_refund_id[-7:]} {refund.state}{reason}"
+        )
+        self.outbox.append(
+            Ipn(number, label, body, sns_headers(notification, SUBSCRIPTION), self.clock.elapsed)
+        )
+
+    def deliver(self, ipn: Ipn) -> int:
+        """POST /ipn as the handler does it: the use case's answer; an unexpected error is a 500."""
+        try:
+            return self.ipn_service.handle(ipn.body, ipn.headers).status
+        except Exception:
+            return 500
+
+    # -- the RetryWorkflow --
+
+    def _resume_waiting_retry(self, transition: Transition, outcome: AttemptOutcome) -> None:
+        """notifications.resume_waiting_retry, wired to this world instead of `runtime`."""
+        del outcome
+        if not settled_retry_attempts(transition):
+            return
+        # Failures are logged by the service in production; the waiting workflow polls instead.
+        with contextlib.suppress(StoreError, ClientError, BotoCoreError):
+            resume_retry_executions(transition, self.tokens, self.stepfunctions)
+
+    def invoke_retry_step(self, payload: dict[str, Any]) -> Any:
+        """The RetrySteps Lambda (functions/retry_steps/app.py's dispatch), deadlines on the virtual clock."""
+        steps = self.retry_steps
+        refund_id = str(payload["refund_id"])
+        deadline = self.clock.monotonic() + 20.0
+        step = str(payload.get("step"))
+        try:
+            if step == "check_eligibility":
+                return steps.check_eligibility(refund_id, int(payload["declined_attempt"]), deadline=deadline)
+            if step == "start_attempt":
+                return steps.start_attempt(refund_id, int(payload["attempt"]), deadline=deadline)
+            if step == "await_outcome":
+                return steps.await_outcome(refund_id, int(payload["attempt"]), str(payload["task_token"]))
+            if step == "poll_outcome":
+                return steps.poll_outcome(
+                    refund_id, int(payload["attempt"]), int(payload.get("polls", 0)), deadline=deadline
+                )
+            if step == "require_manual_action":
+                return steps.require_manual_action(
+                    refund_id, str(payload["reason"]), str(payload.get("cause") or "retry:workflow")
+                )
+        except Crash as crash:
+            raise StatesError("Lambda.Unknown", f"process died: {crash}") from None
+        except Exception as error:
+            raise StatesError(type(error).__name__, str(error)) from None
+        raise StatesError("UnknownStep", step)
+
+    # -- the stream → EventPublisher → EventBridge → RetryStarter --
+
+    def pump_stream(self) -> int:
+        """Publish every new stream record's events; hand `Refund Declined` ones to the RetryStarter."""
+        # A fresh iterator each time: moto replaces a table (and its stream shard) by a copy when it rolls
+        # back a cancelled transaction, so a long-lived iterator would read a stale shard.
+        if self._last_sequence_number is None:
+            position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        else:
+            position = {
+                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                "SequenceNumber": self._last_sequence_number,
+            }
+        iterator: str | None = self.streams.get_shard_iterator(
+            StreamArn=self._stream_arn, ShardId=self._shard_id, **position
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while iterator is not None:
+            answer = self.streams.get_records(ShardIterator=iterator)
+            iterator = answer.get("NextShardIterator")
+            page = answer.get("Records", [])
+            if not page:
+                break
+            records.extend(page)
+        if records:
+            self._last_sequence_number = str(records[-1]["dynamodb"]["SequenceNumber"])
+        if not records:
+            return 0
+        before = len(self.eventbridge.entries)
+        result = publish_stream_records(self.eventbridge, BUS, records)  # type: ignore[arg-type]
+        assert not result.failed, "the fake EventBridge accepts everything"
+        for entry in self.eventbridge.entries[before:]:
+            if entry["DetailType"] == "Refund Declined":
+                self.retry_starter.start(json.loads(entry["Detail"]))
+        return len(self.eventbridge.entries) - before
+
+    # -- reads for the harness and the invariants (no faults, no yields) --
+
+    def captured_amounts(self) -> dict[str, Decimal]:
+        return {cid: c.amount for cid, c in self.simulator.market.captures.items()}
