@@ -364,6 +364,9 @@ def one_refund(
     store = RefundStore(stack.table_name, stack.client("dynamodb"))  # from this thread: not billed
 
     def status() -> str:
+        if retry:  # the retry attempt settles at Amazon like the first one did
+            sim.settle(everything=True)
+            sim.wait_for_ipn_idle(timeout=30)
         stack.drain()
         refund = store.get_refund(refund_id)
         return "missing" if refund is None else str(refund.status.value)

@@ -166,13 +166,16 @@ def run(options: Options) -> Result:
         + ", ".join(f"{name} {size / MB:.1f} MB" for name, size in packages)
     )
     installed = {p.name.split("-")[0].lower() for p in (layer / "python").glob("*.dist-info")}
-    if "botocore" in installed:
-        why = "pulled in by aws-xray-sdk (Powertools' [tracer] extra)"
-        boto3 = "boto3 is not" if "boto3" not in installed else "boto3 is also"
+    if "botocore" in installed and "boto3" not in installed:
         result.notes.append(
-            f"FINDING: botocore is in the layer ({why}); {boto3} in it. The python3.13 runtime already has "
-            "boto3/botocore; the layer's botocore comes first on sys.path (/opt/python), so the runtime's "
-            "boto3 runs on the layer's botocore, a version pairing nobody tested"
+            "FINDING: botocore is in the layer (pulled in by aws-xray-sdk, Powertools' [tracer] extra) but "
+            "boto3 is not: the layer's botocore comes first on sys.path (/opt/python), so the runtime's "
+            "boto3 would run on it, a version pairing nobody tested"
+        )
+    elif "botocore" in installed:
+        result.notes.append(
+            "boto3 and botocore both ship in the layer (layers/shared/requirements.txt), so the functions "
+            "run on the SDK pair the tests ran with, not on the runtime's"
         )
     result.notes.append(
         f"build cache: {CACHE.relative_to(REPO)}/ (pip installs by requirements hash, builds)"

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -321,10 +322,19 @@ class LocalStack:
     # -- events and the stream --
 
     def drain(self, timeout: float = 30.0) -> int:
-        """Pump the table's stream into the EventPublisher until no new records remain; records handled."""
+        """Pump the table's stream into the EventPublisher, and the bus rules' events into their targets,
+        until neither has anything new (a rule's target may write again); records and events handled."""
         if self.pump is None:
             raise RuntimeError("the local stack is not running")
-        return self.pump.drain(timeout)
+        handled = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            moved = self.pump.drain(max(deadline - time.monotonic(), 0.1))
+            if self.rules is not None:
+                moved += self.rules.drain(max(deadline - time.monotonic(), 0.1))
+            handled += moved
+            if moved == 0 or time.monotonic() >= deadline:
+                return handled
 
     @property
     def dead_letters(self) -> list[DeadLetter]:
