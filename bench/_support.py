@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bench._lambda_env import REPO
@@ -116,67 +115,6 @@ def ipn_event(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         "isBase64Encoded": False,
         "requestContext": {"requestId": str(uuid.uuid4()), "stage": "v1", "resourcePath": "/ipn"},
     }
-
-
-@dataclass(frozen=True)
-class PostedIpn:
-    body: bytes
-    headers: dict[str, str]
-
-    def notification(self) -> dict[str, str]:
-        """RefundReferenceId, AmazonRefundId and State of the refund notification inside."""
-        import re
-
-        message = json.loads(json.loads(self.body)["Message"])
-        data = str(message.get("NotificationData", ""))
-        found = {}
-        for name in ("RefundReferenceId", "AmazonRefundId", "State", "ReasonCode"):
-            match = re.search(rf"<{name}>([^<]*)<", data)
-            if match:
-                found[name] = match.group(1)
-        return found
-
-
-class IpnReceiver:
-    """An HTTP server on 127.0.0.1 that keeps every IPN the simulator posts and answers 200."""
-
-    def __init__(self) -> None:
-        self.posts: list[PostedIpn] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.posts.append(PostedIpn(body, dict(self.headers.items())))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.daemon = True
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/ipn"
-
-    def take(self) -> list[PostedIpn]:
-        with self._lock:
-            taken, self.posts = self.posts, []
-        return taken
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class ExternalClock:

@@ -33,13 +33,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from amazon_pay_sim.receiver import IpnReceiver, Posted
 from bench._lambda_env import REPO, functions
 from bench._report import Options, Result, Row, figure
 from bench._support import (
     ExternalClock,
-    IpnReceiver,
     LambdaContext,
-    PostedIpn,
     api_event,
     environment,
     ipn_event,
@@ -67,7 +66,7 @@ class Service:
         body = response.get("body")
         return int(response["statusCode"]), json.loads(body) if body else None
 
-    def ipn(self, posted: PostedIpn) -> tuple[int, Any]:
+    def ipn(self, posted: Posted) -> tuple[int, Any]:
         response = self.ipn_handler(
             ipn_event(posted.body, posted.headers), LambdaContext(function_name="IpnHandlerFunction")
         )
@@ -222,11 +221,11 @@ def run(options: Options) -> Result:
             measures["GET /refunds/{id}"].loop(created, get, seconds)
             sim.settle(everything=True)
             sim.wait_for_ipn_idle(timeout=60)
-            by_state: dict[str, list[PostedIpn]] = {}
+            by_state: dict[str, list[Posted]] = {}
             for posted in service.receiver.take():
-                by_state.setdefault(posted.notification().get("State", "?"), []).append(posted)
+                by_state.setdefault(posted.state, []).append(posted)
 
-            def deliver(posted: PostedIpn) -> str:
+            def deliver(posted: Posted) -> str:
                 status, answer = service.ipn(posted)
                 return f"{status} {answer.get('reason')}"
 

@@ -9,9 +9,9 @@ import requests
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.authority import LocalAuthority
 from amazon_pay_sim.ipn import RetryPolicy
+from amazon_pay_sim.receiver import IpnReceiver
 from amazon_pay_sim.server import ServerHandle
 from amazon_pay_sim.simulator import MWS_PATH
-from tests.integration.sim.ipn_support import IpnReceiver
 from tests.unit.sim.support import Answer, signed_body
 
 

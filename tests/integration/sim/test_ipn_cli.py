@@ -10,7 +10,8 @@ from pathlib import Path
 import requests
 
 from amazon_pay_refunds.sns import SnsVerifier, trust_from_environment
-from tests.integration.sim.ipn_support import IpnReceiver, verify_posted
+from amazon_pay_sim.receiver import IpnReceiver
+from tests.integration.sim.ipn_support import verify_posted
 
 SCRIPT = Path(sys.executable).parent / "amazon-pay-sim"
 
