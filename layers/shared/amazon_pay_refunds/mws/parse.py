@@ -49,6 +49,10 @@ def parse_xml(data: bytes | str) -> Element:
         raise MalformedXml(f"refused XML: {type(exc).__name__}") from None
     except ParseError as exc:
         raise MalformedXml(f"not well-formed XML: {exc}") from None
+    except (ValueError, LookupError):
+        # expat refuses some declared encodings (UTF-7, UTF-16 on a byte string) with a bare ValueError,
+        # and an unknown one with LookupError: an answer nobody can read is malformed, like any other.
+        raise MalformedXml("the XML declares an encoding that cannot be read") from None
     return root
 
 
