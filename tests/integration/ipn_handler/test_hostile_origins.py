@@ -126,19 +126,23 @@ def test_a_certificate_host_outside_the_commercial_regions_is_403_and_never_look
 # --- what a fetch from a listed host may answer ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("error", [socket.EAI_NONAME, socket.EAI_NODATA])
 def test_a_listed_certificate_host_whose_name_does_not_exist_is_403(
-    real_fetcher: Endpoint, resolver: Resolver
+    real_fetcher: Endpoint, resolver: Resolver, error: int
 ) -> None:
+    resolver.error = error
+
     answer = real_fetcher.post(refund_ipn(f"https://sns.eu-west-1.amazonaws.com{PATH}"))
 
     assert resolver.looked_up == ["sns.eu-west-1.amazonaws.com"]
     assert (answer.status, answer.reason) == (403, "certificate_host_unknown")
 
 
+@pytest.mark.parametrize("error", [socket.EAI_AGAIN, socket.EAI_FAIL])
 def test_a_temporary_name_resolution_failure_is_503_so_that_sns_redelivers(
-    real_fetcher: Endpoint, resolver: Resolver
+    real_fetcher: Endpoint, resolver: Resolver, error: int
 ) -> None:
-    resolver.error = socket.EAI_AGAIN
+    resolver.error = error
 
     answer = real_fetcher.post(refund_ipn(f"https://sns.eu-west-1.amazonaws.com{PATH}"))
 
