@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import logging
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -503,3 +504,28 @@ def test_an_answer_in_an_encoding_no_parser_reads_leaves_the_refund_requested(
     stored = store.get_refund("ord-1001-r1")
     assert stored is not None and stored.status.value == "Requested"
     assert api.get_capture(capture_id).body["in_flight"] == "40.00"
+
+
+def test_a_capture_amount_no_store_can_hold_is_a_malformed_answer_not_a_500(
+    api: Api, capture: Capture, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetCaptureDetails answering CaptureAmount 1e999999999: Decimal reads it, DynamoDB cannot store it."""
+    real = simulator.handle_mws
+    inflated_answers: list[str] = []
+
+    def inflated(method: str, host: str, path: str, body: bytes) -> MwsAnswer:
+        answer = real(method, host, path, body)
+        if b"Action=GetCaptureDetails&" not in body or answer.status != 200:
+            return answer
+        text = re.sub(r"(<CaptureAmount>.*?<Amount>)[^<]*", r"\g<1>1e999999999", answer.body, flags=re.DOTALL)
+        inflated_answers.append(text)
+        return MwsAnswer(200, text)
+
+    monkeypatch.setattr(simulator, "handle_mws", inflated)
+    api.remaining_seconds = 5.0
+
+    answer = api.post_refund(refund_body(capture("100.00")))
+
+    assert inflated_answers and "<Amount>1e999999999</Amount>" in inflated_answers[0]
+    assert (answer.status, answer.body["status"]) == (202, "Requested")
+    assert refund_calls(simulator) == []  # never sent without a reservation

@@ -218,3 +218,35 @@ def test_the_fixtures_themselves_parse() -> None:
     for parse, name in NOTIFICATION_PARSERS.values():
         assert parse(fixture(name)) is not None
     assert Path(MWS / "ErrorResponse.xml").is_file()
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e999999999", "1E+2", "9" * 39, "0." + "1" * 38, "12,50", "Infinity", "1_000", "+-1"]
+)
+@pytest.mark.parametrize("operation", ["Refund", "GetRefundDetails", "GetCaptureDetails"])
+def test_an_amount_that_is_no_plain_decimal_a_store_can_hold_is_malformed(
+    operation: str, amount: str
+) -> None:
+    """Decimal reads `1e999999999`; DynamoDB cannot store it (Overflow) and no amount of Amazon's looks so."""
+    parse, name = RESPONSE_PARSERS[operation]
+    body = re.sub(rb"<Amount>[^<]*</Amount>", f"<Amount>{amount}</Amount>".encode(), fixture(name), count=1)
+
+    with pytest.raises(AmazonPayError) as raised:
+        parse(body)
+
+    assert raised.value.code == MALFORMED_RESPONSE
+
+
+@pytest.mark.parametrize(
+    "amount", ["0", "1000", "12.50", "0.0897", "-1.00", "12345678901234567890.1234567890"]
+)
+def test_plain_amounts_are_read_exactly(amount: str) -> None:
+    body = re.sub(
+        rb"(<RefundAmount>.*?<Amount>)[^<]*(</Amount>)",
+        lambda m: m.group(1) + amount.encode() + m.group(2),
+        fixture("RefundResponse.xml"),
+        count=1,
+        flags=re.DOTALL,
+    )
+
+    assert str(parse_refund_response(body).refund_amount.amount) == amount
