@@ -12,6 +12,7 @@ validity of every certificate of the chain.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,8 @@ from amazon_pay_refunds.sns import (
     verify_ipn,
 )
 
+# Only a plain http(s) URL of printable ASCII from a certificate (not yet trusted) is shown to the operator.
+_PRINTABLE_URL = re.compile(r"https?://[!-~]{1,500}")
 EXIT_AUTHENTIC = 0
 EXIT_NOT_AUTHENTIC = 1
 EXIT_USAGE = 2
@@ -120,14 +123,17 @@ def run_verify(args: argparse.Namespace) -> int:
         _SuppliedCertificate(certificate) if certificate is not None else RequestsCertificateFetcher()
     )
     verifier = SnsVerifier(trust, fetcher=fetcher, clock=lambda: at, max_age=None)
-    try:
-        if args.topic or args.seller:
+    binding: DeploymentBinding | None = None
+    if args.topic or args.seller:
+        try:
             binding = DeploymentBinding.of(topic_arns=args.topic, seller_ids=args.seller)
+        except ValueError as error:  # a --topic that is no topic ARN of the aws partition
+            return _usage_error(str(error))
+    try:
+        if binding is not None:
             result = verify_ipn(body, headers=None, verifier=verifier, binding=binding)
         else:
             result = _verify_unbound(body, verifier)
-    except ValueError as error:  # a --topic that is no topic ARN of the aws partition
-        return _usage_error(str(error))
     except SnsVerificationError as error:
         verdict = "malformed" if error.http_status == 400 else "not authentic"
         if error.http_status == 503 or error.reason is Reason.CERTIFICATE_UNTRUSTED:
@@ -154,6 +160,7 @@ def _issuer_hint(pem: bytes, intermediates_given: bool) -> str | None:
         for d in access
         if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
         and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        and _PRINTABLE_URL.fullmatch(d.access_location.value)  # no control characters to the terminal
     ]
     if not urls:
         return None

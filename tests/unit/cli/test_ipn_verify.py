@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from amazon_pay_refunds.sns import system_trust_roots
 from refunds_cli import ipn as ipn_command
@@ -428,3 +428,29 @@ def test_intermediates_without_a_certificate_are_a_usage_error(capsys: pytest.Ca
     code, _, err = run(capsys, str(HELLO), "--intermediates", str(INTERMEDIATES))
 
     assert (code, "--intermediates only goes with --certificate" in err) == (2, True)
+
+
+def test_a_forged_certificates_issuer_url_reaches_the_terminal_only_when_plain(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    key = forge.rsa_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    issuers = x509.AuthorityInformationAccess(
+        [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier("http://x/\x1b[2J")
+            )
+        ]
+    )
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(forge.NOW - timedelta(days=1))
+        .not_valid_after(forge.NOW + timedelta(days=1)).add_extension(issuers, critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    stored, pem = forged_ipn(tmp_path, Identity(key, certificate))
+
+    code, _, err = run(capsys, str(stored), "--certificate", str(pem), "--at", forge.TIMESTAMP)
+
+    assert (code, "origin could not be verified" in err) == (1, True)
+    assert "\x1b" not in err and "hint:" not in err
