@@ -252,7 +252,9 @@ def test_parameters_only_allow_what_the_spec_allows(template: dict[str, Any]) ->
     [("", True), ("arn:aws:sns:eu-west-1:291180941288:A1G8446IYHA4MRAOPZVV2STP28T", True),
      ("arn:aws:sns:eu-west-1:291180941288:A1,arn:aws:sns:us-east-1:291180941288:B2", True),
      ("arn:aws:sns:eu-west-1:291180941288:A1, arn:aws:sns:us-east-1:291180941288:B2", False),
-     ("arn:aws:sqs:eu-west-1:291180941288:A1", False), ("*", False), ("https://sns.example/topic", False)],
+     ("arn:aws:sqs:eu-west-1:291180941288:A1", False), ("*", False), ("https://sns.example/topic", False),
+     ("arn:aws-cn:sns:cn-north-1:291180941288:A1", False),
+     ("arn:aws-us-gov:sns:us-gov-west-1:291180941288:A1", False)],
 )  # fmt: skip
 def test_ipn_topic_arns_may_be_empty_or_a_list_of_sns_topics(
     template: dict[str, Any], value: str, allowed: bool

@@ -70,3 +70,25 @@ def test_local_settings_are_refused_inside_aws_lambda(marker: str, local_setting
 def test_inside_lambda_the_retry_wait_is_held_to_amazons_one_to_two_minutes() -> None:
     with pytest.raises(ConfigurationError, match="RETRY_DELAY_SECONDS"):
         load_settings({**BASE, "AWS_LAMBDA_FUNCTION_NAME": "f", "RETRY_DELAY_SECONDS": "30"})
+
+
+def test_topic_arns_of_the_aws_partition_are_accepted() -> None:
+    topics = "arn:aws:sns:eu-west-1:291180941288:A1G8446IYHA4MRAOPZVV2STP28T, arn:aws:sns:us-east-1:1:x"
+    with pytest.raises(ConfigurationError):  # an account id has 12 digits
+        load_settings({**BASE, "IPN_TOPIC_ARNS": topics})
+    settings = load_settings({**BASE, "IPN_TOPIC_ARNS": topics.split(",")[0]})
+    assert settings.ipn_topic_arns == {"arn:aws:sns:eu-west-1:291180941288:A1G8446IYHA4MRAOPZVV2STP28T"}
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "arn:aws-cn:sns:cn-north-1:291180941288:A3BXB0YN3XH17HA1SELLER",
+        "arn:aws-us-gov:sns:us-gov-west-1:291180941288:A3BXB0YN3XH17HA1SELLER",
+        "arn:aws:sqs:us-east-1:291180941288:A3BXB0YN3XH17HA1SELLER",
+        "A3BXB0YN3XH17HA1SELLER",
+    ],
+)
+def test_a_topic_arn_outside_the_aws_partition_or_not_sns_is_a_configuration_error(topic: str) -> None:
+    with pytest.raises(ConfigurationError, match="IPN_TOPIC_ARNS"):
+        load_settings({**BASE, "IPN_TOPIC_ARNS": topic})

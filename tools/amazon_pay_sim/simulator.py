@@ -66,7 +66,9 @@ DEFAULT_FAULT_HOLD_SECONDS = 60.0
 MWS_PATH = f"/{SANDBOX_SECTION}/{signing.API_VERSION}"
 TIMESTAMP_TOLERANCE = timedelta(minutes=15)
 OPERATIONS = ("Refund", "GetRefundDetails", "GetCaptureDetails", "GetServiceStatus")
-FAULT_KINDS = ("503", "500", "timeout", "throttle", "accept-then-timeout")
+FAULT_KINDS = ("503", "500", "timeout", "throttle", "accept-then-timeout", "accept-then-unreadable")
+# The XML declaration an `accept-then-unreadable` answer carries: an encoding Python's XML parsers refuse.
+UNREADABLE_DECLARATION = '<?xml version="1.0" encoding="UTF-7"?>'
 
 _COMMON_PARAMS = frozenset(
     {"AWSAccessKeyId", "Action", "SellerId", "SignatureMethod", "SignatureVersion", "Timestamp", "Version"}
@@ -516,11 +518,14 @@ class Simulator:
                 if fault is not None and fault.kind == "timeout":
                     self._log(action, seller_id, params, None, None, fault.kind)
                     return MwsAnswer(0, "", hold_seconds=fault.hold_seconds)
-                if fault is not None and fault.kind != "accept-then-timeout":
+                if fault is not None and not fault.kind.startswith("accept-then-"):
                     raise self._fault_error(fault.kind)
                 if not self._throttle.allow(seller_id, action, self._wall_clock()):
                     raise MwsError("RequestThrottled", 503, "Request is throttled", "")
                 body_xml = self._operate(action, seller_id, params, request_id)
+                if fault is not None and fault.kind == "accept-then-unreadable":  # done, answer unreadable
+                    self._log(action, seller_id, params, 200, None, fault.kind)
+                    return MwsAnswer(200, _unreadable(body_xml))
                 if fault is not None:  # accept-then-timeout: done, but the answer never arrives
                     self._log(action, seller_id, params, 200, None, fault.kind)
                     return MwsAnswer(0, "", hold_seconds=fault.hold_seconds)
@@ -735,3 +740,10 @@ class Simulator:
             "created_at": responses.iso_millis(refund.created_at),
             "updated_at": responses.iso_millis(refund.updated_at),
         }
+
+
+def _unreadable(document: str) -> str:
+    """The same answer, declared in UTF-7 (as a misconfigured proxy might): Python's XML parsers refuse it."""
+    if not document.startswith(responses.XML_DECLARATION):
+        raise AssertionError("every MWS answer starts with the UTF-8 XML declaration")
+    return UNREADABLE_DECLARATION + document[len(responses.XML_DECLARATION) :]

@@ -40,6 +40,18 @@ def _csv(value: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _topic_arns(value: str | None) -> frozenset[str]:
+    # Imported here: the sns package imports this module for ConfigurationError.
+    from .sns.ipn import is_topic_arn
+
+    arns = _csv(value)
+    if not all(is_topic_arn(arn) for arn in arns):
+        raise ConfigurationError(
+            "IPN_TOPIC_ARNS must list SNS topic ARNs of the aws partition (arn:aws:sns:…)"
+        )
+    return arns
+
+
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, "").strip() or str(default)
     try:
@@ -107,7 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         amazon_pay_sandbox=_bool(env, "AMAZON_PAY_SANDBOX", True),
         credentials_secret=env["AMAZON_PAY_CREDENTIALS_SECRET"].strip(),
         seller_ids=_csv(env.get("SELLER_IDS")),
-        ipn_topic_arns=_csv(env.get("IPN_TOPIC_ARNS")),
+        ipn_topic_arns=_topic_arns(env.get("IPN_TOPIC_ARNS")),
         # Amazon asks for one to two minutes; only the local stack may wait less.
         retry_delay_seconds=_int(env, "RETRY_DELAY_SECONDS", 90, 60 if in_lambda else 0, 120),
         max_processing_failure_retries=_int(env, "MAX_PROCESSING_FAILURE_RETRIES", 1, 0, 5),

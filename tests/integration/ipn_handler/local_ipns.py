@@ -11,6 +11,7 @@ from amazon_pay_refunds.domain.references import refund_reference_id
 from tests.unit.ipn_handler.signing import (
     LOCAL_PREFIX,
     SELLER,
+    TOPIC,
     Signer,
     amazon_pay_message,
     api_event,
@@ -41,6 +42,7 @@ class LocalIpns:
         notification_reference_id: str | None = None,
         seller_id: str = SELLER,
         amount: str = "12.50",
+        topic: str = TOPIC,
         **message_fields: Any,
     ) -> dict[str, Any]:
         data = refund_notification_xml(
@@ -56,7 +58,7 @@ class LocalIpns:
             seller_id=seller_id,
             **message_fields,
         )
-        return api_event(self.signer.envelope(message))
+        return api_event(self.signer.envelope(message, topic=topic))
 
 
 def trust_local_authority(monkeypatch: pytest.MonkeyPatch, endpoint: Endpoint) -> LocalIpns:

@@ -132,9 +132,11 @@ def test_duplicate_ipns_are_acknowledged_and_write_nothing(
 def test_an_ipn_of_another_seller_never_changes_our_refund(
     endpoint: Endpoint, ipns: LocalIpns, store: RefundStore
 ) -> None:
-    from tests.unit.ipn_handler.signing import OTHER_SELLER
+    from tests.unit.ipn_handler.signing import OTHER_SELLER, OTHER_TOPIC
 
-    answer = endpoint.post(ipns.refund_event(REFUND_ID, "Completed", seller_id=OTHER_SELLER))
+    answer = endpoint.post(
+        ipns.refund_event(REFUND_ID, "Completed", seller_id=OTHER_SELLER, topic=OTHER_TOPIC)
+    )
 
     assert answer.status == 200
     assert answer.reason.startswith("external_refund")

@@ -229,3 +229,21 @@ def test_a_change_of_the_refund_drops_its_check_record_so_the_backoff_restarts(
     key = {"pk": {"S": "REFUND#ord-1001-r1"}, "sk": {"S": "REFUND"}}
     item = store.client.get_item(TableName=store.table_name, Key=key)["Item"]
     assert "polls" not in item and "gsi1pk" not in item
+
+
+def test_a_refund_whose_answer_was_unreadable_is_finished_by_the_reconciler_without_a_second_refund(
+    api: Api, capture: Capture, simulator: Simulator, store: RefundStore, reconcile: Reconcile, clock: Clock
+) -> None:
+    """Amazon made the refund and answered in an encoding no XML parser reads (UTF-7)."""
+    api.post_refund(refund_body(capture(), "warm-up", "1.00"))  # cold start spent outside the short budget
+    capture_id = capture()
+    simulator.add_fault("Refund", "accept-then-unreadable", count=1)
+    api.remaining_seconds = 3.5  # one attempt, no time for the client's retry
+    assert api.post_refund(refund_body(capture_id)).body["status"] == "Requested"
+    [made] = refunds_at_amazon(simulator, capture_id)
+    clock.advance(minutes=3)
+    reconcile()
+    refund = get(store, "ord-1001-r1")
+    assert refund.status.value == "Pending"
+    assert refund.latest_attempt.amazon_refund_id == made["amazon_refund_id"]
+    assert len(refunds_at_amazon(simulator, capture_id)) == 1

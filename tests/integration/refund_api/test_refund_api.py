@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import logging
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ import pytest
 
 from amazon_pay_refunds.store import RefundStore
 from amazon_pay_sim import Simulator
-from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY
+from amazon_pay_sim import responses as sim_responses
+from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY, MwsAnswer
+from amazon_pay_sim.state import MwsError
 
 from .conftest import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
 
@@ -455,3 +458,74 @@ def test_amounts_are_stored_as_exact_decimals(api: Api, capture: Capture, store:
     api.post_refund(refund_body(capture(), amount="0.10"))
     stored = store.get_refund("ord-1001-r1")
     assert stored is not None and stored.amount == Decimal("0.10")
+
+
+# --- hostile answers from Amazon's side -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("position", [900, 990, 1000, 1010])
+def test_a_secret_amazon_echoes_across_the_message_limit_never_reaches_the_storefront(
+    api: Api, capture: Capture, simulator: Simulator, monkeypatch: pytest.MonkeyPatch, position: int
+) -> None:
+    """A verbose error text (a proxy, a debug page) echoing the MWSAuthToken around character 1,000."""
+    real = simulator.handle_mws
+
+    def verbose(method: str, host: str, path: str, body: bytes) -> MwsAnswer:
+        answer = real(method, host, path, body)
+        if b"Action=Refund&" not in body:
+            return answer
+        message = "x" * (position - len(MWS_AUTH_TOKEN) // 2) + f" token={MWS_AUTH_TOKEN} " + "y" * 50
+        error = MwsError("InvalidParameterValue", 400, message)
+        return MwsAnswer(400, sim_responses.error_response(error, "rid-verbose"))
+
+    monkeypatch.setattr(simulator, "handle_mws", verbose)
+    answer = api.post_refund(refund_body(capture("100.00")))
+
+    assert (answer.status, answer.error_code) == (422, "InvalidParameterValue")
+    shown = answer.body["error"]["details"]["amazon_message"]
+    assert len(shown) <= 1000
+    half = len(MWS_AUTH_TOKEN) // 2
+    for piece in (MWS_AUTH_TOKEN[:half], MWS_AUTH_TOKEN[half:], MWS_AUTH_TOKEN[:12], MWS_AUTH_TOKEN[-12:]):
+        assert piece not in json.dumps(answer.body)
+
+
+def test_an_answer_in_an_encoding_no_parser_reads_leaves_the_refund_requested(
+    api: Api, capture: Capture, simulator: Simulator, store: RefundStore
+) -> None:
+    """Amazon made the refund, but its answer declares UTF-7: the outcome is unknown, never a 500."""
+    capture_id = capture("100.00")
+    simulator.add_fault("Refund", "accept-then-unreadable", count=50)
+    api.remaining_seconds = 6.0
+
+    answer = api.post_refund(refund_body(capture_id, amount="40.00"))
+
+    assert (answer.status, answer.body["status"]) == (202, "Requested")
+    assert simulator.capture_view(capture_id)["refunds"], "the simulator did not make the refund"
+    stored = store.get_refund("ord-1001-r1")
+    assert stored is not None and stored.status.value == "Requested"
+    assert api.get_capture(capture_id).body["in_flight"] == "40.00"
+
+
+def test_a_capture_amount_no_store_can_hold_is_a_malformed_answer_not_a_500(
+    api: Api, capture: Capture, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetCaptureDetails answering CaptureAmount 1e999999999: Decimal reads it, DynamoDB cannot store it."""
+    real = simulator.handle_mws
+    inflated_answers: list[str] = []
+
+    def inflated(method: str, host: str, path: str, body: bytes) -> MwsAnswer:
+        answer = real(method, host, path, body)
+        if b"Action=GetCaptureDetails&" not in body or answer.status != 200:
+            return answer
+        text = re.sub(r"(<CaptureAmount>.*?<Amount>)[^<]*", r"\g<1>1e999999999", answer.body, flags=re.DOTALL)
+        inflated_answers.append(text)
+        return MwsAnswer(200, text)
+
+    monkeypatch.setattr(simulator, "handle_mws", inflated)
+    api.remaining_seconds = 5.0
+
+    answer = api.post_refund(refund_body(capture("100.00")))
+
+    assert inflated_answers and "<Amount>1e999999999</Amount>" in inflated_answers[0]
+    assert (answer.status, answer.body["status"]) == (202, "Requested")
+    assert refund_calls(simulator) == []  # never sent without a reservation

@@ -206,7 +206,7 @@ def test_an_ipn_for_another_seller_names_that_seller(ipn_served: SimClient, rece
     assert posted.envelope["TopicArn"].endswith(":A3BXB0YN3XH17HA2OTHERSELLER")
     with pytest.raises(NotAuthentic) as refused:
         verify_posted(posted, verifier, seller_id=SELLER)
-    assert refused.value.reason is Reason.SELLER_NOT_ALLOWED
+    assert refused.value.reason is Reason.TOPIC_NOT_ALLOWED  # its topic is that seller's, not one of ours
 
 
 # -- tampering and trust --

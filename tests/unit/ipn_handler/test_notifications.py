@@ -21,7 +21,16 @@ from amazon_pay_refunds.service.notifications import (
 from amazon_pay_refunds.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
 
 from .doubles import CaptureDetailsSpy, MemoryStore
-from .signing import NOW, OTHER_SELLER, SELLER, TOPIC, Signer, amazon_pay_message, refund_notification_xml
+from .signing import (
+    NOW,
+    OTHER_SELLER,
+    OTHER_TOPIC,
+    SELLER,
+    TOPIC,
+    Signer,
+    amazon_pay_message,
+    refund_notification_xml,
+)
 
 REFUND_ID = "ord-1-r1"
 CAPTURE_ID = "S01-1111111-2222222-C000001"
@@ -67,6 +76,7 @@ class World:
         refund_type: str = "SellerInitiated",
         seller_id: str = SELLER,
         nref: str | None = None,
+        topic: str = TOPIC,
     ) -> tuple[str, dict[str, str]]:
         data = refund_notification_xml(
             amazon_refund_id=amazon_refund_id,
@@ -76,7 +86,9 @@ class World:
             refund_type=refund_type,
             amount="5.00",
         )
-        return self.post(amazon_pay_message(data, seller_id=seller_id, notification_reference_id=nref))
+        return self.post(
+            amazon_pay_message(data, seller_id=seller_id, notification_reference_id=nref), topic=topic
+        )
 
     def post(self, message: str, **envelope: Any) -> tuple[str, dict[str, str]]:
         import json
@@ -166,7 +178,8 @@ def test_the_retry_seam_is_not_called_for_a_late_report(world: World) -> None:
 
 
 def test_another_sellers_ipn_naming_our_refund_is_not_applied_to_it(world: World) -> None:
-    status, reason = world.handle(world.refund_ipn("Completed", seller_id=OTHER_SELLER))
+    ipn = world.refund_ipn("Completed", seller_id=OTHER_SELLER, topic=OTHER_TOPIC)  # on its own topic
+    status, reason = world.handle(ipn)
 
     assert (status, reason) == (200, "external_refund_unmatched")  # no open refund of that seller there
     assert world.store.refunds[REFUND_ID].status is RefundStatus.REQUESTED

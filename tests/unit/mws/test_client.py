@@ -646,3 +646,25 @@ def test_secrets_never_reach_logs_exception_strings_or_reprs(caplog: pytest.LogC
                    signing.percent_encode(signature)):  # fmt: skip
         for text in texts:
             assert secret not in text
+
+
+@pytest.mark.parametrize("offset", [-30, -10, -1, 0, 1, 10])
+def test_a_secret_across_the_message_limit_is_redacted_before_the_message_is_cut(offset: int) -> None:
+    """The cut at 1,000 characters must not leave a part of a secret that redaction no longer recognises."""
+    for secret in (SECRET_KEY, AUTH_TOKEN):
+        message = "x" * (1000 + offset - len(secret) // 2) + secret + "y" * 40
+        h = make([Reply(400, error_body("InvalidParameterValue", message))])
+        with pytest.raises(AmazonPayError) as caught:
+            h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+        shown = caught.value.message
+        assert len(shown) <= 1000
+        half = len(secret) // 2
+        assert secret[:half] not in shown and secret[half:] not in shown
+        assert secret[:8] not in shown and secret[-8:] not in shown
+
+
+def test_a_long_error_message_is_bounded_to_1000_characters() -> None:
+    h = make([Reply(400, error_body("InvalidParameterValue", "y" * 10_000))])
+    with pytest.raises(AmazonPayError) as caught:
+        h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
+    assert caught.value.message == "y" * 1000

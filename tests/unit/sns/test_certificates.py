@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import botocore.session
 import pytest
 from cryptography.x509.oid import NameOID
 
@@ -23,30 +24,43 @@ from amazon_pay_refunds.sns import (
     load_strict_pem_certificate,
     parse_sns_message,
 )
-from amazon_pay_refunds.sns.certificates import TrustedCertificate, certificate_from_response
+from amazon_pay_refunds.sns.certificates import SNS_REGIONS, TrustedCertificate, certificate_from_response
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 
 HEX = "0123456789abcdef0123456789abcdef"
 
 
+@pytest.mark.parametrize("region", sorted(SNS_REGIONS))
+def test_every_commercial_regions_sns_certificate_url_is_allowed(region: str) -> None:
+    check_sns_certificate_url(f"https://sns.{region}.amazonaws.com/SimpleNotificationService-{HEX}.pem")
+
+
+def test_the_region_list_is_every_commercial_region_botocore_knows_for_sns() -> None:
+    """A region AWS adds (in a newer botocore) fails here until it is listed; a made-up one fails too."""
+    known = set(botocore.session.get_session().get_available_regions("sns", partition_name="aws"))
+
+    assert set(SNS_REGIONS) == known
+    assert len(SNS_REGIONS) >= 34  # as of this writing: no list shrank to let a test pass
+
+
 @pytest.mark.parametrize(
-    "url",
+    "host",
     [
-        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
-        f"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
-        f"https://sns.ap-southeast-2.amazonaws.com/SimpleNotificationService-{HEX}.pem",
-        f"https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-{HEX}.pem",
-        f"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-{HEX}.pem",
+        "sns.zz-nowhere-9.amazonaws.com",  # shaped like a region, but none
+        "sns.us-east-99.amazonaws.com",
+        "sns.us-gov-west-1.amazonaws.com",  # GovCloud: no Amazon Pay IPN comes from there
+        "sns.us-gov-east-1.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",  # China: neither
+        "sns.cn-northwest-1.amazonaws.com.cn",
+        "sns.cn-north-1.amazonaws.com",
+        "sns.eusc-de-east-1.amazonaws.eu",  # the European Sovereign Cloud partition
+        "sns.us-isob-east-1.sc2s.sgov.gov",
     ],
 )
-def test_genuine_sns_certificate_urls_are_allowed(url: str) -> None:
-    check_sns_certificate_url(url)
-
-
-def test_a_china_region_outside_amazonaws_com_cn_is_refused() -> None:
+def test_hosts_outside_the_commercial_regions_are_refused(host: str) -> None:
     with pytest.raises(NotAuthentic) as refused:
-        check_sns_certificate_url(f"https://sns.cn-north-1.amazonaws.com/SimpleNotificationService-{HEX}.pem")
+        check_sns_certificate_url(f"https://{host}/SimpleNotificationService-{HEX}.pem")
 
     assert refused.value.reason is Reason.CERT_URL_HOST
 

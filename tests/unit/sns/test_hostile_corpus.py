@@ -139,6 +139,25 @@ def subscription(subscribe_url: str) -> Callable[[Keys], Attempt]:
     return build
 
 
+OTHER_MERCHANT_TOPIC = "arn:aws:sns:us-east-1:291180941288:A3BXB0YN3XH17HA3OTHERMERCHANT"
+SECOND_SELLER = "A2SECONDSELLER"
+SECOND_SELLER_TOPIC = f"arn:aws:sns:us-east-1:291180941288:A3BXB0YN3XH17H{SECOND_SELLER}"
+
+
+def other_merchants_subscription(keys: Keys) -> Attempt:
+    """A genuine-looking confirmation for another merchant's topic in Amazon Pay's account."""
+    url = f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={OTHER_MERCHANT_TOPIC}&Token=t"
+    document = signed(
+        keys,
+        topic=OTHER_MERCHANT_TOPIC,
+        message_type="SubscriptionConfirmation",
+        message="You have chosen to subscribe to the topic.",
+        subscribe_url=url,
+        token="t",
+    )
+    return post(document, topics=frozenset())
+
+
 PATH = "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 HOST = "sns.us-east-1.amazonaws.com"
 BILLION_LAUGHS = (
@@ -186,6 +205,10 @@ CASES = [
     Case("other-file", url_trick(f"https://{HOST}/evil.pem"), NotAuthentic, Reason.CERT_URL_PATH),
     Case("backslash", url_trick(f"https://{HOST}\\@evil.example{PATH}"), NotAuthentic, Reason.CERT_URL_MALFORMED),
     Case("newline", url_trick(f"https://{HOST}{PATH}\n"), NotAuthentic, Reason.CERT_URL_MALFORMED),
+    Case("unknown-region", url_trick(f"https://sns.zz-nowhere-9.amazonaws.com{PATH}"), NotAuthentic, Reason.CERT_URL_HOST),
+    Case("region-shaped-typo", url_trick(f"https://sns.us-east-9.amazonaws.com{PATH}"), NotAuthentic, Reason.CERT_URL_HOST),
+    Case("china-partition-host", url_trick(f"https://sns.cn-north-1.amazonaws.com.cn{PATH}"), NotAuthentic, Reason.CERT_URL_HOST),
+    Case("govcloud-host", url_trick(f"https://sns.us-gov-west-1.amazonaws.com{PATH}"), NotAuthentic, Reason.CERT_URL_HOST),
     Case("homoglyph", url_trick(f"https://\u0455ns.us-east-1.amazonaws.com{PATH}"), NotAuthentic, Reason.CERT_URL_MALFORMED),
     # What the genuine URL answers.
     Case("redirect", served(lambda keys: CertificateResponse(301, b"")), NotAuthentic, Reason.CERTIFICATE_REDIRECT),
@@ -227,6 +250,12 @@ CASES = [
     Case("other-topic", lambda keys: post(signed(keys, topic=TOPIC + "X")), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
     Case("own-topic-with-our-seller", lambda keys: post(signed(keys, topic="arn:aws:sns:us-east-1:123456789012:mine"), topics=frozenset()), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
     Case("other-seller", lambda keys: post(signed(keys, message=forge.ipn_message(seller_id="A2OTHER"))), NotAuthentic, Reason.SELLER_NOT_ALLOWED),
+    Case("other-merchants-topic-in-amazon-pays-account", lambda keys: post(signed(keys, topic=OTHER_MERCHANT_TOPIC, message=forge.ipn_message(seller_id="A3OTHERMERCHANT")), topics=frozenset()), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
+    Case("our-seller-on-another-merchants-topic", lambda keys: post(signed(keys, topic=OTHER_MERCHANT_TOPIC), topics=frozenset()), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
+    Case("our-seller-on-another-of-our-sellers-topics", lambda keys: post(signed(keys, topic=SECOND_SELLER_TOPIC), topics=frozenset(), sellers=frozenset({SELLER, SECOND_SELLER})), NotAuthentic, Reason.SELLER_NOT_ALLOWED),
+    Case("our-topic-in-the-china-partition", lambda keys: post(signed(keys, topic=TOPIC.replace("arn:aws:", "arn:aws-cn:")), topics=frozenset()), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
+    Case("our-topic-in-govcloud", lambda keys: post(signed(keys, topic=TOPIC.replace("arn:aws:", "arn:aws-us-gov:")), topics=frozenset()), NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
+    Case("subscription-to-another-merchants-topic", other_merchants_subscription, NotAuthentic, Reason.TOPIC_NOT_ALLOWED),
     Case("subscribe-url-elsewhere", subscription(f"https://evil.example/?Action=ConfirmSubscription&TopicArn={TOPIC}"), NotAuthentic, Reason.SUBSCRIBE_URL_INVALID),
     Case("subscribe-url-userinfo", subscription(f"https://evil.example@{HOST}/?Action=ConfirmSubscription"), NotAuthentic, Reason.SUBSCRIBE_URL_INVALID),
     Case("subscribe-url-other-action", subscription(f"https://{HOST}/?Action=Unsubscribe&TopicArn={TOPIC}"), NotAuthentic, Reason.SUBSCRIBE_URL_INVALID),

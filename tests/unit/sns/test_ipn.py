@@ -18,6 +18,7 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     verify_ipn,
 )
+from amazon_pay_refunds.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 
@@ -187,3 +188,33 @@ def test_a_verified_subscription_confirmation_for_an_allowed_topic_is_returned_w
     )
 
     assert (ipn.sns.subscribe_url, ipn.notification, spy.urls) == (url, None, [forge.CERT_URL])
+
+
+@pytest.mark.parametrize(
+    ("topic", "sellers"),
+    [
+        ("arn:aws:sns:us-east-1:291180941288:A3BXB0YN3XH17HA1EXAMPLESELLER", {"A1EXAMPLESELLER"}),
+        ("arn:aws:sns:eu-west-1:291180941288:A1G8446IYHA4MRAOPZVV2STP28T", {"AOPZVV2STP28T"}),
+        ("arn:aws:sns:us-east-1:291180941288:A3BXB0YN3XH17HA1EXAMPLESELLERX", set()),  # another seller
+        ("arn:aws:sns:us-east-1:291180941288:A1EXAMPLESELLER", set()),  # no marketplace prefix
+        ("arn:aws:sns:us-east-1:291180941288:a3bxb0yn3xh17hA1EXAMPLESELLER", set()),
+        ("arn:aws:sns:us-east-1:123456789012:A3BXB0YN3XH17HA1EXAMPLESELLER", set()),  # not Amazon Pay's
+        ("arn:aws-cn:sns:cn-north-1:291180941288:A3BXB0YN3XH17HA1EXAMPLESELLER", set()),
+        ("arn:aws-us-gov:sns:us-gov-west-1:291180941288:A3BXB0YN3XH17HA1EXAMPLESELLER", set()),
+    ],
+)
+def test_a_topic_belongs_to_a_seller_by_amazon_pays_naming_in_its_account(
+    topic: str, sellers: set[str]
+) -> None:
+    candidates = ["A1EXAMPLESELLER", "AOPZVV2STP28T", "A2OTHERSELLER"]
+
+    assert topic_sellers(topic, candidates, AMAZON_PAY_IPN_ACCOUNTS) == sellers
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["arn:aws-cn:sns:cn-north-1:291180941288:x", "arn:aws-us-gov:sns:us-gov-west-1:291180941288:x", "x"],
+)
+def test_a_binding_refuses_listed_topics_outside_the_aws_partition(topic: str) -> None:
+    with pytest.raises(ValueError, match="aws partition"):
+        DeploymentBinding.of(topic_arns=[topic])

@@ -21,7 +21,7 @@ import requests
 from ..money import format_amount, minor_units
 from .credentials import SellerCredentials, UnknownSeller
 from .endpoints import Endpoint
-from .errors import CONNECTION_ERROR, REQUEST_TIMEOUT, AmazonPayError
+from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError
 from .models import CaptureDetails, ProviderCreditReversal, RefundDetails, ServiceStatus
 from .parse import (
     parse_error_response,
@@ -334,12 +334,14 @@ def _request_id_of(result: object) -> str | None:
 
 
 def _redact(error: AmazonPayError, secrets: Iterable[str | None]) -> AmazonPayError:
-    """An error message echoing the request (some proxies and servers do) must not leak secrets."""
+    """An error message echoing the request (some proxies and servers do) must not leak secrets: they are
+    replaced in the whole text first, and only then is the text cut to MAX_MESSAGE characters."""
     message = error.message
     for secret in secrets:
         if secret:
             for form in {secret, percent_encode(secret)}:
                 message = message.replace(form, "***")
+    message = message[:MAX_MESSAGE]
     return error if message == error.message else error.with_changes(message=message)
 
 

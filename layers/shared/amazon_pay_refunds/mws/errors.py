@@ -16,7 +16,9 @@ CONNECTION_ERROR = "ConnectionError"
 MALFORMED_RESPONSE = "MalformedResponse"
 TRANSPORT_CODES = frozenset({REQUEST_TIMEOUT, CONNECTION_ERROR, MALFORMED_RESPONSE})
 
-_MAX_MESSAGE = 1000
+# What of Amazon's text a caller ever sees. The client cuts a message only after removing the call's
+# secrets from it: cutting first could leave part of a secret that no redaction then recognises.
+MAX_MESSAGE = 1000
 
 
 def is_retryable(code: str, http_status: int | None) -> bool:
@@ -32,7 +34,8 @@ class AmazonPayError(Exception):
     """An Amazon Pay v1 call that failed: Amazon's ErrorResponse, or a transport or parsing failure.
 
     ``error_type`` is Amazon's ``Type`` (``Sender``, ``Receiver``, or ``""`` when sent empty; ``None``
-    when absent). ``retryable`` says whether sending the same call again may succeed.
+    when absent). ``retryable`` says whether sending the same call again may succeed. ``message`` is kept
+    whole here; `AmazonPayClient` redacts the call's secrets from it and then bounds it to `MAX_MESSAGE`.
     """
 
     def __init__(
@@ -46,7 +49,7 @@ class AmazonPayError(Exception):
         retryable: bool | None = None,
     ) -> None:
         self.code = code
-        self.message = message[:_MAX_MESSAGE]
+        self.message = message
         self.http_status = http_status
         self.request_id = request_id
         self.error_type = error_type

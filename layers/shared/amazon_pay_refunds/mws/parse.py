@@ -7,6 +7,7 @@ are refused outright (defusedxml).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ from .models import (
 )
 
 T = TypeVar("T")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,16})?")
 
 
 class MalformedXml(ValueError):
@@ -49,6 +51,10 @@ def parse_xml(data: bytes | str) -> Element:
         raise MalformedXml(f"refused XML: {type(exc).__name__}") from None
     except ParseError as exc:
         raise MalformedXml(f"not well-formed XML: {exc}") from None
+    except (ValueError, LookupError):
+        # expat refuses some declared encodings (UTF-7, UTF-16 on a byte string) with a bare ValueError,
+        # and an unknown one with LookupError: an answer nobody can read is malformed, like any other.
+        raise MalformedXml("the XML declares an encoding that cannot be read") from None
     return root
 
 
@@ -86,6 +92,10 @@ def _required_text(element: Element, name: str) -> str:
 
 
 def _decimal(text: str, where: str) -> Decimal:
+    # Plain digits only: Decimal would also read `1e999999999`, which no store can hold (DynamoDB numbers have
+    # at most 38 digits; the overflow would surface far from here, as a 500).
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise MalformedXml(f"{where} is not a plain decimal number")
     try:
         value = parse_reported_amount(text)
     except InvalidOperation:

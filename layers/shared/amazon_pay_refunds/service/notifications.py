@@ -323,9 +323,11 @@ class IpnService:
 
     def _confirm_subscription(self, sns: SnsMessage) -> IpnAnswer:
         assert sns.subscribe_url is not None and sns.token is not None
-        # The verifier already applied this check; repeated here so the fetch below can never be reached
-        # with a URL the trust policy (production: check_sns_subscribe_url) did not accept.
+        # verify_ipn already applied both checks; repeated here so the fetch below can never be reached for
+        # a topic that is not one of this deployment's sellers' (another merchant's topic in Amazon Pay's
+        # account included) or with a URL the trust policy (production: check_sns_subscribe_url) refused.
         try:
+            self._binding.check_topic(sns.topic_arn)
             self._verifier.trust.check_subscribe_url(
                 sns.subscribe_url, topic_arn=sns.topic_arn, token=sns.token
             )

@@ -14,7 +14,14 @@ from .certificates import (
 from .errors import CertificateUnavailable, MalformedNotification, NotAuthentic, Reason, SnsVerificationError
 from .ipn import AmazonPayNotification, DeploymentBinding, notification_xml, parse_notification
 from .message import MessageType, SnsMessage, parse_sns_message, string_to_sign
-from .trust import CertificateTrust, LocalAuthorityTrust, SnsCertificateTrust, trust_from_environment
+from .trust import (
+    CertificateTrust,
+    LocalAuthorityTrust,
+    PublicAuthorityTrust,
+    SnsCertificateTrust,
+    system_trust_roots,
+    trust_from_environment,
+)
 from .verifier import DEFAULT_MAX_AGE, SnsVerifier, VerifiedIpn, verify_ipn
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "MalformedNotification",
     "MessageType",
     "NotAuthentic",
+    "PublicAuthorityTrust",
     "Reason",
     "RequestsCertificateFetcher",
     "SnsCertificateTrust",
@@ -46,6 +54,7 @@ __all__ = [
     "parse_notification",
     "parse_sns_message",
     "string_to_sign",
+    "system_trust_roots",
     "trust_from_environment",
     "verify_ipn",
 ]

@@ -1,9 +1,9 @@
 """SNS signing certificates: the URL policy applied before any fetch, fetching, strict PEM, and the cache.
 
 A certificate is only ever fetched from `https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem`
-(or, for the local stack, from a configured prefix), without redirects, with a timeout and a size cap. The
-answer must be exactly one PEM CERTIFICATE block: the DEF CON 30 attack relied on a lenient PEM parser picking
-a certificate out of attacker-controlled text on a genuine host.
+for a commercial region in SNS_REGIONS (or, for the local stack, from a configured prefix), without redirects,
+with a timeout and a size cap. The answer must be exactly one PEM CERTIFICATE block: the DEF CON 30 attack
+relied on a lenient PEM parser picking a certificate out of attacker-controlled text on a genuine host.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import socket
+import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -31,10 +33,51 @@ MAX_CERTIFICATE_BYTES = 64 * 1024
 MIN_RSA_KEY_BITS = 2048
 DEFAULT_CACHE_ENTRIES = 32
 
-# Commercial and GovCloud regions on amazonaws.com; China regions on amazonaws.com.cn.
-SNS_HOST = re.compile(
-    r"sns\.(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-[1-9][0-9]?)\.amazonaws\.com(?P<china>\.cn)?"
+# Every commercial AWS region (partition `aws`), as botocore's endpoint data lists SNS in it (a test keeps the
+# two equal, so a region AWS adds fails the build until it is added here). Only these hosts are ever fetched
+# from: a name like `sns.zz-nowhere-9.amazonaws.com` is refused before any DNS lookup. China
+# (`amazonaws.com.cn`) and GovCloud hosts are refused too: Amazon Pay publishes its IPNs from the `aws`
+# partition only, and the topic binding accepts no other partition, so no IPN this service acts on can carry
+# a certificate from them.
+SNS_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+    }
 )
+SNS_HOSTS = frozenset(f"sns.{region}.amazonaws.com" for region in SNS_REGIONS)
 SNS_CERTIFICATE_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{16,64}\.pem")
 # Only the characters RFC 3986 allows in a URL: no spaces, controls, backslashes or non-ASCII.
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -71,11 +114,8 @@ def _split_https_authority(url: str, *, scheme_reason: Reason) -> tuple[str, str
 
 
 def is_sns_host(host: str) -> bool:
-    """`sns.<region>.amazonaws.com`, or `.amazonaws.com.cn` for the China regions, and nothing else."""
-    match = SNS_HOST.fullmatch(host)
-    if match is None:
-        return False
-    return match["region"].startswith("cn-") == (match["china"] is not None)
+    """`sns.<region>.amazonaws.com` for a commercial region in SNS_REGIONS, and nothing else."""
+    return host in SNS_HOSTS
 
 
 def check_sns_certificate_url(url: str) -> None:
@@ -274,10 +314,42 @@ class RequestsCertificateFetcher:
                         )
                 return CertificateResponse(response.status_code, bytes(body))
         except requests.RequestException as error:
-            raise CertificateUnavailable(
-                Reason.CERTIFICATE_FETCH_FAILED,
-                f"the certificate could not be fetched ({type(error).__name__})",
-            ) from None
+            raise _fetch_failure(error) from None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps: requests wraps urllib3, which wraps the socket and ssl errors."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+
+
+# getaddrinfo's answers that mean the name does not exist (NXDOMAIN, or no address for it). EAI_AGAIN
+# (the resolver could not answer now) and EAI_FAIL (a server failure) are transient.
+_NAME_DOES_NOT_EXIST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+
+
+def _fetch_failure(error: requests.RequestException) -> NotAuthentic | CertificateUnavailable:
+    """A listed SNS host that does not exist or fails TLS verification is not SNS (403, no redelivery can
+    change that); anything else (timeouts, refused or reset connections, a resolver that cannot answer
+    now) may pass, and is transient (503, SNS redelivers)."""
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return _refuse(Reason.CERTIFICATE_TLS_FAILED, "the certificate host failed TLS verification")
+        if isinstance(cause, socket.gaierror) and cause.errno in _NAME_DOES_NOT_EXIST:
+            return _refuse(Reason.CERTIFICATE_HOST_UNKNOWN, "the certificate host's name does not exist")
+    return CertificateUnavailable(
+        Reason.CERTIFICATE_FETCH_FAILED, f"the certificate could not be fetched ({type(error).__name__})"
+    )
 
 
 def certificate_from_response(response: CertificateResponse) -> x509.Certificate:

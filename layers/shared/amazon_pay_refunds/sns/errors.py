@@ -38,6 +38,8 @@ class Reason(StrEnum):
     CERT_URL_QUERY = "cert_url_query"
     CERT_URL_FRAGMENT = "cert_url_fragment"
     CERT_URL_PATH = "cert_url_path"
+    CERTIFICATE_HOST_UNKNOWN = "certificate_host_unknown"
+    CERTIFICATE_TLS_FAILED = "certificate_tls_failed"
     CERTIFICATE_REDIRECT = "certificate_redirect"
     CERTIFICATE_NOT_FOUND = "certificate_not_found"
     CERTIFICATE_TOO_LARGE = "certificate_too_large"
@@ -53,7 +55,8 @@ class Reason(StrEnum):
     SUBSCRIBE_URL_INVALID = "subscribe_url_invalid"
     TOPIC_NOT_ALLOWED = "topic_not_allowed"
     SELLER_NOT_ALLOWED = "seller_not_allowed"
-    # Could not decide now; SNS should try again (503).
+    # Could not decide now; SNS should try again (503): timeouts, refused or reset connections, a resolver
+    # that cannot answer now, the certificate URL answering 5xx, 408 or 429.
     CERTIFICATE_FETCH_FAILED = "certificate_fetch_failed"
 
 

@@ -20,7 +20,12 @@ from .message import MessageType, SnsMessage, load_json_object
 
 # The AWS account that publishes Amazon Pay IPN topics (arn:aws:sns:{region}:291180941288:{prefix}{SellerId}).
 AMAZON_PAY_IPN_ACCOUNTS = frozenset({"291180941288"})
-_TOPIC_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z0-9-]+:(?P<account>[0-9]{12}):[A-Za-z0-9_-]{1,256}")
+# Topic ARNs of the `aws` partition only: Amazon Pay publishes no IPN topic in China or GovCloud (and no
+# certificate is fetched from those partitions' hosts), so an ARN there names nothing this service serves.
+_TOPIC_ARN = re.compile(r"arn:aws:sns:[a-z0-9-]+:(?P<account>[0-9]{12}):(?P<name>[A-Za-z0-9_-]{1,256})")
+# Amazon Pay names a seller's topic `{marketplace prefix}{SellerId}`; the prefixes seen are marketplace ids
+# (A3BXB0YN3XH17H, A1G8446IYHA4MR, 14 characters), upper-case letters and digits like SellerIds.
+_MARKETPLACE_PREFIX = re.compile(r"[A-Z0-9]{10,16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +98,35 @@ def notification_xml(data: str) -> Element:
         raise MalformedNotification(Reason.NOTIFICATION_XML_INVALID, "NotificationData is not XML") from None
 
 
-def topic_account(topic_arn: str) -> str | None:
+def is_topic_arn(text: str) -> bool:
+    """An SNS topic ARN of the `aws` partition."""
+    return _TOPIC_ARN.fullmatch(text) is not None
+
+
+def topic_sellers(topic_arn: str, seller_ids: Iterable[str], accounts: frozenset[str]) -> frozenset[str]:
+    """The sellers among `seller_ids` whose Amazon Pay IPN topic `topic_arn` is: in one of `accounts`, and
+    named `{marketplace prefix}{SellerId}`."""
     match = _TOPIC_ARN.fullmatch(topic_arn)
-    return match["account"] if match else None
+    if match is None or match["account"] not in accounts:
+        return frozenset()
+    name = match["name"]
+    return frozenset(
+        seller
+        for seller in seller_ids
+        if seller and name.endswith(seller) and _MARKETPLACE_PREFIX.fullmatch(name[: -len(seller)])
+    )
 
 
 @dataclass(frozen=True)
 class DeploymentBinding:
     """Which topics and sellers this deployment accepts IPNs from (SPEC §8 `IPN_TOPIC_ARNS`, `SELLER_IDS`).
 
-    With topics listed, a message must come from one of them. With none listed, the topic must belong to
-    Amazon Pay's IPN account: anyone can get SNS to sign a message on a topic of their own, so a SellerId
-    inside the message proves nothing by itself. With sellers listed, the IPN's SellerId must be one of them.
+    With topics listed, a message (of any type) must come from one of them. With none listed, the topic must
+    be the Amazon Pay IPN topic of one of the listed sellers: in Amazon Pay's IPN account (anyone can get
+    SNS to sign a message on a topic of their own, so a SellerId inside the message proves nothing by
+    itself), named `{marketplace prefix}{SellerId}`; another merchant's topic in that account is refused,
+    so its SubscriptionConfirmation is never confirmed, and a notification must name its topic's seller.
+    With sellers listed, the IPN's SellerId must be one of them. Topic ARNs are of the `aws` partition.
     """
 
     topic_arns: frozenset[str] = frozenset()
@@ -114,6 +136,8 @@ class DeploymentBinding:
     def __post_init__(self) -> None:
         if not self.topic_arns and not self.seller_ids:
             raise ValueError("a deployment binding needs allowed topic ARNs or seller ids")
+        if not all(is_topic_arn(arn) for arn in self.topic_arns):
+            raise ValueError("allowed topics must be SNS topic ARNs of the aws partition")
 
     @classmethod
     def of(cls, *, topic_arns: Iterable[str] = (), seller_ids: Iterable[str] = ()) -> DeploymentBinding:
@@ -123,7 +147,7 @@ class DeploymentBinding:
         if self.topic_arns:
             allowed = topic_arn in self.topic_arns
         else:
-            allowed = topic_account(topic_arn) in self.topic_accounts
+            allowed = bool(topic_sellers(topic_arn, self.seller_ids, self.topic_accounts))
         if not allowed:
             raise NotAuthentic(Reason.TOPIC_NOT_ALLOWED, "the topic is not one this deployment accepts")
 
@@ -138,4 +162,8 @@ class DeploymentBinding:
             return None
         notification = parse_notification(message.message)
         self.check_seller(notification.seller_id)
+        if not self.topic_arns and notification.seller_id not in topic_sellers(
+            message.topic_arn, self.seller_ids, self.topic_accounts
+        ):
+            raise NotAuthentic(Reason.SELLER_NOT_ALLOWED, "the IPN's seller is not its topic's seller")
         return notification

@@ -1,21 +1,30 @@
 """Which signing certificates are trusted: Amazon SNS in production, a local authority for the local stack.
 
 Production trust rests on the certificate URL (an exact SNS host, fetched over verified TLS) and on the
-certificate's subject. The local authority exists for the simulator, which signs IPNs with a certificate of
-its own CA served from its own `http://127.0.0.1:PORT/` base; it can never be switched on inside AWS Lambda.
+certificate's subject. A certificate that did not come over that TLS connection (an operator's file, for
+`refunds ipn verify --certificate`) must moreover chain to a public certificate authority of the system
+trust store (`PublicAuthorityTrust`): a subject alone is what anyone can write into a self-signed
+certificate. The local authority exists for the simulator, which signs IPNs with a certificate of its own CA
+served from its own `http://127.0.0.1:PORT/` base; it can never be switched on inside AWS Lambda.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import ssl
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from ..config import ConfigurationError, running_in_lambda
 from .certificates import (
@@ -61,6 +70,65 @@ class SnsCertificateTrust:
 
     def check_subscribe_url(self, url: str, *, topic_arn: str, token: str) -> None:
         check_sns_subscribe_url(url, topic_arn=topic_arn, token=token)
+
+
+def _certificates_in(path: Path) -> list[x509.Certificate]:
+    with warnings.catch_warnings():
+        # Some roots in distributions' stores carry a non-positive serial number; they still load.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+def system_trust_roots() -> list[x509.Certificate]:
+    """The root certificates of the system trust store: OpenSSL's default CA file (which `SSL_CERT_FILE`
+    overrides), else the certificates in its default CA directory. ValueError when there are none."""
+    paths = ssl.get_default_verify_paths()
+    for name in (paths.cafile, paths.openssl_cafile):
+        if name and Path(name).is_file():
+            return _certificates_in(Path(name))
+    roots: dict[bytes, x509.Certificate] = {}
+    directory = Path(paths.capath or paths.openssl_capath or "")
+    if str(directory) != "." and directory.is_dir():
+        for entry in sorted(directory.iterdir()):
+            try:
+                found = _certificates_in(entry) if entry.is_file() else []
+            except (OSError, ValueError):
+                continue  # not a PEM certificate file
+            roots.update((root.fingerprint(SHA256()), root) for root in found)
+    if not roots:
+        raise ValueError("no system trust store found (set SSL_CERT_FILE to a PEM file of root certificates)")
+    return list(roots.values())
+
+
+class PublicAuthorityTrust(SnsCertificateTrust):
+    """SNS trust for a certificate that did not come over TLS from its SigningCertURL: besides the URL and
+    subject rules, it must chain, through `intermediates` (SNS serves the leaf alone), to one of `roots` (the
+    public authorities of the system trust store), as a TLS server certificate for sns.amazonaws.com, every
+    certificate of the chain valid at `at`. The chain is built and checked by cryptography's verifier."""
+
+    def __init__(
+        self, roots: Sequence[x509.Certificate], intermediates: Sequence[x509.Certificate], at: datetime
+    ) -> None:
+        super().__init__()
+        self._verifier = (
+            PolicyBuilder()
+            .store(Store(list(roots)))
+            .time(at)
+            .build_server_verifier(x509.DNSName(SNS_CERTIFICATE_SUBJECT))
+        )
+        self._intermediates = list(intermediates)
+        self._at = at.astimezone(UTC)
+
+    def check_certificate(self, certificate: x509.Certificate) -> None:
+        super().check_certificate(certificate)
+        try:
+            self._verifier.verify(certificate, self._intermediates)
+        except VerificationError:
+            raise NotAuthentic(
+                Reason.CERTIFICATE_UNTRUSTED,
+                "the certificate's origin could not be verified: it does not chain to a public certificate "
+                f"authority of the trust store, valid at {self._at:%Y-%m-%dT%H:%M:%SZ}",
+            ) from None
 
 
 class LocalAuthorityTrust:
