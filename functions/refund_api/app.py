@@ -1,4 +1,4 @@
-"""RefundApi: request, read and resolve refunds, read a capture's ledger (SPEC §3).
+"""RefundApi: request, read and resolve refunds, read a capture's ledger (CONTRACT §3).
 
 Thin: each route validates its input (pydantic, through Powertools), makes one call into
 `service.refund_requests`, and answers the resource. Every error is answered by `service.http_errors`.

@@ -1,4 +1,4 @@
-"""Every answer of the storefront API (SPEC §3), over HTTP against the local stack."""
+"""Every answer of the storefront API (CONTRACT §3), over HTTP against the local stack."""
 
 from __future__ import annotations
 

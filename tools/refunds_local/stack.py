@@ -1,4 +1,4 @@
-"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (SPEC §9).
+"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (CONTRACT §9).
 
     with LocalStack(port=0, sim_port=0) as stack:
         capture_id = stack.simulator.create_capture("100.00", "USD")

@@ -1,4 +1,4 @@
-"""Deployment configuration from the environment (SPEC §8), and the guard on local-only settings."""
+"""Deployment configuration from the environment (CONTRACT §8), and the guard on local-only settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3 through lambda_handler: API Gateway proxy events, moto's table and secret, the simulator."""
+"""CONTRACT §3 through lambda_handler: API Gateway proxy events, moto's table and secret, the simulator."""
 
 from __future__ import annotations
 

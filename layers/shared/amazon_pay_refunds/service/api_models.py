@@ -1,4 +1,4 @@
-"""The storefront API's bodies (SPEC §3) as pydantic models: validated requests, documented responses.
+"""The storefront API's bodies (CONTRACT §3) as pydantic models: validated requests, documented responses.
 
 The request models refuse unknown fields and take amounts only as decimal strings, checked against the
 currency's minor units (money.parse_amount). Response models document what `Refund.to_resource()` and

@@ -1,6 +1,6 @@
 """Every error the storefront API can answer, mapped to HTTP in this one place.
 
-The body is always `{"error": {"code", "message", "details"}}` (SPEC §3) — never Powertools' default
+The body is always `{"error": {"code", "message", "details"}}` (CONTRACT §3) — never Powertools' default
 bodies, never internals (exception text, stack traces, Amazon's credentials).
 """
 
