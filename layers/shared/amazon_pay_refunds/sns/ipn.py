@@ -100,7 +100,7 @@ def topic_account(topic_arn: str) -> str | None:
 
 @dataclass(frozen=True)
 class DeploymentBinding:
-    """Which topics and sellers this deployment accepts IPNs from (CONTRACT §8 `IPN_TOPIC_ARNS`, `SELLER_IDS`).
+    """Which topics and sellers this deployment accepts IPNs from (CONTRACT §8: IPN_TOPIC_ARNS, SELLER_IDS).
 
     With topics listed, a message must come from one of them. With none listed, the topic must belong to
     Amazon Pay's IPN account: anyone can get SNS to sign a message on a topic of their own, so a SellerId
