@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -28,14 +29,17 @@ from amazon_pay_refunds.service.api_models import (
     ResolveRequestBody,
     to_refund_request,
 )
-from amazon_pay_refunds.service.http_errors import error_response
+from amazon_pay_refunds.service.errors import RefundServiceError
+from amazon_pay_refunds.service.http_errors import error_response, refund_request_refusal
 from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_for
+from amazon_pay_refunds.service.request_bodies import content_type_refusal, strict_json_loads
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 observability.structured_library_logs(logger)
-app = APIGatewayRestResolver(enable_validation=True)
+# Bodies are parsed strictly (duplicate keys, deep nesting, huge numbers → 400 MalformedRequest).
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads)
 # Reads and refusals publish no metric of their own; Powertools would warn about each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -69,7 +73,10 @@ def refund_service() -> RefundRequests:
 def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=body.refund_id)
     deadline = deadline_for(app.lambda_context.get_remaining_time_in_millis())
-    outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+    try:
+        outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+    except RefundServiceError as refused:
+        raise refund_request_refusal(refused, body.refund_id) from None
     if outcome.created:
         metrics.add_metric(name="RefundsRequested", unit=MetricUnit.Count, value=1)
     status = HTTPStatus.ACCEPTED if outcome.created else HTTPStatus.OK
@@ -122,10 +129,25 @@ def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[Re
     return _resource(HTTPStatus.OK, refund.to_resource())
 
 
+def require_json_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A body that validated as a form is still not JSON: 415 (validation failures: see answer_error)."""
+    refusal = content_type_refusal(app.current_event.http_method, app.current_event.headers)
+    if refusal is not None:
+        raise refusal
+    return next_middleware(app)
+
+
+app.use(middlewares=[require_json_body])
+
+
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def answer_error(error: Exception) -> Response[Any]:
-    """The single place errors become answers (service.http_errors); 5xx never reveal internals."""
-    response = error_response(error)
+    """The single place errors become answers (service.http_errors); 5xx never reveal internals.
+
+    A body of another type than JSON is answered 415 whatever its parsing made of it.
+    """
+    unsupported = content_type_refusal(app.current_event.http_method, app.current_event.headers)
+    response = error_response(unsupported or error)
     code = response.body["error"]["code"] if isinstance(response.body, dict) else "InternalError"
     if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.exception("request failed", extra={"code": code})

@@ -135,6 +135,7 @@ def test_refund_exceeding_the_capture_is_refused_with_the_available_amount(
         "requested": "10.00",
         "available": "5.00",
         "currency_code": "USD",
+        "refund_id_reusable": True,
     }
 
 

@@ -646,3 +646,11 @@ def test_secrets_never_reach_logs_exception_strings_or_reprs(caplog: pytest.LogC
                    signing.percent_encode(signature)):  # fmt: skip
         for text in texts:
             assert secret not in text
+
+
+@pytest.mark.parametrize("reference", ["ord-1_1\n", "ord-1_1\r\n"])
+def test_a_refund_reference_id_with_a_trailing_newline_is_refused_before_any_call(reference: str) -> None:
+    h = make([])
+    with pytest.raises(ValueError, match="refund_reference_id"):
+        h.client.refund(CAPTURE_ID, reference, Decimal("1.00"), "USD")
+    assert h.sent == []

@@ -617,7 +617,7 @@ def _fingerprint(request: RefundRequest, seller_id: str) -> str:
 
 def _replayed(existing: Refund, fingerprint: str) -> Refund:
     if existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(existing.refund_id)
+        raise IdempotencyConflict(existing.refund_id, existing.status.value)
     return existing
 
 
