@@ -23,6 +23,10 @@ class ConfigurationError(Exception):
     """The environment does not describe a usable deployment."""
 
 
+class CredentialsNotConfigured(ConfigurationError):
+    """The credentials secret has no value yet (as the stack creates it), or not the documented JSON."""
+
+
 def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return bool(env.get("AWS_LAMBDA_FUNCTION_NAME") or env.get("AWS_EXECUTION_ENV"))

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from amazon_pay_refunds.config import ConfigurationError, CredentialsNotConfigured
 from amazon_pay_refunds.service.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -48,6 +49,7 @@ VALIDATION_ERROR = "ValidationError"
 MALFORMED_REQUEST = "MalformedRequest"
 ROUTE_NOT_FOUND = "NotFound"
 INTERNAL_ERROR = "InternalError"
+SERVICE_NOT_CONFIGURED = "ServiceNotConfigured"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -62,6 +64,19 @@ def error_response(error: Exception) -> Response[Any]:
         return error_response(UnsupportedMediaType("another type"))
     if isinstance(error, RequestValidationError):
         return validation_response(error.errors())
+    if isinstance(error, CredentialsNotConfigured):
+        return _respond(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            SERVICE_NOT_CONFIGURED,
+            "the service is not configured yet: its Amazon Pay credentials secret has no value, or not the "
+            "documented JSON (docs/DEPLOY.md); nothing was stored, repeat the request once it is",
+        )
+    if isinstance(error, ConfigurationError):
+        return _respond(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            SERVICE_NOT_CONFIGURED,
+            "the service's deployment is misconfigured; nothing was stored, repeat the request later",
+        )
     if isinstance(error, NotFoundError):
         return _respond(HTTPStatus.NOT_FOUND, ROUTE_NOT_FOUND, "no such resource or method")
     return _respond(
