@@ -51,6 +51,35 @@ def _documented(description: str, model: type[Any] = ErrorBody) -> OpenAPIRespon
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
+def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int, OpenAPIResponse]:
+    """A route's own answers plus those every route can give (API Gateway's, and the 5xx)."""
+    answers: dict[int, OpenAPIResponse] = {
+        403: _documented(
+            "API Gateway: INVALID_API_KEY (no or a wrong x-api-key), or MISSING_AUTHENTICATION_TOKEN "
+            "(no such route or method)"
+        ),
+        429: _documented("API Gateway: THROTTLED or QUOTA_EXCEEDED (the usage plan); repeat later"),
+        500: _documented("InternalError: reveals nothing; repeating the same request is safe"),
+        502: _documented(
+            "API Gateway: the function failed (timeout, out of memory); repeat the same request"
+        ),
+        503: _documented(
+            "ServiceBusy (the store is throttled) or ServiceNotConfigured (the credentials secret has no "
+            "value yet): nothing changed; repeat the same request later"
+        ),
+        504: _documented("API Gateway: INTEGRATION_TIMEOUT; repeat the same request"),
+    }
+    if body:
+        answers |= {
+            400: _documented(
+                "MalformedRequest: not JSON, or JSON with duplicate keys, numbers, nesting no request has"
+            ),
+            413: _documented("API Gateway: REQUEST_TOO_LARGE (over 10 MB)"),
+            415: _documented("UnsupportedMediaType: the body must be application/json"),
+        }
+    return dict(sorted({**answers, **routes_own}.items()))
+
+
 def refund_service() -> RefundRequests:
     """The service, wired from the container's cached runtime (tests replace this to inject faults)."""
     return RefundRequests.from_runtime(on_amazon_error=count_amazon_error)
@@ -59,16 +88,23 @@ def refund_service() -> RefundRequests:
 @app.post(
     "/refunds",
     summary="Request a refund",
-    responses={
-        202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
-        200: _documented("The same request again: the refund as it is now", RefundResource),
-        400: _documented("MalformedRequest: the body is not JSON"),
-        409: _documented("IdempotencyConflict: this refund_id came with another body"),
-        422: _documented(
-            "ValidationError, UnknownSeller, CaptureNotRefundable, RefundExceedsCapture, CurrencyMismatch, "
-            "or Amazon's own permanent error code (the refund is then Failed)",
-        ),
-    },
+    responses=_answers(
+        {
+            202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
+            200: _documented("The same request again: the refund as it is now", RefundResource),
+            409: _documented(
+                "IdempotencyConflict: this refund_id belongs to a refund requested with another body; "
+                "details.status is that refund's status (a new refund needs a new refund_id)"
+            ),
+            422: _documented(
+                "ValidationError (nothing stored); UnknownSeller, CaptureNotRefundable, "
+                "RefundExceedsCapture, CurrencyMismatch or Amazon's own permanent error code, with "
+                "details.refund_id_reusable: "
+                "false only when the refund was stored (details.refund, status Failed)",
+            ),
+        },
+        body=True,
+    ),
 )
 def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=body.refund_id)
@@ -89,10 +125,9 @@ def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
 @app.get(
     "/refunds/<refund_id>",
     summary="Read a refund",
-    responses={
-        200: _documented("The refund", RefundResource),
-        404: _documented("RefundNotFound"),
-    },
+    responses=_answers(
+        {200: _documented("The refund", RefundResource), 404: _documented("RefundNotFound")}, body=False
+    ),
 )
 def get_refund(refund_id: RefundId) -> Response[RefundResource]:
     logger.append_keys(refund_id=refund_id)
@@ -102,10 +137,13 @@ def get_refund(refund_id: RefundId) -> Response[RefundResource]:
 @app.get(
     "/captures/<amazon_capture_id>",
     summary="Read a capture's refund ledger",
-    responses={
-        200: _documented("The capture's ledger", CaptureLedgerResource),
-        404: _documented("CaptureNotFound: no refund was requested on it"),
-    },
+    responses=_answers(
+        {
+            200: _documented("The capture's ledger", CaptureLedgerResource),
+            404: _documented("CaptureNotFound: no refund was requested on it"),
+        },
+        body=False,
+    ),
 )
 def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]:
     logger.append_keys(amazon_capture_id=amazon_capture_id)
@@ -115,12 +153,15 @@ def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]
 @app.post(
     "/refunds/<refund_id>/resolve",
     summary="Mark a ManualActionRequired refund as refunded another way",
-    responses={
-        200: _documented("ResolvedOutOfBand", RefundResource),
-        404: _documented("RefundNotFound"),
-        409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
-        422: _documented("ValidationError"),
-    },
+    responses=_answers(
+        {
+            200: _documented("ResolvedOutOfBand", RefundResource),
+            404: _documented("RefundNotFound"),
+            409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
+            422: _documented("ValidationError"),
+        },
+        body=True,
+    ),
 )
 def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=refund_id)
