@@ -195,3 +195,14 @@ def test_the_resolve_route_refuses_hostile_bodies_too(stack: LocalStack, storefr
         headers={"Content-Type": "application/json"},
     )
     assert (answer.status, answer.error_code) == (400, "MalformedRequest")
+
+
+@pytest.mark.parametrize("field", ["refund_id", "amazon_capture_id", "seller_id", "currency_code"])
+def test_every_pattern_checked_field_is_matched_whole_so_a_trailing_newline_is_refused(
+    storefront: Storefront, capture: Capture, field: str
+) -> None:
+    body = {**refund_body(capture()), "seller_id": "A1LOCALSELLER"}
+    body[field] = f"{body[field]}\n"
+    answer = storefront.post_refund(body)
+    assert (answer.status, answer.error_code) == (422, "ValidationError"), answer.body
+    assert field in {detail["field"] for detail in answer.body["error"]["details"]}
