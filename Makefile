@@ -5,18 +5,23 @@ SHELL := /bin/bash
 # Prefer Python 3.13 (the Lambda runtime), else any python3 >= 3.11.
 PYTHON ?= $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3; do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# `sam build` needs the Lambda runtime's own Python, `python3.13`, on PATH: the first python3.13 that runs,
+# pyenv's included (its directory is put first on PATH for SAM).
+PYTHON313 ?= $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13); do \
+	  $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 # SAM CLI pins its own boto3 and pydantic, so it lives in a venv of its own.
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: help venv sam-venv test lint typecheck template statemachine unit demo local bench clean simulate
+.PHONY: help venv sam-venv test lint typecheck template statemachine unit demo local bench clean simulate build python313
 
 help:
 	@echo "make demo   - run the demo scenarios on the embedded local stack"
 	@echo "make test   - every check: lint, types, template, state machines, tests"
 	@echo "make local  - serve the local stack until interrupted"
+	@echo "make build  - sam build (Python 3.13, no Docker), before sam deploy: see docs/DEPLOY.md"
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python3.13 or python3 >= 3.11" >&2; exit 1; }
@@ -64,6 +69,16 @@ template-checks: venv sam-venv
 # JitterStrategy, MaxDelaySeconds); DefinitionSubstitutions placeholders are plain strings to it.
 statemachine: sam-venv
 	$(SAM_VENV)/bin/statelint statemachine/*.asl.json
+
+# The deployable build in .aws-sam/build (then: $(SAM) deploy --guided). No Docker: the layer's
+# dependencies are arm64 wheels pip downloads for the Lambda platform.
+build: python313 sam-venv
+	PATH="$(dir $(PYTHON313)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build
+
+python313:
+	@test -n "$(PYTHON313)" || { echo "make build: no Python 3.13 found (the Lambda runtime; SAM builds with it)." >&2; \
+	  echo "  Install it (pyenv install 3.13, or your system's python3.13 package) and run make build again," >&2; \
+	  echo "  or give its path: make build PYTHON313=/path/to/python3.13" >&2; exit 1; }
 
 unit: venv
 	$(BIN)/pytest

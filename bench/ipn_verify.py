@@ -45,7 +45,7 @@ if str(REPO) not in sys.path:  # run as a script: `python bench/ipn_verify.py`
 
 from bench._report import Options, Result, Row, print_results  # noqa: E402
 
-FIXTURES = Path(os.environ.get("REFUNDS_FIXTURES", REPO.parent / "shared" / "fixtures")) / "sns"
+FIXTURES = REPO / "tests" / "fixtures" / "sns"
 AMAZON_PAY_IPN = "amazon-pay-refund-completed-eu-2017.json"
 CASES = (AMAZON_PAY_IPN, "aws-sns-hello-sigv2-2022.json")
 RAW_GOAL = 0.7

@@ -20,10 +20,13 @@ OUTPUT = REPO / "docs" / "openapi.json"
 TITLE = "amazon-pay-refunds storefront API"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Refunds for Amazon Pay (v1 API). Every call needs the stack's API key in `x-api-key`. Amounts are "
-    "decimal strings with the currency's minor units (JPY has none). Errors are "
-    '`{"error": {"code", "message", "details"}}`. A refund is accepted (202) as soon as its intent and '
-    "its reservation on the capture are stored; its status then follows Amazon (events on the bus)."
+    "Refunds for Amazon Pay (v1 API). Every call needs the stack's API key in `x-api-key`; a path or "
+    "method not listed here is answered 403 MISSING_AUTHENTICATION_TOKEN by API Gateway. Bodies are "
+    "`application/json` (anything else: 415), parsed strictly (duplicate keys: 400). Amounts are decimal "
+    'strings with the currency\'s minor units (JPY has none). Errors are `{"error": {"code", "message", '
+    '"details"}}`. A refund is accepted (202) as soon as its intent and its reservation on the capture are '
+    "stored; its status then follows Amazon (events on the bus). A refund_id is used up once its refund is "
+    "stored: see docs/API.md."
 )
 API_KEY = "api_key"
 
@@ -46,10 +49,12 @@ def render() -> str:
 
 
 def _our_error_bodies(document: dict[str, Any]) -> dict[str, Any]:
-    """Powertools documents its own 422 body on every route; this API never answers it (http_errors)."""
+    """Powertools documents its own 422 body on every route; this API answers ErrorBody (http_errors)."""
     ours = {"$ref": "#/components/schemas/ErrorBody"}
     for operations in document.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if method == "get":  # its only parameters are plain strings in the path: never a 422
+                operation.get("responses", {}).pop("422", None)
             for response in operation.get("responses", {}).values():
                 for media in response.get("content", {}).values():
                     if media.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):

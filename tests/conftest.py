@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# The real, signed protocol fixtures are shared with the whole project, beside this repository.
-FIXTURES = Path(os.environ.get("REFUNDS_FIXTURES", REPO.parent / "shared" / "fixtures"))
+# The real, signed protocol fixtures (tests/fixtures/README.md names each file's public source).
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"protocol fixtures not found at {FIXTURES} (set REFUNDS_FIXTURES)")
     return FIXTURES
 
 

@@ -1,1 +1,1 @@
-"""IpnHandler: Amazon Pay IPNs posted by Amazon SNS to `POST /ipn` (SPEC §5)."""
+"""IpnHandler: Amazon Pay IPNs posted by Amazon SNS to `POST /ipn` (CONTRACT §5)."""

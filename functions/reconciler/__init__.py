@@ -1,1 +1,1 @@
-"""Reconciler: the scheduled pass over stuck refunds and the open-refund metrics (SPEC §6)."""
+"""Reconciler: the scheduled pass over stuck refunds and the open-refund metrics (CONTRACT §6)."""

@@ -1,4 +1,4 @@
-"""Reconciler: every few minutes (EventBridge schedule), one bounded reconciliation pass (SPEC §6).
+"""Reconciler: every few minutes (EventBridge schedule), one bounded reconciliation pass (CONTRACT §6).
 
 The rules live in `amazon_pay_refunds.service.reconciliation`; this module runs one pass within the
 invocation's remaining time and publishes what it found as CloudWatch metrics (EMF): the age of the oldest

@@ -1,1 +1,1 @@
-"""RefundApi: the storefront's refund API (SPEC §3)."""
+"""RefundApi: the storefront's refund API (CONTRACT §3)."""

@@ -1,4 +1,4 @@
-"""RefundApi: request, read and resolve refunds, read a capture's ledger (SPEC §3).
+"""RefundApi: request, read and resolve refunds, read a capture's ledger (CONTRACT §3).
 
 Thin: each route validates its input (pydantic, through Powertools), makes one call into
 `service.refund_requests`, and answers the resource. Every error is answered by `service.http_errors`.
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -28,14 +29,17 @@ from amazon_pay_refunds.service.api_models import (
     ResolveRequestBody,
     to_refund_request,
 )
-from amazon_pay_refunds.service.http_errors import error_response
+from amazon_pay_refunds.service.errors import RefundServiceError
+from amazon_pay_refunds.service.http_errors import error_response, refund_request_refusal
 from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_for
+from amazon_pay_refunds.service.request_bodies import content_type_refusal, strict_json_loads
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 observability.structured_library_logs(logger)
-app = APIGatewayRestResolver(enable_validation=True)
+# Bodies are parsed strictly (duplicate keys, deep nesting, huge numbers → 400 MalformedRequest).
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads)
 # Reads and refusals publish no metric of their own; Powertools would warn about each of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -47,6 +51,35 @@ def _documented(description: str, model: type[Any] = ErrorBody) -> OpenAPIRespon
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
+def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int, OpenAPIResponse]:
+    """A route's own answers plus those every route can give (API Gateway's, and the 5xx)."""
+    answers: dict[int, OpenAPIResponse] = {
+        403: _documented(
+            "API Gateway: INVALID_API_KEY (no or a wrong x-api-key), or MISSING_AUTHENTICATION_TOKEN "
+            "(no such route or method)"
+        ),
+        429: _documented("API Gateway: THROTTLED or QUOTA_EXCEEDED (the usage plan); repeat later"),
+        500: _documented("InternalError: reveals nothing; repeating the same request is safe"),
+        502: _documented(
+            "API Gateway: the function failed (timeout, out of memory); repeat the same request"
+        ),
+        503: _documented(
+            "ServiceBusy (the store is throttled) or ServiceNotConfigured (the credentials secret has no "
+            "value yet): nothing changed; repeat the same request later"
+        ),
+        504: _documented("API Gateway: INTEGRATION_TIMEOUT; repeat the same request"),
+    }
+    if body:
+        answers |= {
+            400: _documented(
+                "MalformedRequest: not JSON, or JSON with duplicate keys, numbers, nesting no request has"
+            ),
+            413: _documented("API Gateway: REQUEST_TOO_LARGE (over 10 MB)"),
+            415: _documented("UnsupportedMediaType: the body must be application/json"),
+        }
+    return dict(sorted({**answers, **routes_own}.items()))
+
+
 def refund_service() -> RefundRequests:
     """The service, wired from the container's cached runtime (tests replace this to inject faults)."""
     return RefundRequests.from_runtime(on_amazon_error=count_amazon_error)
@@ -55,21 +88,31 @@ def refund_service() -> RefundRequests:
 @app.post(
     "/refunds",
     summary="Request a refund",
-    responses={
-        202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
-        200: _documented("The same request again: the refund as it is now", RefundResource),
-        400: _documented("MalformedRequest: the body is not JSON"),
-        409: _documented("IdempotencyConflict: this refund_id came with another body"),
-        422: _documented(
-            "ValidationError, UnknownSeller, CaptureNotRefundable, RefundExceedsCapture, CurrencyMismatch, "
-            "or Amazon's own permanent error code (the refund is then Failed)",
-        ),
-    },
+    responses=_answers(
+        {
+            202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
+            200: _documented("The same request again: the refund as it is now", RefundResource),
+            409: _documented(
+                "IdempotencyConflict: this refund_id belongs to a refund requested with another body; "
+                "details.status is that refund's status (a new refund needs a new refund_id)"
+            ),
+            422: _documented(
+                "ValidationError (nothing stored); UnknownSeller, CaptureNotRefundable, "
+                "RefundExceedsCapture, CurrencyMismatch or Amazon's own permanent error code, with "
+                "details.refund_id_reusable: "
+                "false only when the refund was stored (details.refund, status Failed)",
+            ),
+        },
+        body=True,
+    ),
 )
 def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=body.refund_id)
     deadline = deadline_for(app.lambda_context.get_remaining_time_in_millis())
-    outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+    try:
+        outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+    except RefundServiceError as refused:
+        raise refund_request_refusal(refused, body.refund_id) from None
     if outcome.created:
         metrics.add_metric(name="RefundsRequested", unit=MetricUnit.Count, value=1)
     status = HTTPStatus.ACCEPTED if outcome.created else HTTPStatus.OK
@@ -82,10 +125,9 @@ def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
 @app.get(
     "/refunds/<refund_id>",
     summary="Read a refund",
-    responses={
-        200: _documented("The refund", RefundResource),
-        404: _documented("RefundNotFound"),
-    },
+    responses=_answers(
+        {200: _documented("The refund", RefundResource), 404: _documented("RefundNotFound")}, body=False
+    ),
 )
 def get_refund(refund_id: RefundId) -> Response[RefundResource]:
     logger.append_keys(refund_id=refund_id)
@@ -95,10 +137,13 @@ def get_refund(refund_id: RefundId) -> Response[RefundResource]:
 @app.get(
     "/captures/<amazon_capture_id>",
     summary="Read a capture's refund ledger",
-    responses={
-        200: _documented("The capture's ledger", CaptureLedgerResource),
-        404: _documented("CaptureNotFound: no refund was requested on it"),
-    },
+    responses=_answers(
+        {
+            200: _documented("The capture's ledger", CaptureLedgerResource),
+            404: _documented("CaptureNotFound: no refund was requested on it"),
+        },
+        body=False,
+    ),
 )
 def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]:
     logger.append_keys(amazon_capture_id=amazon_capture_id)
@@ -108,12 +153,15 @@ def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]
 @app.post(
     "/refunds/<refund_id>/resolve",
     summary="Mark a ManualActionRequired refund as refunded another way",
-    responses={
-        200: _documented("ResolvedOutOfBand", RefundResource),
-        404: _documented("RefundNotFound"),
-        409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
-        422: _documented("ValidationError"),
-    },
+    responses=_answers(
+        {
+            200: _documented("ResolvedOutOfBand", RefundResource),
+            404: _documented("RefundNotFound"),
+            409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
+            422: _documented("ValidationError"),
+        },
+        body=True,
+    ),
 )
 def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=refund_id)
@@ -122,10 +170,25 @@ def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[Re
     return _resource(HTTPStatus.OK, refund.to_resource())
 
 
+def require_json_body(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A body that validated as a form is still not JSON: 415 (validation failures: see answer_error)."""
+    refusal = content_type_refusal(app.current_event.http_method, app.current_event.headers)
+    if refusal is not None:
+        raise refusal
+    return next_middleware(app)
+
+
+app.use(middlewares=[require_json_body])
+
+
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def answer_error(error: Exception) -> Response[Any]:
-    """The single place errors become answers (service.http_errors); 5xx never reveal internals."""
-    response = error_response(error)
+    """The single place errors become answers (service.http_errors); 5xx never reveal internals.
+
+    A body of another type than JSON is answered 415 whatever its parsing made of it.
+    """
+    unsupported = content_type_refusal(app.current_event.http_method, app.current_event.headers)
+    response = error_response(unsupported or error)
     code = response.body["error"]["code"] if isinstance(response.body, dict) else "InternalError"
     if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.exception("request failed", extra={"code": code})

@@ -1,4 +1,4 @@
-"""Every answer of the storefront API (SPEC §3), over HTTP against the local stack."""
+"""Every answer of the storefront API (CONTRACT §3), over HTTP against the local stack."""
 
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ def test_more_than_the_capture_holds_is_422_refund_exceeds_capture(
         "requested": "5.01",
         "available": "5.00",
         "currency_code": "USD",
+        "refund_id_reusable": True,
     }
     assert storefront.get_refund(body["refund_id"]).status == 404
 
@@ -101,7 +102,11 @@ def test_another_currency_than_the_captures_is_422_currency_mismatch(
 ) -> None:
     answer = storefront.post_refund(refund_body(capture("100.00", "USD"), "10.00", "EUR"))
     assert (answer.status, answer.error_code) == (422, "CurrencyMismatch")
-    assert answer.body["error"]["details"] == {"requested": "EUR", "captured": "USD"}
+    assert answer.body["error"]["details"] == {
+        "requested": "EUR",
+        "captured": "USD",
+        "refund_id_reusable": True,
+    }
 
 
 def test_amazons_permanent_refusal_is_422_with_its_code_and_the_refund_failed(

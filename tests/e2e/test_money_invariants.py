@@ -1,4 +1,4 @@
-"""SPEC §7 over HTTP: parallel requests cannot overdraw a capture; a crash mid-request loses no refund and
+"""CONTRACT §7 over HTTP: parallel requests cannot overdraw a capture; a crash mid-request loses no refund and
 the reconciler's `submit_requested` then finishes it with exactly one Amazon refund."""
 
 from __future__ import annotations

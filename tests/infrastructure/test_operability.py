@@ -1,5 +1,6 @@
 """Operability in template.yaml: the dashboard shows metrics the code really emits, every alarm pages the
-operators' topic and has a runbook entry in README.md, tracing is on everywhere, logs carry the refund id."""
+operators' topic and has a runbook entry in docs/OPERATIONS.md, tracing is on everywhere, logs carry the
+refund id."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ SOURCES = [
     *sorted((REPO / "functions").glob("*/app.py")),
     *sorted((REPO / "layers" / "shared").rglob("*.py")),
 ]
-README = REPO / "README.md"
+OPERATIONS = REPO / "docs" / "OPERATIONS.md"
 REGION = "eu-west-1"
 STACK = "refunds-prod"
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
@@ -352,19 +353,12 @@ def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:  # noqa: F81
     }
 
 
-def _operations() -> str:
-    text = README.read_text(encoding="utf-8")
-    parts = text.split("\n## Operations\n", 1)
-    assert len(parts) == 2, "README.md has no Operations section"
-    return parts[1].split("\n## ", 1)[0]
-
-
 def _runbook() -> dict[str, str]:
-    """README.md's runbook: the `#### <AlarmLogicalId>` entries under `### Runbook` in `## Operations`."""
-    parts = _operations().split("\n### Runbook\n", 1)
-    assert len(parts) == 2, "README.md Operations has no Runbook"
-    section = parts[1].split("\n### ", 1)[0]
-    entries = re.split(r"^#### ", section, flags=re.MULTILINE)[1:]
+    """docs/OPERATIONS.md's runbook: the `### <AlarmLogicalId>` entries under `## Runbook`."""
+    parts = OPERATIONS.read_text(encoding="utf-8").split("\n## Runbook\n", 1)
+    assert len(parts) == 2, "docs/OPERATIONS.md has no Runbook"
+    section = parts[1].split("\n## ", 1)[0]
+    entries = re.split(r"^### ", section, flags=re.MULTILINE)[1:]
     return {entry.split("\n", 1)[0].strip().strip("`"): entry for entry in entries}
 
 
@@ -388,7 +382,7 @@ def test_every_alarm_has_a_runbook_entry_saying_what_to_check_fix_and_when_to_es
 ) -> None:
     runbook = _runbook()
     for name in _alarms(template):
-        assert name in runbook, f"README.md Operations has no `### {name}` runbook entry"
+        assert name in runbook, f"docs/OPERATIONS.md has no `### {name}` runbook entry"
         entry = runbook[name].lower()
         for part in ("means", "check", "fix", "escalate"):
             assert part in entry, f"{name}: the runbook entry does not say what it {part}"
@@ -544,18 +538,18 @@ def test_outside_lambda_the_librarys_loggers_are_left_alone(monkeypatch: pytest.
     assert (list(library.handlers), library.propagate) == before
 
 
-def test_the_readme_tells_operators_where_logs_are_and_how_to_follow_one_refund() -> None:
-    text = _operations()
+def test_the_operations_page_tells_where_logs_are_and_how_to_follow_one_refund() -> None:
+    text = OPERATIONS.read_text(encoding="utf-8")
     assert "refund_id" in text and "fields @timestamp" in text and "filter" in text
     for group in ("RefundApiLogGroup", "IpnHandlerLogGroup", "ReconcilerLogGroup", "RetryWorkflowLogGroup"):
         assert group in text, group
     assert "OperationsDashboard" in text
 
 
-def test_the_readme_documents_every_command_of_the_operators_cli() -> None:
+def test_the_operations_page_documents_every_command_of_the_operators_cli() -> None:
     from refunds_cli.main import build_parser
 
-    text = _operations()
+    text = OPERATIONS.read_text(encoding="utf-8")
     [subcommands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(subcommands.choices) >= {"status", "list", "resolve", "reconcile", "ipn"}
     for command in subcommands.choices:

@@ -26,7 +26,7 @@ STOREFRONT_ROUTES = {
     ("get", "/captures/{amazon_capture_id}"),
     ("post", "/refunds/{refund_id}/resolve"),
 }
-SPEC_ENVIRONMENT = {
+CONTRACT_ENVIRONMENT = {
     "REFUNDS_TABLE": {"Ref": "RefundsTable"},
     "EVENT_BUS_NAME": {"Ref": "RefundsBus"},
     "AMAZON_PAY_REGION": {"Ref": "AmazonPayRegion"},
@@ -198,7 +198,7 @@ def test_functions_live_in_their_own_folders(template: dict[str, Any]) -> None:
 def test_every_function_gets_the_spec_configuration(template: dict[str, Any]) -> None:
     for name, properties in _functions(template).items():
         variables = properties["Environment"]["Variables"]
-        for variable, value in SPEC_ENVIRONMENT.items():
+        for variable, value in CONTRACT_ENVIRONMENT.items():
             assert variables.get(variable) == value, (name, variable)
         assert variables["POWERTOOLS_SERVICE_NAME"] == "amazon-pay-refunds"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"]

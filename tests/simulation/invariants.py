@@ -1,4 +1,4 @@
-"""SPEC §7's money invariants, checked against our store (refunds, ledgers, audit trail, published events)
+"""CONTRACT §7's money invariants, checked against our store (refunds, ledgers, audit trail, published events)
 and against Amazon's truth (the simulator's refunds and its call log)."""
 
 from __future__ import annotations

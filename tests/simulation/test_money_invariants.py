@@ -1,4 +1,4 @@
-"""Proof by simulation: SPEC §7's money invariants under chaos, for a fixed budget of seeds.
+"""Proof by simulation: CONTRACT §7's money invariants under chaos, for a fixed budget of seeds.
 
 `make test` runs SIM_SEEDS (default 200) seeds across the CPUs; `make simulate SEEDS=N` runs more. A failing
 seed prints its replayable trace and `.venv/bin/python -m tests.simulation SEED`.

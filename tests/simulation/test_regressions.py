@@ -1,7 +1,7 @@
 """Bugs the simulation found, reduced to minimal reproductions; fixed by the headroom check that
 `service.refund_requests.submit_attempt` makes before every Refund call (Amazon's IdList against the ledger).
 
-Both break SPEC §7.1 in Amazon's truth: a capture refunded beyond what was captured, without the deployment
+Both break CONTRACT §7.1 at Amazon: a capture refunded beyond what was captured, without the deployment
 enabling Amazon's over-refund allowance. Amazon itself accepts up to +15% (max 75 USD), so only the ledger
 stands between a refund request and an over-refund, and the ledger learns of external refunds (A-to-z,
 chargeback, Seller Central) only from their IPN, and only when it can place them.

@@ -24,7 +24,7 @@ def test_valid_amounts_parse_to_decimal_quantised_to_the_currency(
     ("text", "currency"),
     [("12.505", "USD"), ("100.5", "JPY"), ("-1.00", "USD"), ("1e3", "USD"), ("0", "USD"), ("0.00", "EUR"),
      (" 1.00", "USD"), ("1,00", "EUR"), ("NaN", "USD"), ("Infinity", "USD"), ("01.00", "USD"), ("", "USD"),
-     ("1.00", "XXX"), ("1.", "USD")],
+     ("1.00", "XXX"), ("1.", "USD"), ("12.50\n", "USD"), ("1200\n", "JPY")],
 )  # fmt: skip
 def test_malformed_or_out_of_currency_amounts_are_refused(text: str, currency: str) -> None:
     with pytest.raises(InvalidAmount):
@@ -50,3 +50,10 @@ def test_over_refund_allowance_is_the_lesser_of_15_percent_and_the_absolute_cap(
     captured: str, currency: str, allowance: str
 ) -> None:
     assert over_refund_allowance(Decimal(captured), currency) == Decimal(allowance)
+
+
+@pytest.mark.parametrize(("currency", "example"), [("USD", '"12.50"'), ("JPY", '"1200"')])
+@pytest.mark.parametrize("text", ["-5.00", "1e3", "12.50\n", "1 000"])
+def test_a_refused_amount_says_what_a_valid_one_looks_like(text: str, currency: str, example: str) -> None:
+    with pytest.raises(InvalidAmount, match=example):
+        parse_amount(text, currency)

@@ -1,6 +1,6 @@
 """Amazon Pay `PaymentRefund` IPNs as Amazon SNS posts them: rendering, signing, and delivery with retries.
 
-Shape: the real sandbox IPN in `shared/fixtures/sns/amazon-pay-refund-completed-eu-2017.json`. The Amazon
+Shape: the real sandbox IPN in `tests/fixtures/sns/amazon-pay-refund-completed-eu-2017.json`. The Amazon
 Pay `Message` is compact JSON with the `/` of each `</` escaped as `\\/` (as Amazon's serialiser does); the
 SNS envelope is signed over `string_to_sign` of the library's verifier, never a copy of it.
 

@@ -189,11 +189,11 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
     }
     if (method, path) in routes:
         return routes[(method, path)]()
-    if method == "GET" and (match := _CAPTURE.match(path)):
+    if method == "GET" and (match := _CAPTURE.fullmatch(path)):
         return 200, sim.capture_view(match.group(1))
-    if method == "GET" and (match := _REFUND.match(path)):
+    if method == "GET" and (match := _REFUND.fullmatch(path)):
         return 200, sim.refund_view(match.group(1))
-    if method == "POST" and (match := _CAPTURE_ACTION.match(path)):
+    if method == "POST" and (match := _CAPTURE_ACTION.fullmatch(path)):
         capture_id, action = match.groups()
         if action == "close":
             _fields(body, ())

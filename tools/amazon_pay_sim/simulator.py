@@ -649,7 +649,7 @@ class Simulator:
     @staticmethod
     def _refund_request(seller_id: str, params: dict[str, str]) -> RefundRequest:
         reference = params["RefundReferenceId"]
-        if not REFUND_REFERENCE_ID.match(reference):
+        if not REFUND_REFERENCE_ID.fullmatch(reference):
             raise invalid_parameter(
                 f"RefundReferenceId {reference} is invalid: at most 32 characters of A-Z a-z 0-9 - _."
             )

@@ -190,7 +190,7 @@ class Marketplace:
         self._sequence += 1
         capture_id = f"{order}-C{self._sequence:06d}"
         reference = capture_reference_id or f"capture{self._sequence:06d}"
-        if not REFUND_REFERENCE_ID.match(reference):
+        if not REFUND_REFERENCE_ID.fullmatch(reference):
             raise ValueError("capture_reference_id must be 1-32 characters of A-Z a-z 0-9 - _")
         if (seller_id, reference) in self._references:
             raise ValueError(f"reference id {reference!r} is already used by this seller")

@@ -11,10 +11,15 @@ import sys
 from collections.abc import Sequence
 
 from . import ipn, listing, reconcile, resolve, status
+from .target import add_deployment_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="refunds", description="Operate amazon-pay-refunds.")
+    parser = argparse.ArgumentParser(
+        prog="refunds",
+        description="Operate amazon-pay-refunds. The deployment options go before or after the command.",
+    )
+    add_deployment_arguments(parser, command=False)
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     status.register(subcommands)
     listing.register(subcommands)

@@ -45,14 +45,34 @@ class TargetNotFound(Exception):
     """The named stack, table or local stack is not there (exit 1)."""
 
 
-def add_target_arguments(parser: argparse.ArgumentParser, *, amazon_pay: bool = False) -> None:
-    """The options naming the deployment; with `amazon_pay`, also how to reach Amazon Pay without a stack."""
+def add_deployment_arguments(parser: argparse.ArgumentParser, *, command: bool) -> None:
+    """The global options naming the deployment, and `--json`: on the program and on each command.
+
+    On a command their default is SUPPRESS, so that an option given before the command (`refunds --local
+    list`) is not overwritten by the command's default, and one given after it (`refunds list --local`)
+    wins.
+    """
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if command else {}
     where = parser.add_argument_group("deployment (one of --stack-name, --table, --local)")
-    where.add_argument("--stack-name", metavar="NAME", help="a deployed CloudFormation stack of this service")
-    where.add_argument("--table", metavar="NAME", help="the refunds table (instead of --stack-name)")
-    where.add_argument("--secret", metavar="NAME", help="the Amazon Pay credentials secret (with --table)")
-    where.add_argument("--local", action="store_true", help="the running `refunds-local`")
-    where.add_argument("--region", metavar="REGION", help="the AWS region (default: your AWS configuration)")
+    where.add_argument(
+        "--stack-name", metavar="NAME", help="a deployed CloudFormation stack of this service", **default
+    )
+    where.add_argument(
+        "--table", metavar="NAME", help="the refunds table (instead of --stack-name)", **default
+    )
+    where.add_argument(
+        "--secret", metavar="NAME", help="the Amazon Pay credentials secret (with --table)", **default
+    )
+    where.add_argument("--local", action="store_true", help="the running `refunds-local`", **default)
+    where.add_argument(
+        "--region", metavar="REGION", help="the AWS region (default: your AWS configuration)", **default
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output", **default)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, amazon_pay: bool = False) -> None:
+    """A command's deployment options; with `amazon_pay`, also how to reach Amazon Pay without a stack."""
+    add_deployment_arguments(parser, command=True)
     if amazon_pay:
         direct = parser.add_argument_group("Amazon Pay and refund policy with --table (a stack says its own)")
         direct.add_argument("--amazon-pay-region", choices=REGIONS, help="the sellers' Amazon Pay region")
@@ -62,7 +82,6 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, amazon_pay: bool = 
         direct.add_argument("--max-processing-failure-retries", type=int, default=1, metavar="N")
         direct.add_argument("--retry-delay-seconds", type=int, default=90, metavar="S")
         direct.add_argument("--allow-amazon-over-refund", action="store_true")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 @dataclass

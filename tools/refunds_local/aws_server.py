@@ -110,10 +110,10 @@ class AwsServer:
     def _invoked_function(self, environ: Mapping[str, Any]) -> LambdaFunction | None:
         if environ.get("REQUEST_METHOD") != "POST":
             return None
-        found = INVOKE_PATH.match(str(environ.get("PATH_INFO", "")))
+        found = INVOKE_PATH.fullmatch(str(environ.get("PATH_INFO", "")))
         if found is None:
             return None
-        reference = _FUNCTION_REFERENCE.match(unquote(found.group("function")))
+        reference = _FUNCTION_REFERENCE.fullmatch(unquote(found.group("function")))
         if reference is None:
             return None
         query = parse_qs(str(environ.get("QUERY_STRING", "")))

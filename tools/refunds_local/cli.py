@@ -1,4 +1,4 @@
-"""`refunds-local` (`make local`): serve the local stack until Ctrl-C (SPEC §9)."""
+"""`refunds-local` (`make local`): serve the local stack until Ctrl-C (CONTRACT §9)."""
 
 from __future__ import annotations
 

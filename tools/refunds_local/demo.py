@@ -1,4 +1,4 @@
-"""`make demo` (`python -m refunds_local.demo`): the service end to end on the local stack (SPEC §9).
+"""`make demo` (`python -m refunds_local.demo`): the service end to end on the local stack (CONTRACT §9).
 
 Starts a LocalStack (ports 3000/8701 when free, else free ones), runs named scenarios over HTTP as a
 storefront backend would, and prints each refund's timeline: status transitions with time and cause,

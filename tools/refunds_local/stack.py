@@ -1,4 +1,4 @@
-"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (SPEC §9).
+"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (CONTRACT §9).
 
     with LocalStack(port=0, sim_port=0) as stack:
         capture_id = stack.simulator.create_capture("100.00", "USD")
@@ -48,7 +48,7 @@ from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEF
 
 from .aws_server import AwsServer
 from .gateway import Gateway
-from .lambdas import Handler, LambdaFunction
+from .lambdas import ACCOUNT_ID, Handler, LambdaFunction
 from .rules import RulePump, rule_specs
 from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
@@ -72,6 +72,14 @@ DEFAULT_API_KEY = "local-dev-key"
 DEFAULT_STACK_NAME = "refunds-local"
 REGION = "us-east-1"
 OBSERVER = "refunds-local-observer"
+# CloudFormation's stack ids end in a UUID; the template names the credentials secret after its last part.
+LOCAL_STACK_UUID = "00000000-0000-4000-8000-00000000000a"
+
+
+def local_stack_id(stack_name: str, region: str) -> str:
+    """What `AWS::StackId` would be for the local stack (the template derives names from it)."""
+    return f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{stack_name}/{LOCAL_STACK_UUID}"
+
 
 # Parameters the local stack sets differently from the template's defaults.
 LOCAL_PARAMETERS = {"LogLevel": "INFO"}
@@ -162,8 +170,11 @@ class LocalStack:
             resources(self.template, "AWS::Events::EventBus")["RefundsBus"]["Properties"]["Name"],
             {"AWS::StackName": stack_name, "AWS::Region": self.region},
         )
-        self.secret_name = (
-            parameter_default(self.template, "CredentialsSecretName") or f"{stack_name}/credentials"
+        self.secret_name = substitute(
+            resources(self.template, "AWS::SecretsManager::Secret")["CredentialsSecret"]["Properties"][
+                "Name"
+            ],
+            {"AWS::StackName": stack_name, "AWS::StackId": local_stack_id(stack_name, self.region)},
         )
         self.secret_arn = ""
         self.stream_arn = ""

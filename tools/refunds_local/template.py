@@ -127,7 +127,14 @@ def parameter_default(template: Template, name: str) -> str | None:
 
 
 def substitute(value: Any, names: Mapping[str, str]) -> str:
-    """A literal, a {"Ref": X} or a {"Fn::Sub": "...${X}..."} resolved with `names`."""
+    """A literal, Ref, Fn::Sub (both forms), Fn::Join, Fn::Select over Fn::Split, resolved with `names`."""
+    resolved = _evaluate(value, names)
+    if not isinstance(resolved, str):
+        raise TemplateError(f"{value!r} is a list, not a string")
+    return resolved
+
+
+def _evaluate(value: Any, names: Mapping[str, str]) -> str | list[str]:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, dict) and set(value) == {"Ref"}:
@@ -135,16 +142,37 @@ def substitute(value: Any, names: Mapping[str, str]) -> str:
             return names[str(value["Ref"])]
         except KeyError:
             raise TemplateError(f"no local value for Ref {value['Ref']}") from None
-    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
-
-        def _name(match: re.Match[str]) -> str:
-            try:
-                return names[match.group(1)]
-            except KeyError:
-                raise TemplateError(f"no local value for ${{{match.group(1)}}}") from None
-
-        return re.sub(r"\$\{([^}!]+)\}", _name, value["Fn::Sub"])
+    if isinstance(value, dict) and len(value) == 1:
+        [(function, argument)] = value.items()
+        if function == "Fn::Sub":
+            return _sub(argument, names)
+        if function == "Fn::Split" and isinstance(argument, list) and len(argument) == 2:
+            return substitute(argument[1], names).split(str(argument[0]))
+        if function == "Fn::Select" and isinstance(argument, list) and len(argument) == 2:
+            items = _evaluate(argument[1], names)
+            if isinstance(items, list) and int(argument[0]) < len(items):
+                return items[int(argument[0])]
+        if function == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+            return str(argument[0]).join(substitute(part, names) for part in argument[1])
     raise TemplateError(f"cannot resolve {value!r} locally")
+
+
+def _sub(argument: Any, names: Mapping[str, str]) -> str:
+    if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+        text, variables = argument[0], {k: substitute(v, names) for k, v in argument[1].items()}
+        names = {**names, **variables}
+    else:
+        text = argument
+    if not isinstance(text, str):
+        raise TemplateError(f"cannot resolve Fn::Sub {argument!r} locally")
+
+    def _name(match: re.Match[str]) -> str:
+        try:
+            return names[match.group(1)]
+        except KeyError:
+            raise TemplateError(f"no local value for ${{{match.group(1)}}}") from None
+
+    return re.sub(r"\$\{([^}!]+)\}", _name, text)
 
 
 # --- API -------------------------------------------------------------------------------------------------

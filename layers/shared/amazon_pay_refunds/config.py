@@ -1,4 +1,4 @@
-"""Deployment configuration from the environment (SPEC §8), and the guard on local-only settings."""
+"""Deployment configuration from the environment (CONTRACT §8), and the guard on local-only settings."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ LOCAL_ONLY_VARIABLES = (
 
 class ConfigurationError(Exception):
     """The environment does not describe a usable deployment."""
+
+
+class CredentialsNotConfigured(ConfigurationError):
+    """The credentials secret has no value yet (as the stack creates it), or not the documented JSON."""
 
 
 def running_in_lambda(environ: Mapping[str, str] | None = None) -> bool:

@@ -17,7 +17,8 @@ OVER_REFUND_ABSOLUTE: dict[str, Decimal] = {
 }  # fmt: skip
 OVER_REFUND_RATIO = Decimal("0.15")
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,12})(\.[0-9]+)?$")
+# Matched against the whole string (fullmatch): with `match` and `$`, "12.50\n" would pass.
+_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,12})(\.[0-9]+)?")
 
 
 class InvalidAmount(ValueError):
@@ -31,22 +32,35 @@ def minor_units(currency_code: str) -> int:
         raise InvalidAmount(f"unsupported currency {currency_code!r}") from None
 
 
+def amount_example(currency_code: str) -> str:
+    """A valid amount of the currency, for error messages: "12.50", or "1200" without minor units."""
+    return "1200" if MINOR_UNITS.get(currency_code) == 0 else "12.50"
+
+
 def parse_amount(text: str, currency_code: str, *, allow_zero: bool = False) -> Decimal:
-    """Parse a decimal string such as "12.50"; refuse floats, exponents, signs and excess decimals."""
-    if not isinstance(text, str):
-        raise InvalidAmount("amount must be a decimal string")
+    """Parse a decimal string such as "12.50"; refuse floats, exponents, signs and excess decimals.
+
+    Every refusal says what a valid amount of the currency looks like.
+    """
     places = minor_units(currency_code)
-    match = _AMOUNT.match(text)
+    example = amount_example(currency_code)
+    if not isinstance(text, str):
+        raise InvalidAmount(f'amount must be a decimal string such as "{example}", not a number')
+    match = _AMOUNT.fullmatch(text)
     if not match:
-        raise InvalidAmount(f"{text!r} is not a decimal amount")
+        shape = "digits only" if places == 0 else f"digits, then optionally '.' and up to {places} decimals"
+        raise InvalidAmount(
+            f'{text[:40]!r} is not an amount: write a positive decimal string such as "{example}" '
+            f"({shape}; no sign, exponent, spaces or thousands separators)"
+        )
     fraction = match.group(2)
     if fraction is not None and len(fraction) - 1 > places:
         if places == 0:
-            raise InvalidAmount(f"{currency_code} amounts have no decimals")
-        raise InvalidAmount(f"{currency_code} amounts have at most {places} decimals")
+            raise InvalidAmount(f'{currency_code} amounts have no decimals: write e.g. "{example}"')
+        raise InvalidAmount(f'{currency_code} amounts have at most {places} decimals: write e.g. "{example}"')
     value = Decimal(text)
     if value == 0 and not allow_zero:
-        raise InvalidAmount("amount must be greater than zero")
+        raise InvalidAmount(f'amount must be greater than zero, such as "{example}"')
     return quantize(value, currency_code)
 
 

@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
 
-from .config import Settings, load_settings
+from .config import CredentialsNotConfigured, Settings, load_settings
 from .mws.client import AmazonPayClient
-from .mws.credentials import CredentialsBook, SellerCredentials, parse_credentials_secret
+from .mws.credentials import (
+    CredentialsBook,
+    InvalidCredentialsSecret,
+    SellerCredentials,
+    parse_credentials_secret,
+)
 from .store import RefundStore
 
 if TYPE_CHECKING:
@@ -37,10 +44,31 @@ def _secrets_provider() -> parameters.SecretsProvider:
 
 
 def credentials_book() -> CredentialsBook:
-    """The credentials secret, through Powertools Parameters' cache (one read per max age)."""
-    raw: Any = _secrets_provider().get(settings().credentials_secret, max_age=CREDENTIALS_MAX_AGE_SECONDS)
+    """The credentials secret, through Powertools Parameters' cache (one read per max age).
+
+    Raises CredentialsNotConfigured while the secret has no value (a new stack) or is not the documented
+    JSON: the operator's step, not a failure of the service (the API answers 503 ServiceNotConfigured).
+    """
+    name = settings().credentials_secret
+    try:
+        raw: Any = _secrets_provider().get(name, max_age=CREDENTIALS_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        if not _has_no_value(error):
+            raise
+        raise CredentialsNotConfigured(f"the credentials secret {name} has no value yet") from None
     text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-    return parse_credentials_secret(text)
+    try:
+        return parse_credentials_secret(text)
+    except InvalidCredentialsSecret as invalid:
+        raise CredentialsNotConfigured(f"the credentials secret {name} is not usable: {invalid}") from None
+
+
+def _has_no_value(error: GetParameterError) -> bool:
+    """Secrets Manager's answer for a secret without an AWSCURRENT version (kept as the context)."""
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == (
+        "ResourceNotFoundException"
+    )
 
 
 def seller_credentials(seller_id: str | None) -> SellerCredentials:

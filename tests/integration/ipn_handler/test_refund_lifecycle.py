@@ -1,4 +1,4 @@
-"""(b) Locally-signed PaymentRefund IPNs drive a refund created through the store (SPEC §4, §5)."""
+"""(b) Locally-signed PaymentRefund IPNs drive a refund created through the store (CONTRACT §4, §5)."""
 
 from __future__ import annotations
 

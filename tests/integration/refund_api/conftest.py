@@ -24,7 +24,7 @@ from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEF
 REPO = Path(__file__).resolve().parents[3]
 EVENT_TEMPLATE = REPO / "events" / "refund_api" / "post_refunds.json"
 TABLE = "refunds-api-test"
-SECRET_NAME = "amazon-pay-refunds/credentials"
+SECRET_NAME = "amazon-pay-refunds/amazon-pay-credentials-1234567db123"
 MWS_AUTH_TOKEN = "amzn.mws.token-that-must-never-leak-0000"
 SELLER_ID = DEFAULT_SELLER_ID
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

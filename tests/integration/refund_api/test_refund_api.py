@@ -1,4 +1,4 @@
-"""SPEC §3 through lambda_handler: API Gateway proxy events, moto's table and secret, the simulator."""
+"""CONTRACT §3 through lambda_handler: API Gateway proxy events, moto's table and secret, the simulator."""
 
 from __future__ import annotations
 
@@ -138,6 +138,7 @@ def test_refund_exceeding_the_capture_is_refused_with_the_available_amount(
         "requested": "10.00",
         "available": "5.00",
         "currency_code": "USD",
+        "refund_id_reusable": True,
     }
 
 

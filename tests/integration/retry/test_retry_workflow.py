@@ -1,4 +1,4 @@
-"""SPEC §6 on the local stack: a ProcessingFailure decline is retried once after the wait, if eligible.
+"""CONTRACT §6 on the local stack: a ProcessingFailure decline is retried once after the wait, if eligible.
 
 Each test follows one refund through the real handlers: the simulator declines it, its IPN reaches the
 IPN handler, the stream publishes `Refund Declined`, the template's rule starts RetryWorkflow (moto's ASL

@@ -1,4 +1,4 @@
-"""Concurrent requests on one capture must never overdraw it (SPEC §7.1).
+"""Concurrent requests on one capture must never overdraw it (CONTRACT §7.1).
 
 moto's in-process backend is not thread-safe (TransactWriteItems deep-copies tables while other threads
 write), so each API call runs under a lock, as each DynamoDB request is atomic. Requests still interleave

@@ -105,6 +105,39 @@ def test_two_deployments_at_once_are_a_usage_error(aws: None, capsys: pytest.Cap
     assert code == 2
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--table", TABLE, "--json", "status", "ord-1001-r1"],
+        ["--json", "status", "ord-1001-r1", "--table", TABLE],
+        ["--table", TABLE, "status", "ord-1001-r1", "--json"],
+        ["status", "ord-1001-r1", "--table", TABLE, "--json"],
+    ],
+)
+def test_the_global_options_go_before_or_after_the_command(
+    pending: str, capsys: pytest.CaptureFixture[str], arguments: list[str]
+) -> None:
+    code, out, err = refunds(capsys, *arguments)
+    assert code == 0, err
+    assert json.loads(out)["refund_id"] == pending
+
+
+def test_local_before_the_command_names_the_local_stack(
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no state file here: no local stack is running
+    code, _, err = refunds(capsys, "--local", "list")
+    assert code == 1, err
+    assert "unrecognized arguments" not in err and "refunds-local" in err
+
+
+def test_an_option_given_twice_keeps_the_one_after_the_command(
+    pending: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = refunds(capsys, "--table", "no-such-table", "status", pending, "--table", TABLE)
+    assert code == 0, err
+
+
 # --- list --------------------------------------------------------------------------------------------
 
 

@@ -668,3 +668,11 @@ def test_a_long_error_message_is_bounded_to_1000_characters() -> None:
     with pytest.raises(AmazonPayError) as caught:
         h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
     assert caught.value.message == "y" * 1000
+
+
+@pytest.mark.parametrize("reference", ["ord-1_1\n", "ord-1_1\r\n"])
+def test_a_refund_reference_id_with_a_trailing_newline_is_refused_before_any_call(reference: str) -> None:
+    h = make([])
+    with pytest.raises(ValueError, match="refund_reference_id"):
+        h.client.refund(CAPTURE_ID, reference, Decimal("1.00"), "USD")
+    assert h.sent == []

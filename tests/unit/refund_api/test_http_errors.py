@@ -32,7 +32,7 @@ def answer(error: Exception) -> tuple[int, dict[str, Any]]:
 @pytest.mark.parametrize(
     ("error", "status", "code"),
     [
-        (IdempotencyConflict("r1"), 409, "IdempotencyConflict"),
+        (IdempotencyConflict("r1", "Pending"), 409, "IdempotencyConflict"),
         (RefundNotFound("r1"), 404, "RefundNotFound"),
         (CaptureNotFound("S01-1234567-1234567-C000001"), 404, "CaptureNotFound"),
         (UnknownSeller("A9"), 422, "UnknownSeller"),

@@ -46,7 +46,21 @@ def test_every_operation_requires_the_api_key(document: dict[str, Any]) -> None:
 
 def test_refund_request_answers_are_documented_with_their_models(document: dict[str, Any]) -> None:
     responses = document["paths"]["/refunds"]["post"]["responses"]
-    assert set(responses) == {"200", "202", "400", "409", "422"}
+    assert set(responses) == {
+        "200",
+        "202",
+        "400",
+        "403",
+        "409",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
     assert responses["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/RefundResource")
 
 
@@ -58,3 +72,24 @@ def test_no_answer_is_documented_with_powertools_default_error_body(document: di
             for status, response in operation["responses"].items():
                 if status.startswith("4"):
                     assert response["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+def test_every_route_documents_the_answers_api_gateway_and_the_5xx_can_give(document: dict[str, Any]) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            assert {"403", "429", "500", "502", "503", "504"} <= statuses, (method, path)
+            if method == "post":
+                assert {"400", "413", "415", "422"} <= statuses, (method, path)
+
+
+def test_the_api_page_lists_every_status_of_every_operation(document: dict[str, Any]) -> None:
+    """docs/API.md is written by hand, so it is checked against the generated document."""
+    page = (REPO / "docs" / "API.md").read_text(encoding="utf-8")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            heading = f"### `{method.upper()} {path}`"
+            assert heading in page, heading
+            text = page.split(heading, 1)[1].split("\n### ", 1)[0]
+            for status in operation["responses"]:
+                assert f"| {status} " in text, f"{heading} does not list {status}"

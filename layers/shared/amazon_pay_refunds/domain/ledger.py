@@ -1,7 +1,7 @@
 """The capture ledger's rules: what may be reserved, and how a refund's money moves between buckets.
 
 Buckets per capture: `in_flight` (reserved by a refund not yet Completed), `completed`, `external` (refunds
-we did not issue). Invariant (SPEC §7.1): in_flight + completed + external <= limit, where limit is the
+we did not issue). Invariant (CONTRACT §7.1): in_flight + completed + external <= limit, where limit is the
 captured amount plus Amazon's allowance only when the deployment enables over-refunds. Reservations are
 refused rather than overdraw; an external refund is a fact that has already happened, so it is always
 recorded, even when it overdraws: `available` may then be zero or negative and every later reservation

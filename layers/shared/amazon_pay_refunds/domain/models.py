@@ -1,4 +1,4 @@
-"""The refund and capture-ledger models, and their public JSON resources (SPEC §3)."""
+"""The refund and capture-ledger models, and their public JSON resources (CONTRACT §3)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ TERMINAL_ATTEMPT_STATES = frozenset({AttemptState.COMPLETED, AttemptState.DECLIN
 
 
 class DetailType(StrEnum):
-    """EventBridge detail-types (SPEC §4)."""
+    """EventBridge detail-types (CONTRACT §4)."""
 
     REQUESTED = "Refund Requested"
     PENDING = "Refund Pending"

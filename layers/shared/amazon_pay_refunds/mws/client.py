@@ -129,7 +129,7 @@ class AmazonPayClient:
         unknown outcome cannot refund twice.
         """
         _require_id(amazon_capture_id, "amazon_capture_id")
-        if not isinstance(refund_reference_id, str) or not REFUND_REFERENCE_ID.match(refund_reference_id):
+        if not isinstance(refund_reference_id, str) or not REFUND_REFERENCE_ID.fullmatch(refund_reference_id):
             raise ValueError("refund_reference_id must be 1-32 characters of A-Z a-z 0-9 - _")
         params = {
             "AmazonCaptureId": amazon_capture_id,

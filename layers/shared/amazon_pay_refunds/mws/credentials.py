@@ -1,4 +1,4 @@
-"""Per-seller MWS credentials, read from the Secrets Manager secret (SPEC §8); secrets never printed."""
+"""Per-seller MWS credentials, read from the Secrets Manager secret (CONTRACT §8); secrets never printed."""
 
 from __future__ import annotations
 

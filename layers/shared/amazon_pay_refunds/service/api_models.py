@@ -1,4 +1,4 @@
-"""The storefront API's bodies (SPEC §3) as pydantic models: validated requests, documented responses.
+"""The storefront API's bodies (CONTRACT §3) as pydantic models: validated requests, documented responses.
 
 The request models refuse unknown fields and take amounts only as decimal strings, checked against the
 currency's minor units (money.parse_amount). Response models document what `Refund.to_resource()` and
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from amazon_pay_refunds.domain.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
-from amazon_pay_refunds.money import InvalidAmount, parse_amount
+from amazon_pay_refunds.money import InvalidAmount, amount_example, parse_amount
 from amazon_pay_refunds.service.refund_requests import RefundRequest
 
 CurrencyCode = Literal["USD", "EUR", "GBP", "JPY", "AUD", "CHF", "DKK", "HKD", "NOK", "NZD", "SEK", "ZAR"]
@@ -66,6 +66,17 @@ class RefundRequestBody(BaseModel):
         max_length=MAX_METADATA_ENTRIES,
         description=f"Up to {MAX_METADATA_ENTRIES} string values, kept with the refund and echoed back.",
     )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_is_a_string(cls, amount: object, info: ValidationInfo) -> object:
+        """A number gets the amount's own message, not pydantic's "Input should be a valid string"."""
+        if isinstance(amount, int | float):
+            currency = info.data.get("currency_code")
+            raise ValueError(
+                f'amount must be a decimal string such as "{amount_example(str(currency))}", not a number'
+            )
+        return amount
 
     @field_validator("amount")
     @classmethod

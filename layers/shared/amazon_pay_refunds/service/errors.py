@@ -23,13 +23,18 @@ class RefundServiceError(Exception):
 
 
 class IdempotencyConflict(RefundServiceError):
-    """The refund_id is known with a different request body."""
+    """The refund_id is known with a different request body: it belongs to that refund for good."""
 
     code = "IdempotencyConflict"
 
-    def __init__(self, refund_id: str) -> None:
+    def __init__(self, refund_id: str, status: str) -> None:
+        if status == "Failed":
+            advice = "nothing was refunded; send the corrected request with a new refund_id"
+        else:
+            advice = f"GET /refunds/{refund_id} shows it; another refund needs a new refund_id"
         super().__init__(
-            f"refund {refund_id} was already requested with a different body", {"refund_id": refund_id}
+            f"refund {refund_id} was already requested with a different body and is {status}: {advice}",
+            {"refund_id": refund_id, "status": status},
         )
 
 

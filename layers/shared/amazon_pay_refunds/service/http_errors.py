@@ -1,6 +1,6 @@
 """Every error the storefront API can answer, mapped to HTTP in this one place.
 
-The body is always `{"error": {"code", "message", "details"}}` (SPEC §3) — never Powertools' default
+The body is always `{"error": {"code", "message", "details"}}` (CONTRACT §3) — never Powertools' default
 bodies, never internals (exception text, stack traces, Amazon's credentials).
 """
 
@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from amazon_pay_refunds.config import ConfigurationError, CredentialsNotConfigured
 from amazon_pay_refunds.service.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -29,8 +30,10 @@ from amazon_pay_refunds.service.errors import (
     ServiceBusy,
     UnknownSeller,
 )
+from amazon_pay_refunds.service.request_bodies import UnsupportedMediaType
 
 STATUS_OF: Mapping[type[RefundServiceError], HTTPStatus] = {
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     IdempotencyConflict: HTTPStatus.CONFLICT,
     InvalidRefundState: HTTPStatus.CONFLICT,
     RefundNotFound: HTTPStatus.NOT_FOUND,
@@ -44,9 +47,9 @@ STATUS_OF: Mapping[type[RefundServiceError], HTTPStatus] = {
 
 VALIDATION_ERROR = "ValidationError"
 MALFORMED_REQUEST = "MalformedRequest"
-UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
 ROUTE_NOT_FOUND = "NotFound"
 INTERNAL_ERROR = "InternalError"
+SERVICE_NOT_CONFIGURED = "ServiceNotConfigured"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -56,14 +59,24 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def error_response(error: Exception) -> Response[Any]:
     """The API's answer to `error`; anything unforeseen is a 500 `InternalError` that reveals nothing."""
     if isinstance(error, RefundServiceError):
-        status = next(s for kind, s in STATUS_OF.items() if isinstance(error, kind))
-        return _respond(status, error.code, error.message, error.details)
+        return _respond(_status_of(error), error.code, error.message, error.details)
     if isinstance(error, RequestUnsupportedContentType):
-        return _respond(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"
-        )
+        return error_response(UnsupportedMediaType("another type"))
     if isinstance(error, RequestValidationError):
         return validation_response(error.errors())
+    if isinstance(error, CredentialsNotConfigured):
+        return _respond(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            SERVICE_NOT_CONFIGURED,
+            "the service is not configured yet: its Amazon Pay credentials secret has no value, or not the "
+            "documented JSON (docs/DEPLOY.md); nothing was stored, repeat the request once it is",
+        )
+    if isinstance(error, ConfigurationError):
+        return _respond(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            SERVICE_NOT_CONFIGURED,
+            "the service's deployment is misconfigured; nothing was stored, repeat the request later",
+        )
     if isinstance(error, NotFoundError):
         return _respond(HTTPStatus.NOT_FOUND, ROUTE_NOT_FOUND, "no such resource or method")
     return _respond(
@@ -73,13 +86,42 @@ def error_response(error: Exception) -> Response[Any]:
 
 def validation_response(errors: Sequence[Mapping[str, Any]]) -> Response[Any]:
     """400 when the body is not JSON at all; 422 `ValidationError` naming each field otherwise."""
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return _respond(HTTPStatus.BAD_REQUEST, MALFORMED_REQUEST, "the body is not valid JSON")
-    details = [
-        {"field": _field_name(e.get("loc", ())), "issue": str(e.get("msg", "invalid"))} for e in errors
-    ]
+    for invalid in (e for e in errors if e.get("type") == "json_invalid"):
+        why = str((invalid.get("ctx") or {}).get("error") or "not parseable")
+        message = f"the body is not valid JSON ({why}); nothing was stored"
+        return _respond(HTTPStatus.BAD_REQUEST, MALFORMED_REQUEST, message)
+    details = [{"field": _field_name(e.get("loc", ())), "issue": _issue(e)} for e in errors]
     fields = ", ".join(sorted({d["field"] for d in details}))
     return _respond(HTTPStatus.UNPROCESSABLE_ENTITY, VALIDATION_ERROR, f"invalid request: {fields}", details)
+
+
+def _status_of(error: RefundServiceError) -> HTTPStatus:
+    return next(status for kind, status in STATUS_OF.items() if isinstance(error, kind))
+
+
+def _issue(error: Mapping[str, Any]) -> str:
+    """pydantic's message, without the "Value error, " it puts before our own validators' messages."""
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def refund_request_refusal(error: RefundServiceError, refund_id: str) -> RefundServiceError:
+    """A refusal of POST /refunds, saying whether `refund_id` is used up (CONTRACT §3, one rule).
+
+    Used up when the refund was stored (its reservation was taken), which only an Amazon refusal carrying
+    the stored refund (now Failed) shows; every other refusal stored nothing. Conflicts (409, about the
+    refund that owns the id) and 5xx (nothing changed; repeat) are returned as they are.
+    """
+    if _status_of(error) is not HTTPStatus.UNPROCESSABLE_ENTITY:
+        return error
+    stored = isinstance(error, AmazonRefused) and error.refund is not None
+    details = dict(error.details or {})
+    details["refund_id_reusable"] = not stored
+    error.details = details
+    if stored:
+        error.message += f"; refund {refund_id} is stored as Failed: correct it under a new refund_id"
+    else:
+        error.message += f"; nothing was stored: refund_id {refund_id} may be sent again"
+    return error
 
 
 def _field_name(loc: Sequence[Any]) -> str:

@@ -1,4 +1,4 @@
-"""The IPN endpoint's use case (SPEC §5): verify an SNS post, then act on the Amazon Pay notification.
+"""The IPN endpoint's use case (CONTRACT §5): verify an SNS post, then act on the Amazon Pay notification.
 
 `IpnService.handle(body, headers)` returns an `IpnAnswer` (HTTP status + reason code + safe log fields) for
 every input but unexpected failures (see below). Mapping, in one place:

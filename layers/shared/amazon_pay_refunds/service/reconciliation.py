@@ -1,4 +1,4 @@
-"""Reconciliation (SPEC §6): finish what the request path and lost IPNs left open, and measure what is open.
+"""Reconciliation (CONTRACT §6): finish what the request path and lost IPNs left open, measure what is open.
 
 One run reads every open refund once (gsi1, oldest first), then, within a limit and the time it has:
 1. `Requested` refunds quiet for `REQUESTED_GRACE` (so a request still in flight is not raced) are handed to

@@ -1,4 +1,4 @@
-"""Refund requests (SPEC §3): request a refund, submit a stored one (the reconciler), read, resolve.
+"""Refund requests (CONTRACT §3): request a refund, submit a stored one (the reconciler), read, resolve.
 
 A new refund goes through three durable steps, so that a crash between any two leaves a state that
 `submit_requested` finishes exactly once:
@@ -617,7 +617,7 @@ def _fingerprint(request: RefundRequest, seller_id: str) -> str:
 
 def _replayed(existing: Refund, fingerprint: str) -> Refund:
     if existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(existing.refund_id)
+        raise IdempotencyConflict(existing.refund_id, existing.status.value)
     return existing
 
 

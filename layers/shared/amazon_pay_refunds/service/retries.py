@@ -1,4 +1,4 @@
-"""The ProcessingFailure retry (SPEC §6, Amazon's procedure): RetryStarter and the RetryWorkflow's steps.
+"""The ProcessingFailure retry (CONTRACT §6, Amazon's procedure): RetryStarter and the RetryWorkflow's steps.
 
 Amazon: a refund Declined with `ProcessingFailure` may be retried after one to two minutes if no A-to-z
 Guarantee claim or chargeback refunded the buyer meanwhile and the capture is still `Completed`; if the

@@ -119,7 +119,7 @@ def topic_sellers(topic_arn: str, seller_ids: Iterable[str], accounts: frozenset
 
 @dataclass(frozen=True)
 class DeploymentBinding:
-    """Which topics and sellers this deployment accepts IPNs from (SPEC §8 `IPN_TOPIC_ARNS`, `SELLER_IDS`).
+    """Which topics and sellers this deployment accepts IPNs from (CONTRACT §8: IPN_TOPIC_ARNS, SELLER_IDS).
 
     With topics listed, a message (of any type) must come from one of them. With none listed, the topic must
     be the Amazon Pay IPN topic of one of the listed sellers: in Amazon Pay's IPN account (anyone can get
