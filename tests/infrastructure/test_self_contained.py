@@ -67,11 +67,15 @@ def test_no_file_points_outside_the_repository(reference: str) -> None:
 
 
 def test_every_protocol_fixture_is_in_the_repository_with_its_source() -> None:
-    readmes = {FIXTURES / "README.md", FIXTURES / "v2" / "README.md"}
+    readmes = {
+        FIXTURES / "README.md",
+        FIXTURES / "v2" / "README.md",
+        FIXTURES / "intermediates" / "README.md",
+    }
     assert all(readme.is_file() for readme in readmes)
     documented = "\n".join(readme.read_text(encoding="utf-8") for readme in readmes)
     fixtures = [path for path in FIXTURES.rglob("*") if path.is_file() and path not in readmes]
-    assert {path.parent.name for path in fixtures} == {"sns", "mws", "v2"}
+    assert {path.parent.name for path in fixtures} == {"sns", "mws", "v2", "intermediates"}
     undocumented = [path.relative_to(FIXTURES).as_posix() for path in fixtures if path.name not in documented]
     assert undocumented == [], f"fixtures without a source in their README: {undocumented}"
 

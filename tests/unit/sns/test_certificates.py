@@ -38,7 +38,7 @@ def test_every_commercial_regions_sns_certificate_url_is_allowed(region: str) ->
 
 def test_the_region_list_names_only_commercial_regions_botocore_knows_for_sns() -> None:
     """A made-up or non-commercial region fails here. A region AWS adds later (a newer botocore) is not a
-    failure: Amazon Pay's IPN topics live in a few long-standing regions, and CI installs the newest botocore."""
+    failure: Amazon Pay's IPN topics live in a few long-standing regions; CI installs the newest botocore."""
     known = set(botocore.session.get_session().get_available_regions("sns", partition_name="aws"))
 
     assert set(SNS_REGIONS) <= known, sorted(set(SNS_REGIONS) - known)
