@@ -484,6 +484,11 @@ class Simulator:
         with self._lock:
             self._faults.setdefault(operation, []).append(_Fault(fault, count, float(hold)))
 
+    def clear_faults(self) -> None:
+        """Forget the faults not yet taken: Amazon answers normally again."""
+        with self._lock:
+            self._faults.clear()
+
     def settle(self, *, everything: bool = False) -> list[str]:
         """Settle the refunds that are due now (every Pending one when `everything`); their ids."""
         with self._lock:
