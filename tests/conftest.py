@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from refunds_local.stack import LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 # The real, signed protocol fixtures are shared with the whole project, beside this repository.
@@ -30,3 +33,19 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "amazon-pay-refunds")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "AmazonPayRefunds")
+
+
+@pytest.fixture(autouse=True)
+def _iam_refusals_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on a local stack fails when any of its functions was refused a call by its role (the refused
+    action and function named), even when the code absorbed the refusal (a 500, a retry, manual action)."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("stack")
+    if not isinstance(stack, LocalStack):
+        yield
+        return
+    stack.iam_refusals()  # an earlier test's are its own
+    yield
+    stack.assert_no_iam_refusals()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,11 @@ from cfnlint.decode import cfn_yaml
 
 from amazon_pay_refunds.config import LOCAL_ONLY_VARIABLES, load_settings
 from amazon_pay_refunds.money import InvalidAmount, parse_amount
+from refunds_local.translation import translate
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
 EVENTS = REPO / "events"
-SAM_PYTHON = REPO / ".venv-sam" / "bin" / "python"
 
 STOREFRONT_ROUTES = {
     ("post", "/refunds"),
@@ -73,25 +71,10 @@ def template() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def translated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The CloudFormation SAM generates (roles, OpenAPI body, stage), from scripts/translate_template.py."""
-    if not SAM_PYTHON.exists():
-        pytest.skip("the SAM translator lives in .venv-sam: run `make sam-venv` (make test does)")
-    target = tmp_path_factory.mktemp("translated") / "template.json"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    env.pop("AWS_PROFILE", None)
-    result = subprocess.run(
-        [str(SAM_PYTHON), str(REPO / "scripts" / "translate_template.py"), str(TEMPLATE_PATH), str(target)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
-    return loaded
+def translated() -> dict[str, Any]:
+    """The CloudFormation SAM generates (roles, OpenAPI body, stage): the translation
+    scripts/translate_template.py and the local stack's roles use."""
+    return translate(TEMPLATE_PATH)
 
 
 def _resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

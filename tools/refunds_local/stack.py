@@ -39,7 +39,9 @@ from types import TracebackType
 from typing import Any
 
 import boto3
+import botocore.session
 import requests
+from botocore.credentials import CredentialResolver
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.store.schema import create_table
@@ -48,11 +50,24 @@ from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEF
 
 from .aws_server import AwsServer
 from .gateway import Gateway
+from .iam import (
+    ACCOUNT_ID,
+    PARTITION,
+    STEP_FUNCTIONS_ENGINE_ACCESS_KEY,
+    Call,
+    FunctionCredentialProvider,
+    IamGate,
+    Principal,
+    describe_usage,
+    resolve_intrinsics,
+    role_specs,
+)
 from .lambdas import Handler, LambdaFunction
 from .rules import RulePump, rule_specs
 from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
 from .template import (
+    REPO,
     TEMPLATE_PATH,
     api_spec,
     function_environment,
@@ -63,6 +78,7 @@ from .template import (
     stream_mapping,
     substitute,
 )
+from .translation import translate
 
 logger = logging.getLogger("refunds_local.stack")
 
@@ -121,8 +137,11 @@ class LocalStack:
         secret_key: str = DEFAULT_SECRET_KEY,
         extra_environment: Mapping[str, str] | None = None,
         ipn: bool = True,
+        iam: bool = True,
     ) -> None:
-        """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls)."""
+        """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls).
+        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role."""
+        self.template_path = Path(template_path)
         self.template = load_template(template_path)
         self.api_key = api_key
         self.stack_name = stack_name
@@ -171,6 +190,8 @@ class LocalStack:
         self.pump: StreamPump | None = None
         self.rules: RulePump | None = None
         self.state_machines: dict[str, str] = {}
+        self.iam: IamGate | None = IamGate() if iam else None
+        self._names: dict[str, str] = {}
         self._aws: AwsServer | None = None
         self._saved_moto_config: dict[str, Any] | None = None
         self._sim_handle: Any = None
@@ -225,8 +246,9 @@ class LocalStack:
         self._set_environment()
         self._create_resources()
         self._create_workflows()
+        self._create_roles()
         self.pump = StreamPump(
-            self.client("dynamodbstreams"),
+            self._stream_client(),
             self.stream_arn,
             self.function(self.stream_mapping.function),
             self.stream_mapping,
@@ -308,6 +330,20 @@ class LocalStack:
             return self.functions[logical_id]
         except KeyError:
             raise KeyError(f"the template has no function {logical_id}") from None
+
+    def _stream_client(self) -> Any:
+        """Lambda's event source mapping reads the stream with its function's execution role."""
+        function = self.function(self.stream_mapping.function)
+        if function.principal is None:
+            return self.client("dynamodbstreams")
+        return boto3.client(
+            "dynamodbstreams",
+            endpoint_url=self.aws_url,
+            region_name=self.region,
+            aws_access_key_id=function.principal.access_key_id,
+            aws_secret_access_key=function.principal.secret_access_key,
+            aws_session_token=function.principal.session_token,
+        )
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on this stack's moto server (explicit endpoint and credentials)."""
@@ -425,6 +461,11 @@ class LocalStack:
         # boto3's default session caches credentials and settings from the environment it first saw.
         self._saved_session = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = None
+        if self.iam is not None:
+            # Every client of the default session signs each call as the function running in its thread.
+            core = botocore.session.get_session()
+            core.register_component("credential_provider", CredentialResolver([FunctionCredentialProvider()]))
+            boto3.DEFAULT_SESSION = boto3.Session(botocore_session=core)
         runtime.reset()  # the library's cached settings and clients were built for another environment
         self._environment_set = True
         self.environment = environment
@@ -482,6 +523,8 @@ class LocalStack:
         self.secret_arn = self.client("secretsmanager").create_secret(
             Name=self.secret_name, SecretString=json.dumps(secret)
         )["ARN"]
+        if self.iam is not None:
+            self.iam.resolver.secrets[self.secret_name] = self.secret_arn
         os.environ["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
         self.environment["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
 
@@ -495,6 +538,7 @@ class LocalStack:
             "CredentialsSecret": self.secret_arn,
             **local_references(self.template, self.functions, stack_name=self.stack_name, region=self.region),
         }
+        self._names = dict(names)
         self.state_machines = create_state_machines(
             self.client("stepfunctions"), self.template, names, stack_name=self.stack_name
         )
@@ -511,3 +555,81 @@ class LocalStack:
             interval=self._pump_interval,
         )
         self.rules.create()
+
+    # -- IAM --
+
+    def _local_names(self) -> dict[str, str]:
+        """What the translated template's Ref/GetAtt/Sub mean locally, for the roles' policies."""
+        arn = f"arn:{PARTITION}:{{}}:{self.region}:{ACCOUNT_ID}:{{}}"
+        names = {
+            **self._names,
+            "AWS::Partition": PARTITION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::URLSuffix": "amazonaws.com",
+            "RefundsTable.Arn": arn.format("dynamodb", f"table/{self.table_name}"),
+            "RefundsTable.StreamArn": self.stream_arn,
+            "RefundsBus.Arn": arn.format("events", f"event-bus/{self.bus_name}"),
+        }
+        for logical_id in resources(self.template, "AWS::SQS::Queue"):
+            queue = f"{self.stack_name}-{logical_id}"
+            names[logical_id] = f"{self.aws_url}/{ACCOUNT_ID}/{queue}"
+            names[f"{logical_id}.Arn"] = arn.format("sqs", queue)
+            names[f"{logical_id}.QueueName"] = queue
+        return names
+
+    def _create_roles(self) -> None:
+        """The roles SAM generates, in moto's IAM; each function's and state machine's credentials from STS
+        AssumeRole; the gate in front of moto then decides every call by its signer's role (iam.py)."""
+        if self.iam is None or self._aws is None:
+            return
+        translated = translate(self.template_path, base=REPO)
+        names = self._local_names()
+        iam, sts = self.client("iam"), self.client("sts")
+        for principal_id, spec in role_specs(translated).items():
+            role_name = f"{self.stack_name}-{spec.logical_id}"[:64]
+            role_arn = iam.create_role(
+                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(spec.assume_role_policy)
+            )["Role"]["Arn"]
+            policies = {name: resolve_intrinsics(doc, names) for name, doc in spec.policies.items()}
+            for name, document in policies.items():
+                # SAM's policy templates omit Version (IAM then reads 2008-10-17), which moto refuses;
+                # the two differ only in policy variables, which no policy here uses.
+                versioned = {"Version": "2012-10-17", **document}
+                iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(versioned))
+            function = self.functions.get(principal_id)
+            session_name = function.name if function is not None else f"{self.stack_name}-{principal_id}"
+            assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+            principal = Principal(
+                name=principal_id,
+                role_name=role_name,
+                role_arn=role_arn,
+                session_name=session_name[:64],
+                access_key_id=assumed["AccessKeyId"],
+                secret_access_key=assumed["SecretAccessKey"],
+                session_token=assumed["SessionToken"],
+                state_machine_arn=self.state_machines.get(principal_id, ""),
+            )
+            # The managed policies SAM attaches (CloudWatch Logs, X-Ray: what Lambda and Step Functions
+            # do themselves, never the code) are not created; the code's calls need the template's own.
+            self.iam.add(principal, policies)
+            if function is not None:
+                function.principal = principal
+            elif principal_id in self.state_machines:
+                self.iam.act_for(STEP_FUNCTIONS_ENGINE_ACCESS_KEY, principal)
+        self._aws.gate = self.iam
+
+    def iam_refusals(self) -> list[Call]:
+        """The calls refused so far, forgotten afterwards; empty when IAM is not enforced."""
+        return [] if self.iam is None else self.iam.take_refusals()
+
+    def assert_no_iam_refusals(self) -> None:
+        """Fails naming each refused call: the function, the action and the resource."""
+        refused = self.iam_refusals()
+        if refused:
+            raise AssertionError(
+                "calls refused by IAM (the function's role in template.yaml lacks them):\n"
+                + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
+            )
+
+    def iam_usage(self) -> str:
+        return "" if self.iam is None else describe_usage(self.iam.calls)

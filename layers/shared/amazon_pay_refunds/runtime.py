@@ -33,7 +33,9 @@ def settings() -> Settings:
 
 @cache
 def _secrets_provider() -> parameters.SecretsProvider:
-    return parameters.SecretsProvider()
+    # A client of the default session, like every other AWS client here (Powertools would otherwise
+    # build a session of its own).
+    return parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
 def credentials_book() -> CredentialsBook:
