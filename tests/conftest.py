@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.stack import LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,3 +50,36 @@ def _iam_refusals_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None
     stack.iam_refusals()  # an earlier test's are its own
     yield
     stack.assert_no_iam_refusals()
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    """`pytest` / `make test` on every test (no paths, -k or -m): only then is an unused grant an error."""
+    return (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not config.option.deselect
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not IAM_SESSION.grants:
+        return
+    report = IAM_SESSION.report()
+    target = REPO / ".aws-sam" / "iam-usage.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report + "\n", encoding="utf-8")
+    if exitstatus == 0 and _whole_suite(session.config) and IAM_SESSION.unused():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    if not IAM_SESSION.grants:
+        return
+    unused = IAM_SESSION.unused()
+    terminalreporter.section("IAM: grants no call used" if unused else "IAM")
+    for grant in unused:
+        terminalreporter.write_line(f"unused grant: {grant.describe()}")
+    if unused and _whole_suite(terminalreporter.config):
+        terminalreporter.write_line("every grant must be used by some test: remove it from template.yaml")
+    terminalreporter.write_line(f"measured per function: {REPO / '.aws-sam' / 'iam-usage.txt'}")

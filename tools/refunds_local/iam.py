@@ -68,19 +68,33 @@ def _as_list(value: Any) -> list[Any]:
 
 @dataclass(frozen=True)
 class Grant:
-    """One action pattern on one resource pattern of an Allow statement: the unit of "used" and "unused"."""
+    """One action of an Allow statement on one of its resources, as the template writes them: the unit of
+    "used" and "unused", the same in every stack whatever its local ARNs."""
 
-    role: str
+    principal: str
     policy: str
     sid: str
     action: str
-    resource: str
+    resource: str  # as written: "!GetAtt RefundsTable.Arn", "!Sub ${RefundsTable.Arn}/index/gsi1", "*"
+
+    def describe(self) -> str:
+        return f"{self.principal}: {self.action} on {self.resource} ({self.policy} {self.sid})".rstrip()
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a grant is in a role's policies: policy name, statement, action and resource indexes."""
+
+    policy: str
+    statement: int
+    action: int
+    resource: int
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    grants: tuple[Grant, ...] = ()  # the Allow grants that matched (empty when refused)
+    matched: tuple[Position, ...] = ()  # the Allow grants that matched (empty when refused)
     denied_by: str | None = None  # the Deny statement's Sid when explicitly denied
 
 
@@ -102,41 +116,73 @@ def _statement_applies(statement: Mapping[str, Any], action: str, resource: str)
     return not any(wildcard_match(p, resource) for p in _as_list(statement.get("NotResource", [])))
 
 
-def evaluate(role: str, policies: Mapping[str, Mapping[str, Any]], action: str, resource: str) -> Decision:
-    """Whether `policies` (name → policy document, all resolved) allow `action` on `resource`."""
-    matched: list[Grant] = []
+def evaluate(policies: Mapping[str, Mapping[str, Any]], action: str, resource: str) -> Decision:
+    """Whether `policies` (name → policy document, all resolved) allow `action` on `resource`: an explicit
+    Deny wins; else allowed when any Allow statement matches both."""
+    matched: list[Position] = []
     for name, document in policies.items():
-        for statement in _as_list(document.get("Statement", [])):
+        for index, statement in enumerate(_as_list(document.get("Statement", []))):
             if not _statement_applies(statement, action, resource):
                 continue
-            sid = str(statement.get("Sid", ""))
             if statement.get("Effect") == "Deny":
-                return Decision(False, denied_by=sid or name)
+                return Decision(False, denied_by=str(statement.get("Sid") or name))
             if statement.get("Effect") != "Allow":
                 raise UnsupportedPolicy(
                     f"{name}: Effect must be Allow or Deny, not {statement.get('Effect')!r}"
                 )
             actions = [
-                a
-                for a in _as_list(statement.get("Action", ["*"]))
-                if wildcard_match(a, action, ignore_case=True)
+                i
+                for i, pattern in enumerate(_as_list(statement.get("Action", [])))
+                if wildcard_match(pattern, action, ignore_case=True)
             ]
-            resources = [r for r in _as_list(statement.get("Resource", ["*"])) if wildcard_match(r, resource)]
-            matched.extend(Grant(role, name, sid, a, r) for a in actions for r in resources)
+            resources = [
+                i
+                for i, pattern in enumerate(_as_list(statement.get("Resource", [])))
+                if wildcard_match(pattern, resource)
+            ]
+            matched.extend(Position(name, index, a, r) for a in actions for r in resources)
     return Decision(bool(matched), tuple(matched))
 
 
-def grants_of(role: str, policies: Mapping[str, Mapping[str, Any]]) -> list[Grant]:
+def written(value: Any) -> str:
+    """A policy value as template.yaml writes it (short intrinsic forms)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return f"!Ref {value['Ref']}"
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        target = value["Fn::GetAtt"]
+        return f"!GetAtt {'.'.join(target) if isinstance(target, list) else target}"
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        if isinstance(sub, str):
+            return f"!Sub {sub}"
+        text, variables = sub
+        return f"!Sub {text} ({', '.join(f'{k}: {written(v)}' for k, v in sorted(variables.items()))})"
+    return json.dumps(value, sort_keys=True)
+
+
+def grant_at(principal: str, policies: Mapping[str, Mapping[str, Any]], position: Position) -> Grant:
+    statement = _as_list(policies[position.policy]["Statement"])[position.statement]
+    return Grant(
+        principal,
+        position.policy,
+        str(statement.get("Sid", "")),
+        str(_as_list(statement["Action"])[position.action]),
+        written(_as_list(statement["Resource"])[position.resource]),
+    )
+
+
+def grants_of(principal: str, policies: Mapping[str, Mapping[str, Any]]) -> list[Grant]:
     """Every (action, resource) pair the Allow statements of `policies` name."""
     grants = []
     for name, document in policies.items():
-        for statement in _as_list(document.get("Statement", [])):
+        for index, statement in enumerate(_as_list(document.get("Statement", []))):
             if statement.get("Effect") != "Allow" or "Action" not in statement or "Resource" not in statement:
                 continue
-            sid = str(statement.get("Sid", ""))
-            for action in _as_list(statement["Action"]):
-                for resource in _as_list(statement["Resource"]):
-                    grants.append(Grant(role, name, sid, str(action), str(resource)))
+            for a in range(len(_as_list(statement["Action"]))):
+                for r in range(len(_as_list(statement["Resource"]))):
+                    grants.append(grant_at(principal, policies, Position(name, index, a, r)))
     return grants
 
 
@@ -413,17 +459,28 @@ class IamGate:
     def __init__(self, resolver: Resolver | None = None) -> None:
         self.resolver = resolver or Resolver()
         self._principals: dict[str, Principal] = {}
-        self._policies: dict[str, dict[str, dict[str, Any]]] = {}  # role name → policy name → document
+        # role name → policy name → document: resolved to local ARNs, and as the template writes it
+        self._policies: dict[str, dict[str, dict[str, Any]]] = {}
+        self._written: dict[str, dict[str, dict[str, Any]]] = {}
         self._service_principals: dict[str, Principal] = {}  # e.g. moto's Step Functions engine
         self._calls: list[Call] = []
         self._lock = threading.Lock()
 
     # -- set-up --
 
-    def add(self, principal: Principal, policies: Mapping[str, Mapping[str, Any]]) -> None:
+    def add(
+        self,
+        principal: Principal,
+        policies: Mapping[str, Mapping[str, Any]],
+        as_written: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """`policies` resolved to local ARNs; `as_written` the same with the template's intrinsics."""
         with self._lock:
             self._principals[principal.access_key_id] = principal
             self._policies[principal.role_name] = {name: dict(doc) for name, doc in policies.items()}
+            self._written[principal.role_name] = {
+                name: dict(doc) for name, doc in (as_written or policies).items()
+            }
 
     def act_for(self, access_key_id: str, principal: Principal) -> None:
         """Requests signed with `access_key_id` (a service's fixed key) are `principal`'s."""
@@ -493,11 +550,11 @@ class IamGate:
         policies = self._policies[principal.role_name]
         refusal: Refusal | None = None
         for permission in needed:
-            decision = evaluate(principal.role_name, policies, permission.action, permission.resource)
+            decision = evaluate(policies, permission.action, permission.resource)
+            as_written = self._written[principal.role_name]
+            grants = tuple(grant_at(principal.name, as_written, position) for position in decision.matched)
             self._record(
-                Call(
-                    principal.name, permission.action, permission.resource, decision.allowed, decision.grants
-                )
+                Call(principal.name, permission.action, permission.resource, decision.allowed, grants)
             )
             if not decision.allowed and refusal is None:
                 why = (
@@ -543,15 +600,21 @@ class IamGate:
         return refused
 
     def grants(self) -> list[Grant]:
-        return [grant for role, policies in self._policies.items() for grant in grants_of(role, policies)]
+        """Every grant of every role here, as the template writes it."""
+        names = {principal.role_name: principal.name for principal in self._principals.values()}
+        return [
+            grant for role, policies in self._written.items() for grant in grants_of(names[role], policies)
+        ]
 
 
 def usage(calls: Iterable[Call]) -> dict[str, dict[str, set[str]]]:
-    """principal → action → resources it was allowed (as measured)."""
+    """principal → action → the resources it was allowed on (as the template writes the grant that allowed
+    it), as measured."""
     measured: dict[str, dict[str, set[str]]] = {}
     for call in calls:
         if call.allowed:
-            measured.setdefault(call.principal, {}).setdefault(call.action, set()).add(call.resource)
+            resources = {grant.resource for grant in call.grants} or {call.resource}
+            measured.setdefault(call.principal, {}).setdefault(call.action, set()).update(resources)
     return measured
 
 
@@ -641,3 +704,58 @@ def _name(names: Mapping[str, str], name: str) -> str:
         return names[name]
     except KeyError:
         raise IntrinsicError(f"no local value for {name}") from None
+
+
+# --- what was used, across stacks ------------------------------------------------------------------------
+
+# Grants AWS itself uses with a role, which the local stack does not emulate: not reported as unused.
+USED_BY_AWS = {
+    ("EventPublisherFunction", "dynamodb:ListStreams"): "Lambda's stream poller (event source mapping)",
+    ("EventPublisherFunction", "sqs:SendMessage"): "the mapping's OnFailure destination, sent by Lambda "
+    "(the local pump keeps dead letters in memory)",
+    ("RetryWorkflow", "logs:*"): "Step Functions' log delivery to CloudWatch Logs",
+}
+
+
+def used_by_aws(grant: Grant) -> str | None:
+    for (principal, action), why in USED_BY_AWS.items():
+        if grant.principal == principal and wildcard_match(action, grant.action, ignore_case=True):
+            return why
+    return None
+
+
+@dataclass
+class UsageLog:
+    """Every stack's grants and decided calls in this process (a test session, the demo)."""
+
+    grants: set[Grant] = field(default_factory=set)
+    calls: list[Call] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, gate: IamGate) -> None:
+        grants, calls = gate.grants(), gate.calls
+        with self._lock:
+            self.grants.update(grants)
+            self.calls.extend(calls)
+
+    def unused(self) -> list[Grant]:
+        with self._lock:
+            grants, calls = set(self.grants), list(self.calls)
+        return sorted(
+            (g for g in unused_grants(grants, calls) if used_by_aws(g) is None),
+            key=lambda g: (g.principal, g.policy, g.sid, g.action, g.resource),
+        )
+
+    def report(self) -> str:
+        """Per function (and state machine): the actions it used and the resources they touched, as
+        measured; then the grants nothing used."""
+        with self._lock:
+            calls = list(self.calls)
+        lines = ["IAM as measured (allowed calls per role, by action and resource):", describe_usage(calls)]
+        unused = self.unused()
+        lines.append(f"grants no call used: {len(unused)}")
+        lines.extend(f"  {grant.describe()}" for grant in unused)
+        return "\n".join(lines)
+
+
+SESSION = UsageLog()

@@ -62,6 +62,9 @@ from .iam import (
     resolve_intrinsics,
     role_specs,
 )
+from .iam import (
+    SESSION as IAM_SESSION,
+)
 from .lambdas import Handler, LambdaFunction
 from .rules import RulePump, rule_specs
 from .state_machines import create_state_machines, function_variables, local_references, resolve
@@ -268,6 +271,8 @@ class LocalStack:
         """Stop everything that started (in reverse), restore the environment; safe to call twice."""
         try:
             if self._started:
+                if self.iam is not None:
+                    IAM_SESSION.add(self.iam)
                 self.simulator.set_ipn_url(None)
                 self.gateway.stop()
                 if self.pump is not None:
@@ -611,7 +616,7 @@ class LocalStack:
             )
             # The managed policies SAM attaches (CloudWatch Logs, X-Ray: what Lambda and Step Functions
             # do themselves, never the code) are not created; the code's calls need the template's own.
-            self.iam.add(principal, policies)
+            self.iam.add(principal, policies, spec.policies)
             if function is not None:
                 function.principal = principal
             elif principal_id in self.state_machines:

@@ -73,6 +73,11 @@ def stepfunctions_client() -> SFNClient:
     return boto3.client("stepfunctions")
 
 
+def forget_secrets() -> None:
+    """Forget the credentials secret read so far: the next use reads it again (with the caller's identity)."""
+    _secrets_provider.cache_clear()
+
+
 def reset() -> None:
     """Forget every cached object (tests and the local stack, when the environment changes)."""
     for cached in (settings, _secrets_provider, store, amazon_pay, events_client, stepfunctions_client):
