@@ -130,16 +130,25 @@ def evaluate(policies: Mapping[str, Mapping[str, Any]], action: str, resource: s
                 raise UnsupportedPolicy(
                     f"{name}: Effect must be Allow or Deny, not {statement.get('Effect')!r}"
                 )
-            actions = [
-                i
-                for i, pattern in enumerate(_as_list(statement.get("Action", [])))
-                if wildcard_match(pattern, action, ignore_case=True)
-            ]
-            resources = [
-                i
-                for i, pattern in enumerate(_as_list(statement.get("Resource", [])))
-                if wildcard_match(pattern, resource)
-            ]
+            # -1: the statement's NotAction / NotResource as a whole
+            actions = (
+                [
+                    i
+                    for i, pattern in enumerate(_as_list(statement["Action"]))
+                    if wildcard_match(pattern, action, ignore_case=True)
+                ]
+                if "Action" in statement
+                else [-1]
+            )
+            resources = (
+                [
+                    i
+                    for i, pattern in enumerate(_as_list(statement["Resource"]))
+                    if wildcard_match(pattern, resource)
+                ]
+                if "Resource" in statement
+                else [-1]
+            )
             matched.extend(Position(name, index, a, r) for a in actions for r in resources)
     return Decision(bool(matched), tuple(matched))
 
@@ -162,14 +171,20 @@ def written(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _element(statement: Mapping[str, Any], key: str, index: int) -> str:
+    if index < 0:
+        return f"Not{key} {', '.join(written(v) for v in _as_list(statement[f'Not{key}']))}"
+    return written(_as_list(statement[key])[index])
+
+
 def grant_at(principal: str, policies: Mapping[str, Mapping[str, Any]], position: Position) -> Grant:
     statement = _as_list(policies[position.policy]["Statement"])[position.statement]
     return Grant(
         principal,
         position.policy,
         str(statement.get("Sid", "")),
-        str(_as_list(statement["Action"])[position.action]),
-        written(_as_list(statement["Resource"])[position.resource]),
+        _element(statement, "Action", position.action),
+        _element(statement, "Resource", position.resource),
     )
 
 
@@ -178,10 +193,12 @@ def grants_of(principal: str, policies: Mapping[str, Mapping[str, Any]]) -> list
     grants = []
     for name, document in policies.items():
         for index, statement in enumerate(_as_list(document.get("Statement", []))):
-            if statement.get("Effect") != "Allow" or "Action" not in statement or "Resource" not in statement:
+            if statement.get("Effect") != "Allow":
                 continue
-            for a in range(len(_as_list(statement["Action"]))):
-                for r in range(len(_as_list(statement["Resource"]))):
+            actions = range(len(_as_list(statement["Action"]))) if "Action" in statement else [-1]
+            resources = range(len(_as_list(statement["Resource"]))) if "Resource" in statement else [-1]
+            for a in actions:
+                for r in resources:
                     grants.append(grant_at(principal, policies, Position(name, index, a, r)))
     return grants
 
