@@ -98,8 +98,6 @@ def test_the_state_machine_is_built_from_the_asl_file_with_the_steps_function_su
     assert properties["Type"] == "STANDARD"
     substitutions = properties["DefinitionSubstitutions"]
     assert substitutions == {"RetryStepsFunctionArn": {"Fn::GetAtt": ["RetryStepsFunction", "Arn"]}}
-    placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", ASL_PATH.read_text(encoding="utf-8")))
-    assert placeholders == set(substitutions)
 
 
 def test_the_state_machine_logs_errors_without_execution_data_and_traces(
