@@ -636,5 +636,16 @@ class LocalStack:
                 + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
             )
 
+    def iam_banner(self) -> str:
+        """One line saying whether IAM is enforced, and by which roles."""
+        if self.iam is None:
+            return "IAM: not enforced (iam=False): every AWS call is allowed"
+        names = sorted(principal.name for principal in self.iam.principals)
+        return (
+            f"IAM enforced: each function calls AWS with its own role, as SAM generates them from "
+            f"template.yaml ({len(names)}: {', '.join(names)}); a call its role does not allow is refused "
+            "(AccessDeniedException)"
+        )
+
     def iam_usage(self) -> str:
         return "" if self.iam is None else describe_usage(self.iam.calls)
