@@ -16,7 +16,10 @@
 - the Amazon Pay simulator (its MWS URL is REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT), posting its signed IPNs to
   the gateway's `/ipn`, which trusts the simulator's local CA (REFUNDS_LOCAL_SNS_CA_PEM,
   REFUNDS_LOCAL_SNS_CERT_URL_PREFIX) and accepts its seller (SELLER_IDS);
-- the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py).
+- the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py);
+- IAM as deployed (iam.py; `iam=False` turns it off): the roles SAM generates from the template, created
+  in moto, each function calling AWS with its own role's STS credentials, every call allowed or refused
+  (AccessDeniedException) by that role's policies; `iam_refusals()` and `iam_usage()` tell what happened.
 
 The environment the handlers read is resolved from the template's Globals (literals as written, parameters
 at their defaults unless overridden here, resources to the local ones) and set on the process; `stop()`
