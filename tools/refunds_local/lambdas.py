@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from amazon_pay_refunds import runtime
-
 from .iam import CURRENT_PRINCIPAL, Principal
 from .template import REPO, FunctionSpec
 
@@ -181,10 +179,6 @@ class LambdaFunction:
             def run() -> None:
                 try:
                     CURRENT_PRINCIPAL.set(principal)  # a new thread starts with an empty context
-                    if principal is not None:
-                        # One process runs every function: a secret one function read (and cached, as a
-                        # warm container does) must not serve another, whose role may not read it.
-                        runtime.forget_secrets()
                     outcome["result"] = handler(event, context)
                 except BaseException as error:  # handed to the caller below
                     outcome["error"] = error

@@ -55,6 +55,7 @@ from .aws_server import AwsServer
 from .gateway import Gateway
 from .iam import (
     ACCOUNT_ID,
+    CURRENT_PRINCIPAL,
     PARTITION,
     STEP_FUNCTIONS_ENGINE_ACCESS_KEY,
     Call,
@@ -203,6 +204,7 @@ class LocalStack:
         self._sim_handle: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
+        self._saved_container = runtime.container
         self._environment_set = False
         self._saved_werkzeug_level: int | None = None
         self._observer_queue_url = ""
@@ -469,7 +471,10 @@ class LocalStack:
         # boto3's default session caches credentials and settings from the environment it first saw.
         self._saved_session = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = None
+        self._saved_container = runtime.container
         if self.iam is not None:
+            # The library's per-container caches (the credentials secret) are kept per function.
+            runtime.container = CURRENT_PRINCIPAL.get
             # Every client of the default session signs each call as the function running in its thread.
             core = botocore.session.get_session()
             core.register_component("credential_provider", CredentialResolver([FunctionCredentialProvider()]))
@@ -499,6 +504,7 @@ class LocalStack:
         self._saved_environment = {}
         boto3.DEFAULT_SESSION = self._saved_session
         self._saved_session = None
+        runtime.container = self._saved_container
         self._environment_set = False
         runtime.reset()  # nothing built for this stack outlives it
 

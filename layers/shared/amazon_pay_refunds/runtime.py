@@ -7,6 +7,7 @@ stack and tests call it when they point the process at another endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,18 @@ def settings() -> Settings:
     return load_settings()
 
 
+def _one_container() -> Hashable:
+    return None
+
+
+# Whose cache a read fills. In Lambda a process is one function's container; the local stack runs every
+# function in one process and tells them apart here, so that a secret one function read never serves
+# another (whose role may not read it).
+container: Callable[[], Hashable] = _one_container
+
+
 @cache
-def _secrets_provider() -> parameters.SecretsProvider:
+def _secrets_provider(container_id: Hashable = None) -> parameters.SecretsProvider:
     # A client of the default session, like every other AWS client here (Powertools would otherwise
     # build a session of its own).
     return parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
@@ -40,7 +51,8 @@ def _secrets_provider() -> parameters.SecretsProvider:
 
 def credentials_book() -> CredentialsBook:
     """The credentials secret, through Powertools Parameters' cache (one read per max age)."""
-    raw: Any = _secrets_provider().get(settings().credentials_secret, max_age=CREDENTIALS_MAX_AGE_SECONDS)
+    provider = _secrets_provider(container())
+    raw: Any = provider.get(settings().credentials_secret, max_age=CREDENTIALS_MAX_AGE_SECONDS)
     text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
     return parse_credentials_secret(text)
 
@@ -71,11 +83,6 @@ def events_client() -> EventBridgeClient:
 @cache
 def stepfunctions_client() -> SFNClient:
     return boto3.client("stepfunctions")
-
-
-def forget_secrets() -> None:
-    """Forget the credentials secret read so far: the next use reads it again (with the caller's identity)."""
-    _secrets_provider.cache_clear()
 
 
 def reset() -> None:
