@@ -31,6 +31,7 @@ library's per-container caches (amazon_pay_refunds.runtime) are reset at start a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -115,6 +116,15 @@ _CLEARED = (
 
 _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: list[LocalStack] = []
+
+
+_HARNESS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _harness_session() -> boto3.Session:
+    """The stack's own clients' session, kept across stacks: its loaded service models are reused."""
+    return boto3.Session()
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -346,24 +356,26 @@ class LocalStack:
         function = self.function(self.stream_mapping.function)
         if function.principal is None:
             return self.client("dynamodbstreams")
-        return boto3.client(
-            "dynamodbstreams",
-            endpoint_url=self.aws_url,
-            region_name=self.region,
-            aws_access_key_id=function.principal.access_key_id,
-            aws_secret_access_key=function.principal.secret_access_key,
-            aws_session_token=function.principal.session_token,
-        )
+        with _HARNESS_LOCK:
+            return _harness_session().client(
+                "dynamodbstreams",
+                endpoint_url=self.aws_url,
+                region_name=self.region,
+                aws_access_key_id=function.principal.access_key_id,
+                aws_secret_access_key=function.principal.secret_access_key,
+                aws_session_token=function.principal.session_token,
+            )
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on this stack's moto server (explicit endpoint and credentials)."""
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.aws_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        )
+        with _HARNESS_LOCK:  # a session is not thread-safe while it creates clients (they are)
+            return _harness_session().client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=self.aws_url,
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            )
 
     # -- events and the stream --
 
