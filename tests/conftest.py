@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from refunds_local.iam import SESSION as IAM_SESSION
+from refunds_local.iam import IamGate
 
 REPO = Path(__file__).resolve().parent.parent
 # The real, signed protocol fixtures are shared with the whole project, beside this repository.
@@ -37,18 +38,28 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _iam_refusals_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A test on a local stack fails when any of its functions was refused a call by its role (the refused
-    action and function named), even when the code absorbed the refusal (a 500, a retry, manual action)."""
-    if "stack" not in request.fixturenames:
+    """A test that runs handlers with their roles (a local stack, or `iam_gate` under mock_aws) fails when
+    any of them was refused a call (the refused action and function named), even when the code absorbed
+    the refusal (a 500, a retry, manual action)."""
+    names = [name for name in ("stack", "iam_gate") if name in request.fixturenames]
+    if not names:
         yield
         return
-    stack = request.getfixturevalue("stack")
-    if not hasattr(stack, "assert_no_iam_refusals"):  # not a LocalStack
+    enforcer = request.getfixturevalue(names[0])
+    if hasattr(enforcer, "assert_no_iam_refusals"):  # a LocalStack
+        enforcer.iam_refusals()  # an earlier test's are its own
         yield
-        return
-    stack.iam_refusals()  # an earlier test's are its own
-    yield
-    stack.assert_no_iam_refusals()
+        enforcer.assert_no_iam_refusals()
+    elif isinstance(enforcer, IamGate):
+        enforcer.take_refusals()
+        yield
+        refused = enforcer.take_refusals()
+        assert not refused, (
+            "calls refused by IAM (the function's role in template.yaml lacks them):\n"
+            + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
+        )
+    else:
+        yield
 
 
 def _whole_suite(config: pytest.Config) -> bool:

@@ -27,15 +27,22 @@ but no call used can be reported (`unused_grants`).
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.credentials import CredentialProvider, Credentials, ReadOnlyCredentials
+import boto3
+import botocore.session
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.credentials import CredentialProvider, CredentialResolver, Credentials, ReadOnlyCredentials
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
@@ -776,3 +783,96 @@ class UsageLog:
 
 
 SESSION = UsageLog()
+
+
+# --- the same, for tests that run handlers under moto's mock_aws (no local stack) ---------------------------
+
+
+class _LocalNames(dict[str, str]):
+    """Local values of the template's names; one the test has no resource for never matches a call."""
+
+    def __missing__(self, name: str) -> str:
+        return f"arn:{PARTITION}:unset:::{name}"
+
+
+def template_gate(
+    principals: Iterable[str],
+    names: Mapping[str, str],
+    template_path: Any = None,
+    *,
+    secrets: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
+) -> IamGate:
+    """A gate holding the roles SAM generates for `principals` (functions' logical ids), their policies
+    resolved with `names` (e.g. {"RefundsTable": ..., "RefundsTable.Arn": ..., "CredentialsSecret": ...});
+    `secrets`: name → ARN of the secrets the code names by name."""
+    from .template import REPO, TEMPLATE_PATH
+    from .translation import translate
+
+    specs = role_specs(translate(template_path or TEMPLATE_PATH, base=REPO))
+    local = _LocalNames(
+        {"AWS::Partition": PARTITION, "AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, **names}
+    )
+    gate = IamGate(Resolver(secrets=dict(secrets or {})))
+    for name in principals:
+        spec = specs[name]
+        principal = Principal(
+            name=name,
+            role_name=f"test-{spec.logical_id}"[:64],
+            role_arn=f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/test-{spec.logical_id}"[:64],
+            session_name=name,
+            access_key_id=f"ASIALOCAL{name.upper()}"[:32],
+            secret_access_key="local",  # noqa: S106 - never leaves the process
+            session_token=f"token-{name}",
+        )
+        policies = {key: resolve_intrinsics(doc, local) for key, doc in spec.policies.items()}
+        gate.add(principal, policies, spec.policies)
+    return gate
+
+
+class _RawBody(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        contents = self.read()
+        while contents:
+            yield contents
+            contents = self.read()
+
+
+def _before_send(gate: IamGate, request: Any, **_: Any) -> AWSResponse | None:
+    headers = {name: request.headers.get(name) or "" for name in ("Authorization", "X-Amz-Target")}
+    headers = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
+    body = request.body or b""
+    refusal = gate.check_request(headers, body.encode() if isinstance(body, str) else bytes(body))
+    if refusal is None:
+        return None  # on to moto's mock
+    status, answer_headers, payload = refusal.wsgi()
+    response_headers = HTTPHeaders()
+    for name, value in answer_headers:
+        response_headers[name] = value
+    return AWSResponse(request.url, int(status.split()[0]), response_headers, _RawBody(payload))
+
+
+@contextmanager
+def enforced_in_process(gate: IamGate) -> Iterator[None]:
+    """Under moto's mock_aws: clients of the default boto3 session (every client the library makes) sign
+    as the principal of `as_principal`, and the gate decides each call before moto sees it."""
+    core = botocore.session.get_session()
+    core.register_component("credential_provider", CredentialResolver([FunctionCredentialProvider()]))
+    session = boto3.Session(botocore_session=core)
+    handler: Any = functools.partial(_before_send, gate)  # a response here ends the send, as moto's does
+    session.events.register_first("before-send", handler)
+    saved, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
+
+
+@contextmanager
+def as_principal(principal: Principal) -> Iterator[None]:
+    """Calls made in this thread, within the block, are `principal`'s (a handler run by a test)."""
+    token = CURRENT_PRINCIPAL.set(principal)
+    try:
+        yield
+    finally:
+        CURRENT_PRINCIPAL.reset(token)
