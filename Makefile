@@ -61,7 +61,7 @@ TRANSLATED_TEMPLATE := .aws-sam/template-checks/template.json
 template-checks: venv sam-venv
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_OFFLINE_ENV) $(SAM) validate --lint --template-file template.yaml --region us-east-1
-	$(SAM_OFFLINE_ENV) $(SAM_VENV)/bin/python scripts/translate_template.py template.yaml $(TRANSLATED_TEMPLATE)
+	$(SAM_OFFLINE_ENV) $(BIN)/python scripts/translate_template.py template.yaml $(TRANSLATED_TEMPLATE)
 	$(BIN)/cfn-lint --ignore-checks W3005 -- $(TRANSLATED_TEMPLATE)
 
 # Amazon States Language checks of every state machine (statelint 3.x: `statelint FILE...`, exit 1 on errors).

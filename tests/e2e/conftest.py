@@ -8,19 +8,25 @@ Completed (or Declined) IPN.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from refunds_local.clients import SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
+from refunds_local.template import TEMPLATE_PATH
 
 _NUMBERS = itertools.count(1)
+# Another template for the whole run (tests/e2e/test_iam.py proves a missing permission fails a test).
+TEMPLATE = os.environ.get("REFUNDS_E2E_TEMPLATE", str(TEMPLATE_PATH))
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, sim_port=0, throttling=False, settle_seconds=3600, pump=False) as running:
+    with LocalStack(
+        port=0, sim_port=0, throttling=False, settle_seconds=3600, pump=False, template_path=TEMPLATE
+    ) as running:
         yield running
 
 

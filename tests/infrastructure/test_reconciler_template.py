@@ -1,4 +1,4 @@
-"""template.yaml's reconciler: its schedule, its least-privilege role, and the alarms on its metrics."""
+"""template.yaml's reconciler: its schedule and the alarms on its metrics (its role: tests/e2e/test_iam)."""
 
 from __future__ import annotations
 
@@ -11,31 +11,16 @@ import pytest
 
 from amazon_pay_refunds.service.reconciliation import ReconciliationReport, open_refund_stats
 from tests.infrastructure.test_template import (
-    _as_list,
     _functions,
     _resources_of_type,
-    _statements,
     template,  # noqa: F401 - fixture
     translated,  # noqa: F401 - fixture
 )
-
-TABLE = {"Fn::GetAtt": ["RefundsTable", "Arn"]}
-INDEX = {"Fn::Sub": "${RefundsTable.Arn}/index/gsi1"}
-SECRET = {"Ref": "CredentialsSecret"}
 
 
 @pytest.fixture
 def reconciler(template: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
     return _functions(template)["ReconcilerFunction"]
-
-
-def _grants(function: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in _statements(function["Policies"])
-        for action in _as_list(statement["Action"])
-        for resource in _as_list(statement["Resource"])
-    }
 
 
 def test_the_reconciler_runs_every_five_minutes_within_a_minute(reconciler: dict[str, Any]) -> None:
@@ -61,37 +46,6 @@ def test_the_schedule_becomes_a_rule_invoking_the_reconciler(translated: dict[st
     assert [r["ScheduleExpression"] for r in scheduled] == ["rate(5 minutes)"]
     [target] = scheduled[0]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["ReconcilerFunction", "Arn"]}
-
-
-def test_the_reconciler_may_only_read_and_write_refunds_and_read_the_credentials(
-    reconciler: dict[str, Any],
-) -> None:
-    expected = [
-        ("dynamodb:GetItem", TABLE),
-        ("dynamodb:BatchGetItem", TABLE),
-        ("dynamodb:PutItem", TABLE),
-        ("dynamodb:UpdateItem", TABLE),
-        ("dynamodb:Query", INDEX),
-        ("secretsmanager:GetSecretValue", SECRET),
-    ]
-    assert _grants(reconciler) == {
-        (action, json.dumps(resource, sort_keys=True)) for action, resource in expected
-    }
-
-
-def test_the_generated_reconciler_role_adds_nothing_but_logs_and_tracing(
-    translated: dict[str, Any],  # noqa: F811
-) -> None:
-    role = translated["Resources"]["ReconcilerFunctionRole"]["Properties"]
-    actions = {a for s in _statements(role.get("Policies", [])) for a in _as_list(s["Action"])}
-    assert actions == {
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:Query",
-        "secretsmanager:GetSecretValue",
-    }
 
 
 def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:  # noqa: F811

@@ -16,6 +16,7 @@ Not emulated: qualifiers other than `$LATEST`, async retries and destinations of
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import run_wsgi_app
 
+from .iam import IamGate
 from .lambdas import FunctionTimedOut, HandlerUnavailable, LambdaFunction
 
 logger = logging.getLogger("refunds_local.aws")
@@ -59,6 +61,8 @@ class AwsServer:
         self._thread: threading.Thread | None = None
         self._background: list[threading.Thread] = []
         self._background_lock = threading.Lock()
+        # When set, every signed request is allowed or refused by its signer's role first (iam.py).
+        self.gate: IamGate | None = None
 
     # -- lifecycle --
 
@@ -100,6 +104,17 @@ class AwsServer:
         function = self._invoked_function(environ)
         if function is not None:
             return self._invoke(function, environ, start_response)
+        gate = self.gate
+        if gate is not None:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            refusal = gate.check_request(_signed_headers(environ), body)
+            if refusal is not None:
+                refused_status, refused_headers, refused_body = refusal.wsgi()
+                logger.warning("refused: %s", refusal.message)
+                start_response(refused_status, refused_headers)
+                return [refused_body]
         with self._moto_lock:
             # Buffered, so that moto has produced its whole answer before the lock is released.
             body, status, headers = run_wsgi_app(self._moto, environ, buffered=True)
@@ -141,6 +156,18 @@ class AwsServer:
                 request_id,
                 [("x-amzn-ErrorType", "InvalidRequestContentException")],
             )
+        gate = self.gate
+        if gate is not None:
+            refusal = gate.check_invoke(_signed_headers(environ), function.arn, event)
+            if refusal is not None:
+                logger.warning("refused: %s", refusal.message)
+                return _answer(
+                    start_response,
+                    "403 Forbidden",
+                    {"Type": "User", "Message": refusal.message},
+                    request_id,
+                    [("x-amzn-ErrorType", refusal.code)],
+                )
         if invocation_type == "DryRun":
             return _answer(start_response, "204 No Content", None, request_id)
         if invocation_type == "Event":
@@ -182,6 +209,13 @@ class AwsServer:
             function.invoke(event, request_id=request_id)
         except Exception as error:
             _function_error(function, error, request_id)  # logged there; Lambda's async retries not emulated
+
+
+def _signed_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "Authorization": str(environ.get("HTTP_AUTHORIZATION", "")),
+        "X-Amz-Target": str(environ.get("HTTP_X_AMZ_TARGET", "")),
+    }
 
 
 def _function_error(function: LambdaFunction, error: Exception, request_id: str) -> dict[str, Any]:

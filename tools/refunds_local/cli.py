@@ -38,6 +38,7 @@ def banner(stack: LocalStack) -> str:
             f"  Storefront API and /ipn  {api}   (header x-api-key: {stack.api_key})",
             f"  Amazon Pay simulator     {sim}   (MWS {stack.mws_url}, seller {stack.seller_id})",
             f"  AWS services (moto)      {stack.aws_url}   table {stack.table_name}, bus {stack.bus_name}",
+            f"  {stack.iam_banner()}",
             "",
             "Create a capture on the simulator:",
             f"  curl -s -X POST {sim}/simulator/captures -H 'content-type: application/json' \\",

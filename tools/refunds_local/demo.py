@@ -287,6 +287,9 @@ def run_scenario(stack: LocalStack, scenario: Scenario) -> Outcome:
         failure = f"{type(error).__name__}: {error}"
     seconds = time.monotonic() - started
     stack.drain()
+    refused = stack.iam_refusals()
+    if refused and failure is None:
+        failure = "refused by IAM: " + "; ".join(f"AccessDenied: {call.describe()}" for call in refused)
     timelines = [f"    {line}" for line in demo.notes]
     timelines += [line for refund_id in demo.refunds for line in refund_timeline(stack, demo, refund_id)]
     timelines += [line for capture_id in demo.captures for line in capture_timeline(stack, demo, capture_id)]
@@ -396,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         try:
             print(f"local stack: API {stack.api_url}, Amazon Pay simulator {stack.sim_url}", file=out)
+            print(stack.iam_banner(), file=out)
             print(f"(the Lambda handlers' logs: {log_path})", file=out, flush=True)
             for scenario in chosen:
                 outcome = run_scenario(stack, scenario)
@@ -413,6 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for outcome in failed:
         print(f"  FAILED {outcome.scenario.name}: {outcome.failure}", file=out)
+    if stack.iam is not None:
+        print("\nAWS calls each role made in this demo (action: resources), every one allowed:", file=out)
+        print("\n".join(f"  {line}" for line in stack.iam_usage().splitlines()), file=out)
     return 1 if failed else 0
 
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .iam import ACCOUNT_ID, CURRENT_PRINCIPAL, Principal
 from .template import REPO, FunctionSpec
 
 logger = logging.getLogger("refunds_local.lambdas")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-ACCOUNT_ID = "123456789012"
 
 
 class HandlerUnavailable(Exception):
@@ -119,6 +119,8 @@ class LambdaFunction:
         self._environment = threading.Lock()
         self._handler: Handler | None = None
         self._override: Handler | str | None = None
+        # The role session its AWS calls are signed with (iam.py); None: the process's own credentials.
+        self.principal: Principal | None = None
 
     @property
     def reference(self) -> str:
@@ -171,8 +173,11 @@ class LambdaFunction:
         try:
             context = self.new_context(request_id)
 
+            principal = self.principal
+
             def run() -> None:
                 try:
+                    CURRENT_PRINCIPAL.set(principal)  # a new thread starts with an empty context
                     outcome["result"] = handler(event, context)
                 except BaseException as error:  # handed to the caller below
                     outcome["error"] = error

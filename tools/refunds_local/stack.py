@@ -16,7 +16,10 @@
 - the Amazon Pay simulator (its MWS URL is REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT), posting its signed IPNs to
   the gateway's `/ipn`, which trusts the simulator's local CA (REFUNDS_LOCAL_SNS_CA_PEM,
   REFUNDS_LOCAL_SNS_CERT_URL_PREFIX) and accepts its seller (SELLER_IDS);
-- the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py).
+- the API Gateway emulation (gateway.py) and the stream pump feeding the EventPublisher (streams.py);
+- IAM as deployed (iam.py; `iam=False` turns it off): the roles SAM generates from the template, created
+  in moto, each function calling AWS with its own role's STS credentials, every call allowed or refused
+  (AccessDeniedException) by that role's policies; `iam_refusals()` and `iam_usage()` tell what happened.
 
 The environment the handlers read is resolved from the template's Globals (literals as written, parameters
 at their defaults unless overridden here, resources to the local ones) and set on the process; `stop()`
@@ -28,6 +31,7 @@ library's per-container caches (amazon_pay_refunds.runtime) are reset at start a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -39,7 +43,9 @@ from types import TracebackType
 from typing import Any
 
 import boto3
+import botocore.session
 import requests
+from botocore.credentials import CredentialResolver
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.store.schema import create_table
@@ -48,11 +54,28 @@ from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEF
 
 from .aws_server import AwsServer
 from .gateway import Gateway
-from .lambdas import ACCOUNT_ID, Handler, LambdaFunction
+from .iam import (
+    ACCOUNT_ID,
+    CURRENT_PRINCIPAL,
+    PARTITION,
+    STEP_FUNCTIONS_ENGINE_ACCESS_KEY,
+    Call,
+    FunctionCredentialProvider,
+    IamGate,
+    Principal,
+    describe_usage,
+    resolve_intrinsics,
+    role_specs,
+)
+from .iam import (
+    SESSION as IAM_SESSION,
+)
+from .lambdas import Handler, LambdaFunction
 from .rules import RulePump, rule_specs
 from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
 from .template import (
+    REPO,
     TEMPLATE_PATH,
     api_spec,
     function_environment,
@@ -63,6 +86,7 @@ from .template import (
     stream_mapping,
     substitute,
 )
+from .translation import translate
 
 logger = logging.getLogger("refunds_local.stack")
 
@@ -102,6 +126,15 @@ _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: list[LocalStack] = []
 
 
+_HARNESS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _harness_session() -> boto3.Session:
+    """The stack's own clients' session, kept across stacks: its loaded service models are reused."""
+    return boto3.Session()
+
+
 class StackAlreadyRunning(RuntimeError):
     """Another LocalStack runs in this process (they share the process environment)."""
 
@@ -129,8 +162,11 @@ class LocalStack:
         secret_key: str = DEFAULT_SECRET_KEY,
         extra_environment: Mapping[str, str] | None = None,
         ipn: bool = True,
+        iam: bool = True,
     ) -> None:
-        """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls)."""
+        """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls).
+        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role."""
+        self.template_path = Path(template_path)
         self.template = load_template(template_path)
         self.api_key = api_key
         self.stack_name = stack_name
@@ -182,11 +218,14 @@ class LocalStack:
         self.pump: StreamPump | None = None
         self.rules: RulePump | None = None
         self.state_machines: dict[str, str] = {}
+        self.iam: IamGate | None = IamGate() if iam else None
+        self._names: dict[str, str] = {}
         self._aws: AwsServer | None = None
         self._saved_moto_config: dict[str, Any] | None = None
         self._sim_handle: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
+        self._saved_container = runtime.container
         self._environment_set = False
         self._saved_werkzeug_level: int | None = None
         self._observer_queue_url = ""
@@ -236,8 +275,9 @@ class LocalStack:
         self._set_environment()
         self._create_resources()
         self._create_workflows()
+        self._create_roles()
         self.pump = StreamPump(
-            self.client("dynamodbstreams"),
+            self._stream_client(),
             self.stream_arn,
             self.function(self.stream_mapping.function),
             self.stream_mapping,
@@ -257,6 +297,8 @@ class LocalStack:
         """Stop everything that started (in reverse), restore the environment; safe to call twice."""
         try:
             if self._started:
+                if self.iam is not None:
+                    IAM_SESSION.add(self.iam)
                 self.simulator.set_ipn_url(None)
                 self.gateway.stop()
                 if self.pump is not None:
@@ -320,15 +362,31 @@ class LocalStack:
         except KeyError:
             raise KeyError(f"the template has no function {logical_id}") from None
 
+    def _stream_client(self) -> Any:
+        """Lambda's event source mapping reads the stream with its function's execution role."""
+        function = self.function(self.stream_mapping.function)
+        if function.principal is None:
+            return self.client("dynamodbstreams")
+        with _HARNESS_LOCK:
+            return _harness_session().client(
+                "dynamodbstreams",
+                endpoint_url=self.aws_url,
+                region_name=self.region,
+                aws_access_key_id=function.principal.access_key_id,
+                aws_secret_access_key=function.principal.secret_access_key,
+                aws_session_token=function.principal.session_token,
+            )
+
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on this stack's moto server (explicit endpoint and credentials)."""
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.aws_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        )
+        with _HARNESS_LOCK:  # a session is not thread-safe while it creates clients (they are)
+            return _harness_session().client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=self.aws_url,
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            )
 
     # -- events and the stream --
 
@@ -436,6 +494,14 @@ class LocalStack:
         # boto3's default session caches credentials and settings from the environment it first saw.
         self._saved_session = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = None
+        self._saved_container = runtime.container
+        if self.iam is not None:
+            # The library's per-container caches (the credentials secret) are kept per function.
+            runtime.container = CURRENT_PRINCIPAL.get
+            # Every client of the default session signs each call as the function running in its thread.
+            core = botocore.session.get_session()
+            core.register_component("credential_provider", CredentialResolver([FunctionCredentialProvider()]))
+            boto3.DEFAULT_SESSION = boto3.Session(botocore_session=core)
         runtime.reset()  # the library's cached settings and clients were built for another environment
         self._environment_set = True
         self.environment = environment
@@ -461,6 +527,7 @@ class LocalStack:
         self._saved_environment = {}
         boto3.DEFAULT_SESSION = self._saved_session
         self._saved_session = None
+        runtime.container = self._saved_container
         self._environment_set = False
         runtime.reset()  # nothing built for this stack outlives it
 
@@ -493,6 +560,8 @@ class LocalStack:
         self.secret_arn = self.client("secretsmanager").create_secret(
             Name=self.secret_name, SecretString=json.dumps(secret)
         )["ARN"]
+        if self.iam is not None:
+            self.iam.resolver.secrets[self.secret_name] = self.secret_arn
         os.environ["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
         self.environment["AMAZON_PAY_CREDENTIALS_SECRET"] = self.secret_arn
 
@@ -506,6 +575,7 @@ class LocalStack:
             "CredentialsSecret": self.secret_arn,
             **local_references(self.template, self.functions, stack_name=self.stack_name, region=self.region),
         }
+        self._names = dict(names)
         self.state_machines = create_state_machines(
             self.client("stepfunctions"), self.template, names, stack_name=self.stack_name
         )
@@ -522,3 +592,92 @@ class LocalStack:
             interval=self._pump_interval,
         )
         self.rules.create()
+
+    # -- IAM --
+
+    def _local_names(self) -> dict[str, str]:
+        """What the translated template's Ref/GetAtt/Sub mean locally, for the roles' policies."""
+        arn = f"arn:{PARTITION}:{{}}:{self.region}:{ACCOUNT_ID}:{{}}"
+        names = {
+            **self._names,
+            "AWS::Partition": PARTITION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::URLSuffix": "amazonaws.com",
+            "RefundsTable.Arn": arn.format("dynamodb", f"table/{self.table_name}"),
+            "RefundsTable.StreamArn": self.stream_arn,
+            "RefundsBus.Arn": arn.format("events", f"event-bus/{self.bus_name}"),
+        }
+        for logical_id in resources(self.template, "AWS::SQS::Queue"):
+            queue = f"{self.stack_name}-{logical_id}"
+            names[logical_id] = f"{self.aws_url}/{ACCOUNT_ID}/{queue}"
+            names[f"{logical_id}.Arn"] = arn.format("sqs", queue)
+            names[f"{logical_id}.QueueName"] = queue
+        return names
+
+    def _create_roles(self) -> None:
+        """The roles SAM generates, in moto's IAM; each function's and state machine's credentials from STS
+        AssumeRole; the gate in front of moto then decides every call by its signer's role (iam.py)."""
+        if self.iam is None or self._aws is None:
+            return
+        translated = translate(self.template_path, base=REPO)
+        names = self._local_names()
+        iam, sts = self.client("iam"), self.client("sts")
+        for principal_id, spec in role_specs(translated).items():
+            role_name = f"{self.stack_name}-{spec.logical_id}"[:64]
+            role_arn = iam.create_role(
+                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(spec.assume_role_policy)
+            )["Role"]["Arn"]
+            policies = {name: resolve_intrinsics(doc, names) for name, doc in spec.policies.items()}
+            for name, document in policies.items():
+                # SAM's policy templates omit Version (IAM then reads 2008-10-17), which moto refuses;
+                # the two differ only in policy variables, which no policy here uses.
+                versioned = {"Version": "2012-10-17", **document}
+                iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(versioned))
+            function = self.functions.get(principal_id)
+            session_name = function.name if function is not None else f"{self.stack_name}-{principal_id}"
+            assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+            principal = Principal(
+                name=principal_id,
+                role_name=role_name,
+                role_arn=role_arn,
+                session_name=session_name[:64],
+                access_key_id=assumed["AccessKeyId"],
+                secret_access_key=assumed["SecretAccessKey"],
+                session_token=assumed["SessionToken"],
+                state_machine_arn=self.state_machines.get(principal_id, ""),
+            )
+            # The managed policies SAM attaches (CloudWatch Logs, X-Ray: what Lambda and Step Functions
+            # do themselves, never the code) are not created; the code's calls need the template's own.
+            self.iam.add(principal, policies, spec.policies)
+            if function is not None:
+                function.principal = principal
+            elif principal_id in self.state_machines:
+                self.iam.act_for(STEP_FUNCTIONS_ENGINE_ACCESS_KEY, principal)
+        self._aws.gate = self.iam
+
+    def iam_refusals(self) -> list[Call]:
+        """The calls refused so far, forgotten afterwards; empty when IAM is not enforced."""
+        return [] if self.iam is None else self.iam.take_refusals()
+
+    def assert_no_iam_refusals(self) -> None:
+        """Fails naming each refused call: the function, the action and the resource."""
+        refused = self.iam_refusals()
+        if refused:
+            raise AssertionError(
+                "calls refused by IAM (the function's role in template.yaml lacks them):\n"
+                + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
+            )
+
+    def iam_banner(self) -> str:
+        """One line saying whether IAM is enforced, and by which roles."""
+        if self.iam is None:
+            return "IAM: not enforced (iam=False): every AWS call is allowed"
+        names = sorted(principal.name for principal in self.iam.principals)
+        return (
+            f"IAM enforced: each function calls AWS with its own role, as SAM generates them from "
+            f"template.yaml ({len(names)}: {', '.join(names)}); a call its role does not allow is refused "
+            "(AccessDeniedException)"
+        )
+
+    def iam_usage(self) -> str:
+        return "" if self.iam is None else describe_usage(self.iam.calls)

@@ -7,7 +7,8 @@ and `!Ref F` of a function to the local function's ARN and name (aws_server.py a
 `Environment.Variables` (beyond Globals), e.g. RetryStarter's `RETRY_WORKFLOW_ARN: !Ref RetryWorkflow`,
 resolved the same way (`Ref` of a state machine is its ARN).
 
-Not emulated: Logging, Tracing, Policies (moto does not enforce IAM), versions and aliases.
+Not emulated: Logging, Tracing, versions and aliases. Policies: the state machine's role is enforced on
+the Lambda tasks it invokes (iam.py); the role given to moto here is a placeholder.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ stack and tests call it when they point the process at another endpoint.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +39,21 @@ def settings() -> Settings:
     return load_settings()
 
 
+def _one_container() -> Hashable:
+    return None
+
+
+# Whose cache a read fills. In Lambda a process is one function's container; the local stack runs every
+# function in one process and tells them apart here, so that a secret one function read never serves
+# another (whose role may not read it).
+container: Callable[[], Hashable] = _one_container
+
+
 @cache
-def _secrets_provider() -> parameters.SecretsProvider:
-    return parameters.SecretsProvider()
+def _secrets_provider(container_id: Hashable = None) -> parameters.SecretsProvider:
+    # A client of the default session, like every other AWS client here (Powertools would otherwise
+    # build a session of its own).
+    return parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
 
 
 def credentials_book() -> CredentialsBook:
@@ -51,7 +64,7 @@ def credentials_book() -> CredentialsBook:
     """
     name = settings().credentials_secret
     try:
-        raw: Any = _secrets_provider().get(name, max_age=CREDENTIALS_MAX_AGE_SECONDS)
+        raw: Any = _secrets_provider(container()).get(name, max_age=CREDENTIALS_MAX_AGE_SECONDS)
     except GetParameterError as error:
         if not _has_no_value(error):
             raise

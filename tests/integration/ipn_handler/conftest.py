@@ -21,6 +21,8 @@ from amazon_pay_refunds.service.notifications import CaptureDetailsSource, IpnSe
 from amazon_pay_refunds.sns import CertificateFetcher
 from amazon_pay_refunds.store import RefundStore, create_table
 from functions.ipn_handler import app
+from refunds_local.iam import SESSION as IAM_SESSION
+from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
 from tests.unit.ipn_handler.signing import NOW, OTHER_SELLER, SELLER
 
 if TYPE_CHECKING:
@@ -61,11 +63,13 @@ class Answer:
 
 
 class Endpoint:
-    """POST /ipn through `app.lambda_handler`, with the service built as in Lambda plus test injections."""
+    """POST /ipn through `app.lambda_handler`, with the service built as in Lambda plus test injections,
+    and IpnHandlerFunction's role (refunds_local/iam.py)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, principal: Principal) -> None:
         self._monkeypatch = monkeypatch
         self.subscribe = SubscribeSpy()
+        self.principal = principal
 
     def install(
         self,
@@ -89,7 +93,8 @@ class Endpoint:
         self._monkeypatch.setattr(app, "ipn_service", lambda: service)
 
     def post(self, event: dict[str, Any]) -> Answer:
-        response = app.lambda_handler(event, FakeContext())
+        with as_principal(self.principal):
+            response = app.lambda_handler(event, FakeContext())
         assert response["headers"]["Content-Type"] == "application/json"
         return Answer(response["statusCode"], json.loads(response["body"]))
 
@@ -133,8 +138,20 @@ def store(dynamodb: DynamoDBClient) -> RefundStore:
 
 
 @pytest.fixture
-def endpoint(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
-    return Endpoint(monkeypatch)
+def iam_gate(dynamodb: DynamoDBClient) -> Iterator[IamGate]:
+    """IpnHandlerFunction's role as SAM generates it, enforced on its calls (iam.py)."""
+    table_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}"
+    gate = template_gate(["IpnHandlerFunction"], {"RefundsTable": TABLE, "RefundsTable.Arn": table_arn})
+    with enforced_in_process(gate):
+        runtime.reset()
+        BUILD_SERVICE.cache_clear()
+        yield gate
+    IAM_SESSION.add(gate)
+
+
+@pytest.fixture
+def endpoint(iam_gate: IamGate, monkeypatch: pytest.MonkeyPatch) -> Endpoint:
+    return Endpoint(monkeypatch, iam_gate.principal("IpnHandlerFunction"))
 
 
 def create_refund(

@@ -16,10 +16,12 @@ from amazon_pay_refunds.service.reconciliation import Reconciler, Reconciliation
 from amazon_pay_refunds.service.refund_requests import FaultHook, no_faults
 from amazon_pay_refunds.store import RefundStore
 from amazon_pay_sim import Simulator
+from refunds_local.iam import IamGate, as_principal
 from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures used by the tests here
     Api,
     aws,
     capture,
+    iam_gate,
     served,
     simulator,
     store,
@@ -45,18 +47,22 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def api(aws: None) -> Api:  # noqa: F811 - this folder's own api fixture
-    return Api()
+def api(iam_gate: IamGate) -> Api:  # noqa: F811 - this folder's own api fixture
+    return Api(principal=iam_gate.principal("RefundApiFunction"))
 
 
 Reconcile = Callable[..., ReconciliationReport]
 
 
 @pytest.fixture
-def reconcile(aws: None, clock: Clock) -> Reconcile:  # noqa: F811
-    """One reconciliation run, wired as the Lambda wires it, on the test's clock."""
+def reconcile(iam_gate: IamGate, clock: Clock) -> Reconcile:  # noqa: F811
+    """One reconciliation run, wired as the Lambda wires it, on the test's clock, with its role."""
 
     def run(limit: int = 25, fault_hook: FaultHook = no_faults) -> ReconciliationReport:
+        with as_principal(iam_gate.principal("ReconcilerFunction")):
+            return _run(limit, fault_hook)
+
+    def _run(limit: int, fault_hook: FaultHook) -> ReconciliationReport:
         settings = runtime.settings()
         reconciler = Reconciler.build(
             runtime.store(),

@@ -17,6 +17,7 @@ from amazon_pay_refunds.domain.models import AttemptState
 from amazon_pay_refunds.service.reconciliation import Reconciler
 from amazon_pay_refunds.store import RefundStore
 from amazon_pay_sim import Simulator
+from refunds_local.iam import IamGate, as_principal
 from tests.integration.refund_api.conftest import LambdaContext, refund_body
 
 from .conftest import Api, Clock
@@ -27,7 +28,9 @@ Capture = Callable[..., str]
 
 
 @pytest.fixture
-def handler(aws: None, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+def handler(
+    iam_gate: IamGate, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., dict[str, Any]]:
     module = importlib.import_module("functions.reconciler.app")
 
     def wired() -> Reconciler:
@@ -36,9 +39,10 @@ def handler(aws: None, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Callabl
     monkeypatch.setattr(module, "reconciler", wired)
 
     def invoke() -> dict[str, Any]:
-        result: dict[str, Any] = module.lambda_handler(
-            SCHEDULED_EVENT, LambdaContext(60.0, function_name="ReconcilerFunction")
-        )
+        with as_principal(iam_gate.principal("ReconcilerFunction")):
+            result: dict[str, Any] = module.lambda_handler(
+                SCHEDULED_EVENT, LambdaContext(60.0, function_name="ReconcilerFunction")
+            )
         return result
 
     return invoke

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import time
@@ -20,6 +21,8 @@ from amazon_pay_refunds.store import RefundStore, create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
+from refunds_local.iam import SESSION as IAM_SESSION
+from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
 
 REPO = Path(__file__).resolve().parents[3]
 EVENT_TEMPLATE = REPO / "events" / "refund_api" / "post_refunds.json"
@@ -78,17 +81,20 @@ def api_event(
 
 
 class Api:
-    """Calls lambda_handler as API Gateway would, and reads the answers."""
+    """Calls lambda_handler as API Gateway would, and reads the answers; with RefundApiFunction's role when
+    given its principal (refunds_local/iam.py)."""
 
-    def __init__(self, handler: Handler | None = None) -> None:
+    def __init__(self, handler: Handler | None = None, principal: Principal | None = None) -> None:
         # Imported only now, inside the environment the stack sets (as Lambda imports a handler).
         self.handler = handler or importlib.import_module("functions.refund_api.app").lambda_handler
         self.remaining_seconds = 25.0
+        self.principal = principal
 
     def call(self, method: str, resource: str, path: str, body: Any = None, **kw: Any) -> Answer:
-        response = self.handler(
-            api_event(method, resource, path, body, **kw), LambdaContext(self.remaining_seconds)
-        )
+        with as_principal(self.principal) if self.principal is not None else contextlib.nullcontext():
+            response = self.handler(
+                api_event(method, resource, path, body, **kw), LambdaContext(self.remaining_seconds)
+            )
         return Answer(response["statusCode"], json.loads(response["body"]) if response.get("body") else None)
 
     def post_refund(self, body: dict[str, Any]) -> Answer:
@@ -166,8 +172,28 @@ def aws(monkeypatch: pytest.MonkeyPatch, served: ServerHandle) -> Iterator[None]
 
 
 @pytest.fixture
-def api(aws: None) -> Api:
-    return Api()
+def iam_gate(aws: None) -> Iterator[IamGate]:
+    """The roles SAM generates for the functions these tests run, enforced on their calls (iam.py)."""
+    secret_arn = boto3.client("secretsmanager", region_name="us-east-1").describe_secret(SecretId=SECRET_NAME)
+    gate = template_gate(
+        ["RefundApiFunction", "ReconcilerFunction"],
+        {
+            "RefundsTable": TABLE,
+            "RefundsTable.Arn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}",
+            "CredentialsSecret": secret_arn["ARN"],
+        },
+        secrets={SECRET_NAME: secret_arn["ARN"]},
+    )
+    with enforced_in_process(gate):
+        runtime.reset()
+        yield gate
+    runtime.reset()
+    IAM_SESSION.add(gate)
+
+
+@pytest.fixture
+def api(iam_gate: IamGate) -> Api:
+    return Api(principal=iam_gate.principal("RefundApiFunction"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from refunds_local.clients import Storefront
 from refunds_local.stack import LocalStack
 
 from .support import (
@@ -70,6 +71,28 @@ def test_a_processing_failure_once_is_retried_after_the_wait_and_completes(stack
         "Refund Pending",
         "Refund Completed",
     ]
+
+
+def test_a_refund_no_ipn_reported_found_before_the_retry_is_recorded_and_the_retry_completes(
+    stack: LocalStack,
+) -> None:
+    """The retry's headroom check finds a seller refund whose IPN was lost and records it on the ledger
+    (RetryStepsFunction's UpdateItem) before sending the next attempt."""
+    capture_id = stack.simulator.create_capture("100.00", "USD")
+    request_refund(stack, "pf-unseen", capture_id, processing_failure_note(times=1))
+    stack.simulator.set_ipn_url(None)  # this refund's IPN is lost
+    unseen = stack.simulator.external_refund(capture_id, "30.00", "SellerInitiated")
+    stack.simulator.set_ipn_url(f"{stack.api_url}/ipn")
+
+    refund = wait_for_status(stack, "pf-unseen", "Completed", "ManualActionRequired")
+    execution = finished_execution(stack, "pf-unseen-attempt-1")
+
+    assert refund["status"] == "Completed", refund
+    assert [(a["attempt"], a["state"]) for a in refund["attempts"]] == [(1, "Declined"), (2, "Completed")]
+    assert execution["status"] == "SUCCEEDED"
+    ledger = Storefront(stack.api_url, stack.api_key).get_capture(capture_id).body
+    assert (ledger["external"], ledger["completed"], ledger["available"]) == ("30.00", "10.00", "60.00")
+    assert [e["amazon_refund_id"] for e in ledger["external_refunds"]] == [unseen["amazon_refund_id"]]
 
 
 def test_a_processing_failure_twice_requires_manual_action_and_publishes_it(stack: LocalStack) -> None:

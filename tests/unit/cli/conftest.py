@@ -6,6 +6,7 @@ from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures for
     api,
     aws,
     capture,
+    iam_gate,
     served,
     simulator,
     store,
