@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lambdas import ACCOUNT_ID, LambdaFunction
+from .iam import ACCOUNT_ID
+from .lambdas import LambdaFunction
 from .template import REPO, Template, TemplateError, resources, substitute
 
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
