@@ -67,6 +67,7 @@ class World:
         refund_type: str = "SellerInitiated",
         seller_id: str = SELLER,
         nref: str | None = None,
+        amount: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         data = refund_notification_xml(
             amazon_refund_id=amazon_refund_id,
@@ -74,7 +75,7 @@ class World:
             state=state,
             reason_code=reason_code,
             refund_type=refund_type,
-            amount="5.00",
+            amount=amount or ("10.00" if reference == f"{REFUND_ID}_1" else "5.00"),
         )
         return self.post(amazon_pay_message(data, seller_id=seller_id, notification_reference_id=nref))
 

@@ -267,12 +267,28 @@ def test_an_unreported_external_refund_that_still_fits_is_recorded_and_the_refun
 
 
 def test_our_own_refund_whose_answer_was_lost_is_not_taken_for_an_external_one() -> None:
-    store, amazon = first_refund_then_a_to_z("10.00")
-    lost_id = "S01-1234567-1234567-R000005"  # r1's attempt as Amazon made it, answer never recorded
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(refund_answers=[UNAVAILABLE, refund_details("S01-1234567-1234567-R000009")])
+    first = service(store, amazon).request_refund(request("r1", "60.00"), deadline=99.0).refund
+    assert first.status is RefundStatus.REQUESTED  # Amazon made it, but its answer never came
+    lost_id = "S01-1234567-1234567-R000005"
+    made = replace(refund_details(lost_id), refund_reference_id="r1_1")
     amazon.capture_answers = [capture_listing(lost_id)]
-    amazon.refund_details_answers = {lost_id: replace(refund_details(lost_id), refund_reference_id="r1_1")}
+    amazon.refund_details_answers = {lost_id: replace(made, refund_amount=Price(Decimal("60.00"), "USD"))}
     service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
     assert store.ledgers[CAPTURE_ID].external == Decimal("0")
+
+
+def test_a_refund_named_like_ours_but_of_another_amount_is_external() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    foreign = "S01-1234567-1234567-R000005"  # the seller's ERP, RefundReferenceId r1_7
+    erp = replace(
+        refund_details(foreign), refund_reference_id="r1_7", refund_amount=Price(Decimal("15.00"), "USD")
+    )
+    amazon.capture_answers = [capture_listing(foreign)]
+    amazon.refund_details_answers = {foreign: erp}
+    service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert store.ledgers[CAPTURE_ID].external == Decimal("15.00")
 
 
 def test_when_amazon_cannot_show_the_capture_the_refund_stays_requested_and_unsent() -> None:
