@@ -111,6 +111,7 @@ def test_the_steps_function_reads_and_writes_only_the_table_and_reads_only_the_c
         ("dynamodb:GetItem", table),
         ("dynamodb:BatchGetItem", table),
         ("dynamodb:PutItem", table),
+        ("dynamodb:UpdateItem", table),  # external refunds found before a retry, onto the ledger
         ("secretsmanager:GetSecretValue", json.dumps({"Ref": "CredentialsSecret"})),
     }
 

@@ -419,8 +419,10 @@ def test_request_path_functions_have_only_the_table_actions_they_use(template: d
         "dynamodb:ConditionCheckItem",
         "dynamodb:Query",
     }
-    # The IPN handler also reads open refunds in batches (list_open) to find an external refund's capture.
-    per_function = {"RefundApiFunction": allowed, "IpnHandlerFunction": allowed | {"dynamodb:BatchGetItem"}}
+    # Both read refunds in batches: a capture's refunds with its ledger (RefundApi: GET /captures, the
+    # headroom check), open refunds (IpnHandler: list_open, to find an external refund's capture).
+    allowed |= {"dynamodb:BatchGetItem"}
+    per_function = {"RefundApiFunction": allowed, "IpnHandlerFunction": allowed}
     functions = _functions(template)
     for name, allowed in per_function.items():
         statements = _statements(functions[name]["Policies"])

@@ -8,8 +8,10 @@ strings: AmazonRejected, ProcessingFailure with Times 1/2/always), exact duplica
 refund_id, storefront retries after a 5xx or a crash, resuming any suspended invocation (so invocations
 interleave at every DynamoDB call, Amazon call and fault hook), IPN deliveries (reordered, duplicated,
 dropped, delayed by not being picked, redelivered after a 5xx), Amazon faults (500, 503, throttle, timeout,
-accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/BuyerCanceled/Seller Central
-refunds, capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps, operator
+accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/chargeback/BuyerCanceled/Seller
+Central refunds (Completed or Pending; also already on captures before their ledger opens), the seller's ERP
+calling Refund directly with its own reference ids and with ones shaped like ours (`{refund_id}_{n}` of live
+and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps, operator
 resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
 raises Crash; any DynamoDB write may crash or fail before or after it executes.
 """

@@ -11,22 +11,23 @@ every input but unexpected failures (see below). Mapping, in one place:
   unreachable, the SubscribeURL unreachable), so that SNS redelivers.
 
 Decisions (docs in the module, tests in tests/*/ipn_handler):
-- A PaymentRefund IPN names one of our refunds through its RefundReferenceId (`{refund_id}_{n}`, Amazon
-  echoes what we sent); the domain then matches the attempt by AmazonRefundId first. Refund IPNs need no
-  dedupe write: the refund applies each `ipn:{NotificationReferenceId}` cause at most once.
-- A reference that names a refund of ours whose seller differs from the IPN's SellerId is never applied to
-  that refund (another seller's refund cannot complete ours): it is logged (`seller_mismatch_refund_id`)
-  and handled as a refund this service did not issue for the IPN's seller. Answering 403 would only make
-  SNS redeliver a genuine, signed notification hourly for 14 days.
-- External refunds (AmazonA-ZRefund, BuyerCanceled, Seller Central): the IPN carries no AmazonCaptureId, so
-  the capture is located among our open refunds' captures on the same Amazon order reference (the first
-  three parts of the AmazonRefundId) and confirmed with GetCaptureDetails (its IdList lists the refund).
-  Found → `record_external_refund` (idempotent by AmazonRefundId; opened from that GetCaptureDetails if the
-  ledger is missing). Not found → acknowledged and logged (`external_refund_unmatched`): no open refund of
-  ours is on that order, and a ledger opened later takes its opening balance (RefundedAmount, IdList) from
-  GetCaptureDetails, which already counts it. Limit: a ledger whose refunds of ours are all final is not
-  searched (no index by order reference yet), so an external refund on it is logged, not counted. Pending
-  external refunds are counted at once (conservative); Declined ones moved no money: acknowledged.
+- A PaymentRefund IPN is classified (domain/classification.py): it is one of our refunds only when its
+  RefundReferenceId (`{refund_id}_{n}`) names an attempt that exists on that refund, with the same
+  AmazonRefundId where the attempt knows one, the same amount and currency, and the IPN's SellerId; the
+  domain then matches the attempt by AmazonRefundId first. Refund IPNs need no dedupe write: the refund
+  applies each `ipn:{NotificationReferenceId}` cause at most once.
+- Everything else is external, however much its reference looks like ours (the seller's other systems may
+  use `{our refund_id}_7`): AmazonA-ZRefund, BuyerCanceled, chargebacks, Seller Central, other systems. A
+  reference naming a refund of another seller is logged (`seller_mismatch_refund_id`); answering 403 would
+  only make SNS redeliver a genuine, signed notification hourly for 14 days. The IPN carries no
+  AmazonCaptureId, so the capture is looked for first where the refund its reference names is (same order),
+  then among our open refunds' captures on the same Amazon order reference (the first three parts of the
+  AmazonRefundId), and confirmed with GetCaptureDetails (its IdList lists the refund). Found →
+  `record_external_refund` (idempotent by AmazonRefundId; a missing ledger is opened from that capture with
+  every refund on it read). Not found → acknowledged and logged (`external_refund_unmatched`): the headroom
+  check before any later Refund call on that capture, and a ledger opened later, read the capture's refunds
+  and record it then. Pending external refunds are counted at once (Amazon's cap counts them too); Declined
+  ones moved no money: acknowledged.
 - Only unexpected failures raise: non-retryable Amazon Pay errors while locating a capture (e.g. missing
   credentials for the seller) and programming errors; the handler answers them 500.
 - Sample IPNs (`IsSample`, sent from Seller Central) and IPNs of the other release environment (a Sandbox
