@@ -297,3 +297,32 @@ def test_when_amazon_cannot_show_the_capture_the_refund_stays_requested_and_unse
     outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
     assert outcome.refund.status is RefundStatus.REQUESTED
     assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]
+
+
+def test_a_refund_amazon_lists_on_the_capture_but_will_not_describe_holds_the_next_one_for_a_person() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    hidden = "S01-1234567-1234567-R000066"
+    amazon.capture_answers = [capture_listing("S01-1234567-1234567-R000001", hidden)]
+    amazon.refund_details_answers = {}  # GetRefundDetails: InvalidParameterValue (permanent)
+    outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert (outcome.refund.status, outcome.refund.reason_code) == (
+        RefundStatus.MANUAL_ACTION_REQUIRED,
+        f"External refund {hidden} unreadable (InvalidParameterValue)",
+    )
+    assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]  # r2 never sent
+    assert store.ledgers[CAPTURE_ID].in_flight == Decimal("80.00")  # its reservation is held
+
+
+def test_the_first_refund_opens_the_ledger_only_after_reading_every_refund_already_on_the_capture() -> None:
+    store = MemoryStore()
+    pending = replace(a_to_z("50.00"), refund_status=replace(a_to_z("50.00").refund_status, state="Pending"))
+    amazon = ScriptedAmazonPay(capture_answers=[capture_listing(A_TO_Z_ID)])
+    amazon.refund_details_answers = {A_TO_Z_ID: pending}  # not in RefundedAmount, still taken
+    with pytest.raises(ReservationRefused):
+        service(store, amazon).request_refund(request("r1", "60.00"), deadline=99.0)
+    assert amazon.refund_calls == []
+    amazon.refund_details_answers = {}
+    with pytest.raises(AmazonRefused) as refused:  # a refund Amazon will not describe: no ledger opens
+        service(store, amazon).request_refund(request("r2", "10.00"), deadline=99.0)
+    assert refused.value.code == "InvalidParameterValue"
+    assert store.ledgers == {} and amazon.refund_calls == []
