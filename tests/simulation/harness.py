@@ -11,8 +11,8 @@ dropped, delayed by not being picked, redelivered after a 5xx), Amazon faults (5
 accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/chargeback/BuyerCanceled/Seller
 Central refunds (Completed or Pending; also already on captures before their ledger opens), the seller's ERP
 calling Refund directly with its own reference ids and with ones shaped like ours (`{refund_id}_{n}` of live
-and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps, operator
-resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
+and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps,
+operator resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
 raises Crash; any DynamoDB write may crash or fail before or after it executes.
 """
 
