@@ -12,8 +12,8 @@ accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/charge
 Central refunds (Completed or Pending; also already on captures before their ledger opens), the seller's ERP
 calling Refund directly with its own reference ids and with ones shaped like ours (`{refund_id}_{n}` of live
 and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps,
-operator resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
-raises Crash; any DynamoDB write may crash or fail before or after it executes.
+operator resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request
+path raises Crash; any DynamoDB write may crash or fail before or after it executes.
 """
 
 from __future__ import annotations
