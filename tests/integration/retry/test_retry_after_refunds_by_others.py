@@ -53,8 +53,10 @@ def test_a_refund_made_before_the_ledger_opened_stops_the_retry(
     finished_execution(stack, f"{refund_id}-attempt-1")
 
     assert [a["attempt"] for a in refund["attempts"]] == [1]
-    expected = "Chargeback found" if before[-1][1] == "Chargeback" else "AmazonA-ZRefund found"
-    assert refund["reason_code"] == expected
+    refund_type = before[-1][1]
+    [claim] = [r for r in amazon_refunds_on(stack, capture_id) if r["refund_type"] == refund_type]
+    reason = "Chargeback found" if refund_type == "Chargeback" else "AmazonA-ZRefund found"
+    assert refund["reason_code"] == f"{reason}: {claim['amazon_refund_id']}"  # names the refund
     assert f"{refund_id}_2" not in {r["refund_reference_id"] for r in amazon_refunds_on(stack, capture_id)}
     assert [e["name"] for e in executions_of(stack, refund_id)] == [f"{refund_id}-attempt-1"]
     assert detail_types(stack, refund_id)[-1] == "Refund Requires Manual Action"

@@ -56,7 +56,7 @@ def test_an_a_to_z_refund_amazon_lists_on_the_capture_blocks_the_retry() -> None
         refunds_by_id={claim: details(claim, "Completed", refund_type="AmazonA-ZRefund")},
     )
     result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
-    assert (result["decision"], result["reason"]) == ("not_eligible", REASON_A_TO_Z)
+    assert (result["decision"], result["reason"]) == ("not_eligible", f"{REASON_A_TO_Z}: {claim}")
     assert ("GetRefundDetails", claim) in amazon.calls
 
 
@@ -68,7 +68,7 @@ def test_an_a_to_z_refund_the_ledger_recorded_from_an_ipn_blocks_the_retry_witho
     store.ledgers[CAPTURE_ID] = replace(ledger, external_refunds=(external,))
     amazon = RetryAmazonPay(capture=capture(id_list=[FIRST_AMAZON_ID, claim]))
     result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
-    assert (result["decision"], result["reason"]) == ("not_eligible", REASON_A_TO_Z)
+    assert (result["decision"], result["reason"]) == ("not_eligible", f"{REASON_A_TO_Z}: {claim}")
     assert "GetRefundDetails" not in amazon.operations()
 
 
@@ -250,7 +250,10 @@ def test_an_a_to_z_refund_that_came_after_the_eligibility_check_stops_the_retry_
     assert ("Refund", f"{REFUND_ID}_2") not in amazon.calls
     assert (result["decision"], result["refund_status"]) == ("not_needed", "ManualActionRequired")
     refund = store.refunds[REFUND_ID]
-    assert (refund.status, refund.reason_code) == (RefundStatus.MANUAL_ACTION_REQUIRED, REASON_A_TO_Z)
+    assert (refund.status, refund.reason_code) == (
+        RefundStatus.MANUAL_ACTION_REQUIRED,
+        f"{REASON_A_TO_Z}: {claim}",
+    )
     assert [e.amazon_refund_id for e in store.ledgers[CAPTURE_ID].external_refunds] == [claim]
 
 

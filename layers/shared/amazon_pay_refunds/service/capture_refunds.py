@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from amazon_pay_refunds.domain.classification import (
+    REASON_A_TO_Z,
     ReportedRefund,
     classify,
     forbids_retry,
@@ -125,12 +126,17 @@ class CaptureSurvey:
 
     @property
     def retry_forbidden(self) -> str | None:
-        """Why Amazon's procedure forbids a ProcessingFailure retry on this capture now, if it does."""
-        for external in self.externals:
-            reason = forbids_retry(external.refund_type if external.is_read else None)
-            if reason is not None:
-                return reason
-        return None
+        """Why Amazon's procedure forbids a ProcessingFailure retry on this capture now, if it does: the
+        reason and the refund, e.g. `AmazonA-ZRefund found: S01-...-R000003` (A-to-z ones first)."""
+        found = [
+            (reason, external.amazon_refund_id)
+            for external in self.externals
+            if (reason := forbids_retry(external.refund_type if external.is_read else None)) is not None
+        ]
+        if not found:
+            return None
+        reason, amazon_refund_id = min(found, key=lambda f: f[0] != REASON_A_TO_Z)
+        return f"{reason}: {amazon_refund_id}"
 
     @property
     def hold_reason(self) -> str | None:

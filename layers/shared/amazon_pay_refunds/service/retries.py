@@ -330,11 +330,8 @@ class RetrySteps:
                 self._store, self._amazon, capture, refund.seller_id, deadline=deadline, now=self._now
             ),
         )
-        if survey.hold_reason is not None:
-            eligibility = Eligibility(False, survey.hold_reason)
-        else:
-            types = [e.refund_type for e in survey.externals if e.is_read]
-            eligibility = assess_eligibility(capture, types)
+        forbidden = survey.hold_reason or survey.retry_forbidden
+        eligibility = assess_eligibility(capture, ()) if forbidden is None else Eligibility(False, forbidden)
         if eligibility.eligible:
             return self._decision(refund, "eligible", None)
         logger.info("refund %s: retry not eligible: %s", refund_id, eligibility.reason)
