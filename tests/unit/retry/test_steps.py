@@ -280,3 +280,23 @@ def test_a_refund_amazon_lists_but_will_not_describe_means_no_retry_but_a_person
     result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
     assert result["decision"] == "not_eligible"
     assert result["reason"] == f"External refund {hidden} unreadable (InvalidParameterValue)"
+
+
+def test_a_retry_amazon_already_made_is_sent_again_unchanged_even_after_an_a_to_z_refund() -> None:
+    store, _ = store_with_declined_refund()
+    amazon = RetryAmazonPay(refund_answers=[TIMEOUT, details()])  # made at Amazon, the answer lost
+    with pytest.raises(AmazonPayUnavailable):
+        steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+    claim = "S01-1234567-1234567-R000009"
+    amazon.capture = capture(id_list=[FIRST_AMAZON_ID, RETRY_AMAZON_ID, claim])
+    amazon.refunds_by_id = {
+        RETRY_AMAZON_ID: replace(
+            details(), refund_amount=replace(details().refund_amount, amount=Decimal("12.50"))
+        ),
+        claim: details(claim, "Completed", refund_type="AmazonA-ZRefund", reference="AZ1"),
+    }
+    result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+    # Not a new retry: the same call only learns what Amazon made (Amazon answers it idempotently).
+    assert [ref for op, ref in amazon.calls if op == "Refund"] == [f"{REFUND_ID}_2", f"{REFUND_ID}_2"]
+    assert (result["attempt_state"], result["refund_status"]) == ("Pending", "Pending")
+    assert store.refunds[REFUND_ID].latest_attempt.amazon_refund_id == RETRY_AMAZON_ID

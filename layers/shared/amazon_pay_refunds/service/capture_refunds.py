@@ -21,6 +21,7 @@ from typing import Protocol
 
 from amazon_pay_refunds.domain.classification import (
     REASON_A_TO_Z,
+    Ours,
     ReportedRefund,
     classify,
     forbids_retry,
@@ -78,15 +79,15 @@ def reported(
 
 def classify_with_store(
     store: CaptureRefundsStore, report: ReportedRefund, known: KnownRefunds | None = None
-) -> bool:
-    """True when the report is an attempt of ours (the refund its reference id names, as stored)."""
+) -> Ours | None:
+    """Which attempt of ours the report is (the refund its reference id names, as stored), or None."""
     refund_id = named_refund_id(report.refund_reference_id)
     if refund_id is None:
-        return False
+        return None
     named = known.refunds.get(refund_id) if known is not None else None
     if named is None:
         named = store.get_refund(refund_id)
-    return classify(report, named) is not None
+    return classify(report, named)
 
 
 def opening_refunds(
@@ -105,7 +106,7 @@ def opening_refunds(
     for amazon_refund_id in capture.id_list:
         details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
         report = reported(details, amazon_capture_id=capture.amazon_capture_id, seller_id=seller_id)
-        if not classify_with_store(store, report):
+        if classify_with_store(store, report) is None:
             found.append(report)
     return tuple(found)
 
@@ -123,6 +124,8 @@ class CaptureSurvey:
     known: KnownRefunds | None
     externals: tuple[ExternalRefund, ...]
     unreadable: tuple[tuple[str, str], ...] = ()
+    # Attempts of ours Amazon already made whose answer was never recorded: (refund_id, attempt).
+    ours_unrecorded: frozenset[tuple[str, int]] = frozenset()
 
     @property
     def retry_forbidden(self) -> str | None:
@@ -170,6 +173,7 @@ def survey_capture(
     recorded = {e.amazon_refund_id: e for e in known.externals} if known is not None else {}
     read_now: list[ExternalRefund] = []
     unreadable: list[tuple[str, str]] = []
+    ours_unrecorded: set[tuple[str, int]] = set()
     for amazon_refund_id in capture.id_list:
         entry = recorded.get(amazon_refund_id)
         if amazon_refund_id in ours or (entry is not None and entry.is_read):
@@ -182,7 +186,9 @@ def survey_capture(
             unreadable.append((amazon_refund_id, error.code))
             continue
         report = reported(details, amazon_capture_id=capture_id, seller_id=seller_id)
-        if classify_with_store(store, report, known):
+        attempt = classify_with_store(store, report, known)
+        if attempt is not None:
+            ours_unrecorded.add((attempt.refund_id, attempt.attempt))
             continue  # one of our attempts whose answer was lost: the IPN or the reconciler binds it
         external = ExternalRefund(amazon_refund_id, report.amount, report.refund_type, now(), report.state)
         read_now.append(external)
@@ -205,4 +211,4 @@ def survey_capture(
     externals = tuple(known.externals) if known is not None else ()
     listed = {e.amazon_refund_id for e in externals}
     externals += tuple(e for e in read_now if e.amazon_refund_id not in listed)
-    return CaptureSurvey(capture, known, externals, tuple(unreadable))
+    return CaptureSurvey(capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded))

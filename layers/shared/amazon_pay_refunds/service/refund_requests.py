@@ -303,8 +303,9 @@ def check_capture_headroom(
     Refund call the capture's refunds are read and classified (service/capture_refunds.py) and the
     external ones recorded; the attempt is sent only if the ledger is then not overdrawn. A retry attempt
     (n >= 2) is also held when an A-to-z or chargeback refund is now on the capture (Amazon's procedure),
-    and any attempt when Amazon lists a refund on the capture that it will not describe. "unknown": Amazon
-    did not answer (try later).
+    and any attempt when Amazon lists a refund on the capture that it will not describe. An attempt that
+    Amazon already made (its answer was lost) is always sent again unchanged: that creates nothing and
+    learns what Amazon made. "unknown": Amazon did not answer (try later).
     """
     capture_id, seller_id = refund.amazon_capture_id, refund.seller_id
     try:
@@ -317,6 +318,8 @@ def check_capture_headroom(
         return "fits"  # a permanent refusal: Amazon's answer to the Refund call itself will say why
     if survey.known is None:
         return "fits"  # no ledger: nothing reserved against it, so nothing of ours to send
+    if (refund.refund_id, refund.latest_attempt.attempt) in survey.ours_unrecorded:
+        return "fits"  # Amazon already made this very attempt: the unchanged call only learns its answer
     if survey.hold_reason is not None:
         return Hold(survey.hold_reason)
     if refund.latest_attempt.attempt >= 2 and survey.retry_forbidden is not None:
