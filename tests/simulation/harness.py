@@ -8,10 +8,12 @@ strings: AmazonRejected, ProcessingFailure with Times 1/2/always), exact duplica
 refund_id, storefront retries after a 5xx or a crash, resuming any suspended invocation (so invocations
 interleave at every DynamoDB call, Amazon call and fault hook), IPN deliveries (reordered, duplicated,
 dropped, delayed by not being picked, redelivered after a 5xx), Amazon faults (500, 503, throttle, timeout,
-accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/BuyerCanceled/Seller Central
-refunds, capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps, operator
-resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request path
-raises Crash; any DynamoDB write may crash or fail before or after it executes.
+accept-then-timeout on Refund/GetRefundDetails/GetCaptureDetails), A-to-z/chargeback/BuyerCanceled/Seller
+Central refunds (Completed or Pending; also already on captures before their ledger opens), the seller's ERP
+calling Refund directly with its own reference ids and with ones shaped like ours (`{refund_id}_{n}` of live
+and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps,
+operator resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request
+path raises Crash; any DynamoDB write may crash or fail before or after it executes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from amazon_pay_refunds.domain.models import RefundStatus
 from amazon_pay_refunds.service.http_errors import error_response
 from amazon_pay_refunds.service.refund_requests import RefundRequest
 from amazon_pay_sim.simulator import FAULT_KINDS
+from amazon_pay_sim.state import MwsError
 
 from .asl import Execution
 from .cooperative import Crash, Task
@@ -143,6 +146,41 @@ class Simulation:
             capture = sim.create_capture(amount, "USD", state=state)
             self.captures.append(capture)
             self.log(f"capture C{index} {capture} {amount} USD {state}")
+            if state == "Completed" and self.rng.random() < 0.4:
+                self.refunds_before_the_ledger(capture, Decimal(amount))
+
+    def refunds_before_the_ledger(self, capture_id: str, captured: Decimal) -> None:
+        """Refunds already on a capture when this service first sees it: Amazon's (A-to-z, chargeback,
+        buyer cancel), Seller Central's, the ERP's; some still Pending. Nothing claims the capture: the
+        ledger's opening reads them."""
+        sim = self.world.simulator
+        for _ in range(self.rng.choice([1, 1, 2])):
+            amount = (captured * Decimal(self.rng.randint(5, 30)) / 100).quantize(Decimal("0.01"))
+            state = "Pending" if self.rng.random() < 0.35 else "Completed"
+            kind = _weighted(
+                self.rng,
+                [
+                    ("AmazonA-ZRefund", 4),
+                    ("Chargeback", 1),
+                    ("SellerInitiated", 2),
+                    ("BuyerCanceled", 1),
+                    ("ERP", 2),
+                ],
+            )
+            if kind == "ERP":
+                reference = f"erp-{self.seed}-{self.rng.randint(1, 10**6)}"
+                made = sim.seller_refund(
+                    capture_id, reference, str(amount), seller_refund_note="ERP adjustment"
+                )
+                self.world.foreign_references.add(reference)
+                state = "Pending"
+            else:
+                made = sim.external_refund(capture_id, str(amount), kind, state=state)
+            self.world.foreign_refunds.add(str(made["amazon_refund_id"]))
+            self.chaos.count(f"before-ledger:{kind}:{state}")
+            self.log(
+                f"  before the ledger: {kind} refund of {amount} ({state}) on {self.capture_name(capture_id)}"
+            )
 
     def capture_name(self, capture_id: str) -> str:
         return f"C{self.captures.index(capture_id)}"
@@ -294,6 +332,7 @@ class Simulation:
                 ("pump", 6.0),
                 ("retry_step", 12.0 if runnable else 0),
                 ("external_refund", 1.5),
+                ("other_system_refund", 1.5),
                 ("close_capture", 0.4),
                 ("resolve", 3.0),
             ],
@@ -426,29 +465,106 @@ class Simulation:
 
         self.start(f"retry {execution.name}", body, done, timeout=RETRY_STEPS_TIMEOUT)
 
-    def do_external_refund(self) -> None:
+    def _headroom(self, capture_id: str) -> Decimal:
+        """What Amazon may still refund on the capture without overdrawing what this service holds."""
         sim = self.world.simulator
-        capture_id = self.rng.choice(self.captures)
         capture = sim.market.captures[capture_id]
         headroom = capture.amount - sim.market.committed_total(capture) - self._ours_not_at_amazon(capture_id)
         if not self.stale_externals:
             headroom -= self._requests_in_flight(capture_id)
+        return headroom
+
+    def _claim(self, capture_id: str) -> None:
+        """After a refund others made on the capture, no new reservation follows on it once this service
+        holds anything there (a ledger, a stored refund, a request in flight).
+
+        Amazon can refund a buyer itself at any moment, also between the service's last look at the
+        capture (the headroom check before each Refund call, or the GetCaptureDetails that opened the
+        ledger) and its Refund call, and a ledger that has not heard of it yet takes reservations it cannot
+        cover: no check-then-act closes that window (`--stale-externals` lets it happen;
+        test_regressions.py pins the cases the service must catch). A capture the service never touched
+        stays open: its ledger's opening reads every refund already on it.
+        """
+        if self.stale_externals:
+            return
+        touched = self.world.inspect.ledger_exists(capture_id) or self._requests_in_flight(capture_id) > 0
+        touched = touched or any(
+            r.amazon_capture_id == capture_id for r in Snapshot(self.world).refunds.values()
+        )
+        if touched:
+            self.claimed.add(capture_id)
+
+    def _retry_being_sent(self, capture_id: str) -> str | None:
+        """A RetryWorkflow StartAttempt step in flight on the capture: between its last look at the capture
+        and its Refund call no check can see a new A-to-z refund (the same window as above)."""
+        for task in self.world.scheduler.live():
+            if not task.name.startswith("retry "):
+                continue
+            name = task.name.removeprefix("retry ")
+            execution = self.world.executions.get(name)
+            refund = self.world.inspect.get_refund(name.rsplit("-attempt-", 1)[0])
+            if execution is None or execution.state != "StartAttempt" or refund is None:
+                continue
+            if refund.amazon_capture_id == capture_id:
+                return name
+        return None
+
+    def do_external_refund(self) -> None:
+        sim = self.world.simulator
+        capture_id = self.rng.choice(self.captures)
+        headroom = self._headroom(capture_id)
         if headroom < 1:
             self.log(f"{self.at()} no room for an external refund on {self.capture_name(capture_id)}")
             return
         amount = (Decimal(self.rng.randint(100, int(headroom * 100))) / 100).quantize(Decimal("0.01"))
-        kind = _weighted(self.rng, [("AmazonA-ZRefund", 6), ("BuyerCanceled", 2), ("SellerInitiated", 2)])
-        sim.external_refund(capture_id, str(amount), kind)
-        if not self.stale_externals:
-            # Amazon can refund a buyer itself at any moment, also between the service's last look at the
-            # capture (the headroom check before each Refund call, or the GetCaptureDetails that opened the
-            # ledger) and its Refund call: no check-then-act closes that window, so a refund in flight
-            # can then overdraw (`--stale-externals` lets it happen; test_regressions.py pins the cases the
-            # service must catch). By default no new reservation follows an external refund on its
-            # capture, so that every other invariant stays checkable on every seed.
-            self.claimed.add(capture_id)
-        self.chaos.count(f"amazon:external:{kind}")
-        self.log(f"{self.at()} Amazon: {kind} refund of {amount} on {self.capture_name(capture_id)}")
+        kind = _weighted(
+            self.rng,
+            [("AmazonA-ZRefund", 6), ("Chargeback", 2), ("BuyerCanceled", 2), ("SellerInitiated", 2)],
+        )
+        sending = self._retry_being_sent(capture_id)
+        if sending is not None and kind in ("AmazonA-ZRefund", "Chargeback"):
+            self.log(f"{self.at()} no {kind} on {self.capture_name(capture_id)}: {sending} is sending")
+            return
+        state = "Pending" if self.rng.random() < 0.3 else "Completed"
+        made = sim.external_refund(capture_id, str(amount), kind, state=state)
+        self.world.foreign_refunds.add(str(made["amazon_refund_id"]))
+        self._claim(capture_id)
+        self.chaos.count(f"amazon:external:{kind}:{state}")
+        self.log(
+            f"{self.at()} Amazon: {kind} refund of {amount} ({state}) on {self.capture_name(capture_id)}"
+        )
+
+    def do_other_system_refund(self) -> None:
+        """The seller's ERP calls Refund at Amazon directly: a reference id of its own, or one shaped like
+        an attempt of ours (`{refund_id}_{n}`) of a live or final refund; Amazon applies its every rule."""
+        sim = self.world.simulator
+        capture_id = self.rng.choice(self.captures)
+        headroom = self._headroom(capture_id)
+        if headroom < 1:
+            self.log(f"{self.at()} ERP: no room on {self.capture_name(capture_id)}")
+            return
+        ours = sorted(Snapshot(self.world).refunds.values(), key=lambda r: r.refund_id)
+        named = self.rng.choice(ours) if ours and self.rng.random() < 0.6 else None
+        if named is None:
+            reference = f"erp-{self.seed}-{self.rng.randint(1, 10**6)}"
+        else:
+            reference = f"{named.refund_id}_{self.rng.choice([1, 2, 2, 3, 7, 42])}"
+        amount = (Decimal(self.rng.randint(100, int(headroom * 100))) / 100).quantize(Decimal("0.01"))
+        if named is not None and amount == named.amount:
+            amount = amount - Decimal("0.01") if amount > 1 else amount + Decimal("0.01")
+        self.chaos.count("erp:refund:" + ("colliding" if named is not None else "own-reference"))
+        try:
+            made = sim.seller_refund(
+                capture_id, reference, str(amount), seller_refund_note="ERP adjustment", soft_descriptor="ERP"
+            )
+        except MwsError as refused:
+            self.chaos.count(f"erp:refused:{refused.code}")
+            self.log(f"{self.at()} ERP: Refund {reference} {amount} refused by Amazon: {refused.code}")
+            return
+        self.world.foreign_refunds.add(str(made["amazon_refund_id"]))
+        self.world.foreign_references.add(reference)
+        self._claim(capture_id)
+        self.log(f"{self.at()} ERP: Refund {reference} of {amount} on {self.capture_name(capture_id)}")
 
     def _requests_in_flight(self, capture_id: str) -> Decimal:
         """Requests being handled right now for refunds not stored yet: they may still reserve."""
@@ -508,7 +624,7 @@ class Simulation:
 
     def check(self, final: bool = False) -> None:
         snapshot = Snapshot(self.world)
-        found = check_always(snapshot, self.histories)
+        found = check_always(snapshot, self.histories) + self.world.adapter.retry_violations
         if final:
             found += check_call_log(self.world) + check_final(self.world, snapshot)
         for violation in found:

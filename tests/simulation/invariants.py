@@ -65,10 +65,11 @@ class Snapshot:
         self.captures = market.captures
         self.amazon_refunds: list[AmazonRefund] = list(market.refunds.values())
         self.committed = {cid: market.committed_total(c) for cid, c in market.captures.items()}
+        self.foreign = set(world.foreign_refunds)
         self.ours_at_amazon: dict[str, list[AmazonRefund]] = defaultdict(list)
         for amazon in self.amazon_refunds:
             parsed = parse_refund_reference_id(amazon.refund_reference_id)
-            if parsed is not None:
+            if parsed is not None and amazon.amazon_refund_id not in self.foreign:
                 self.ours_at_amazon[parsed[0]].append(amazon)
 
 
@@ -127,6 +128,20 @@ def check_always(snapshot: Snapshot, previous_histories: dict[str, tuple[Any, ..
                 found.append(f"I3 {refund_id}: Amazon's {amazon.amazon_refund_id} differs from the refund")
         if live and (ours.reservation_pending or reservation_state(ours) == "released"):
             found.append(f"I1 {refund_id}: Amazon holds {live[0].state} money but no reservation is held")
+    # (6) one classification: no attempt of ours is bound to a refund that someone else made at Amazon
+    # (however its reference id looks), and no refund of ours is recorded as external.
+    for refund_id, refund in sorted(refunds.items()):
+        for attempt in refund.attempts:
+            if attempt.amazon_refund_id in snapshot.foreign:
+                found.append(
+                    f"I6 {refund_id}: attempt {attempt.attempt} took {attempt.amazon_refund_id}, "
+                    "a refund someone else made, for ours"
+                )
+    ours_ids = {a.amazon_refund_id for at_amazon in snapshot.ours_at_amazon.values() for a in at_amazon}
+    for cid, item in snapshot.ledger_items.items():
+        for amazon_refund_id in item.get("externals", {}):
+            if amazon_refund_id in ours_ids:
+                found.append(f"I6 ledger {cid}: our own {amazon_refund_id} is recorded as external")
     # (4) audit trail: contiguous, forward only, finals final, append-only since last seen.
     for refund_id, refund in sorted(refunds.items()):
         history = refund.history
@@ -158,6 +173,8 @@ def check_call_log(world: World) -> list[str]:
         reference = params.get("RefundReferenceId", "?")
         sent[reference].add(tuple(str(params.get(k)) for k in sorted(params)))
         if call["code"] in ("DuplicateRequest", "DuplicateReferenceId"):
+            if reference in world.foreign_references:
+                continue  # the seller's other system took our next reference id first: Amazon refuses ours
             found.append(f"I3 {reference}: Amazon answered {call['code']} (call #{call['seq']})")
     for reference, variants in sorted(sent.items()):
         if len(variants) > 1:

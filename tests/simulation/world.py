@@ -24,11 +24,12 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition
+from amazon_pay_refunds.domain.references import parse_refund_reference_id
 from amazon_pay_refunds.events import publish_stream_records
 from amazon_pay_refunds.mws.client import AmazonPayClient
 from amazon_pay_refunds.mws.credentials import parse_credentials_secret
 from amazon_pay_refunds.mws.endpoints import Endpoint
-from amazon_pay_refunds.mws.models import CaptureDetails
+from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.service.notifications import IpnService
 from amazon_pay_refunds.service.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
 from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
@@ -149,14 +150,55 @@ class FaultyDynamoDB:
         return call
 
 
+def retry_forbidding_refunds(simulator: Simulator, capture_id: str) -> list[str]:
+    """Amazon's A-to-z and chargeback refunds on the capture right now (any state), as `type id`."""
+    market = simulator.market
+    capture = market.captures.get(capture_id)
+    if capture is None:
+        return []
+    found = []
+    for amazon_refund_id in capture.refund_ids:
+        refund_type = market.refunds[amazon_refund_id].refund_type
+        if refund_type == "AmazonA-ZRefund" or "chargeback" in refund_type.lower():
+            found.append(f"{refund_type} {amazon_refund_id}")
+    return found
+
+
 class SimulatorAdapter(BaseAdapter):
     """requests → `Simulator.handle_mws` in process. A held answer (timeout faults) is a read timeout after
-    the client's timeouts have passed on the virtual clock."""
+    the client's timeouts have passed on the virtual clock.
+
+    Every call through it is this service's. It watches Amazon's procedure for ProcessingFailure retries:
+    a Refund call that makes a retry attempt (n >= 2) at Amazon while Amazon's records show an A-to-z or
+    chargeback refund on its capture is a violation (`retry_violations`, checked after every step)."""
 
     def __init__(self, simulator: Simulator, clock: VirtualClock) -> None:
         super().__init__()
         self.simulator = simulator
         self.clock = clock
+        self.retry_violations: list[str] = []
+
+    def _made(self, seller_id: str, reference: str) -> bool:
+        return any(
+            r.seller_id == seller_id and r.refund_reference_id == reference
+            for r in self.simulator.market.refunds.values()
+        )
+
+    def _watch_retry(self, params: Mapping[str, str]) -> Callable[[], None]:
+        reference = params.get("RefundReferenceId", "")
+        parsed = parse_refund_reference_id(reference)
+        seller_id, capture_id = params.get("SellerId", ""), params.get("AmazonCaptureId", "")
+        if parsed is None or parsed[1] < 2 or self._made(seller_id, reference):
+            return lambda: None
+        forbidding = retry_forbidding_refunds(self.simulator, capture_id)
+
+        def after() -> None:
+            if forbidding and self._made(seller_id, reference):
+                self.retry_violations.append(
+                    f"R1 retry {reference} sent while Amazon shows {', '.join(forbidding)} on {capture_id}"
+                )
+
+        return after
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
@@ -165,7 +207,10 @@ class SimulatorAdapter(BaseAdapter):
         action = dict(parse_qsl(body.decode())).get("Action", "?")
         Scheduler.yield_point(f"amazon:{action}")
         url = urlsplit(str(request.url))
+        params = dict(parse_qsl(body.decode()))
+        watched = self._watch_retry(params) if action == "Refund" else (lambda: None)
         answer = self.simulator.handle_mws(str(request.method), str(request.headers["Host"]), url.path, body)
+        watched()
         if answer.hold_seconds is not None:
             connect, read = timeout if isinstance(timeout, tuple) else (timeout or 1.0, 0.0)
             self.clock.advance(float(connect) + float(read))
@@ -247,8 +292,8 @@ class FakeStepFunctions:
 
 
 class VirtualDeadlines:
-    """GetCaptureDetails for the IPN use case, with a deadline on the virtual clock (it computes its own
-    from time.monotonic, which a simulation must not read)."""
+    """GetCaptureDetails and GetRefundDetails for the IPN use case, with a deadline on the virtual clock (it
+    computes its own from time.monotonic, which a simulation must not read)."""
 
     def __init__(self, client: AmazonPayClient, clock: VirtualClock) -> None:
         self._client = client
@@ -260,6 +305,14 @@ class VirtualDeadlines:
         del deadline
         return self._client.get_capture_details(
             amazon_capture_id, seller_id=seller_id, deadline=self._clock.monotonic() + 6.0
+        )
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        del deadline
+        return self._client.get_refund_details(
+            amazon_refund_id, seller_id=seller_id, deadline=self._clock.monotonic() + 6.0
         )
 
 
@@ -297,7 +350,13 @@ class World:
         self.simulator.on_refund_change(self._on_refund_change)
         session = requests.Session()
         session.trust_env = False
-        session.mount(SIM_BASE, SimulatorAdapter(self.simulator, self.clock))
+        self.adapter = SimulatorAdapter(self.simulator, self.clock)
+        session.mount(SIM_BASE, self.adapter)
+        # Refunds others made at Amazon (Amazon itself, Seller Central, the seller's other systems), by
+        # AmazonRefundId, and the reference ids the seller's other systems used: the world's truth of what
+        # is not this service's, whatever its reference id looks like.
+        self.foreign_refunds: set[str] = set()
+        self.foreign_references: set[str] = set()
         secret = {
             "default_seller_id": SELLER,
             "sellers": {SELLER: {"access_key": DEFAULT_ACCESS_KEY, "secret_key": DEFAULT_SECRET_KEY}},

@@ -198,8 +198,9 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
         if action == "close":
             _fields(body, ())
             return 200, sim.close_capture(capture_id)
-        fields = _fields(body, ("amount", "refund_type"))
-        return 201, sim.external_refund(capture_id, fields["amount"], fields["refund_type"])
+        fields = _fields(body, ("amount", "refund_type"), ("state",))
+        state = _optional_str(fields, "state") or "Completed"
+        return 201, sim.external_refund(capture_id, fields["amount"], fields["refund_type"], state=state)
     raise ControlError(404, "NotFound", f"no control route {method} {path}")
 
 

@@ -38,6 +38,7 @@ from .ipn import (
 )
 from .state import (
     CAPTURE_STATES,
+    EXTERNAL_REFUND_STATES,
     EXTERNAL_REFUND_TYPES,
     MAX_SELLER_REFUND_NOTE,
     MAX_SOFT_DESCRIPTOR,
@@ -452,15 +453,45 @@ class Simulator:
                 raise ControlError(404, "RefundNotFound", f"no refund {amazon_refund_id!r}")
             return self._refund_view(refund)
 
-    def external_refund(self, capture_id: str, amount: str, refund_type: str) -> dict[str, Any]:
+    def external_refund(
+        self, capture_id: str, amount: str, refund_type: str, *, state: str = "Completed"
+    ) -> dict[str, Any]:
         with self._lock:
             capture = self._control_capture(capture_id)
             if refund_type not in EXTERNAL_REFUND_TYPES:
                 raise ControlError(
                     400, "InvalidRefundType", f"refund_type must be one of {', '.join(EXTERNAL_REFUND_TYPES)}"
                 )
+            if state not in EXTERNAL_REFUND_STATES:
+                raise ControlError(
+                    400, "InvalidState", f"state must be one of {', '.join(EXTERNAL_REFUND_STATES)}"
+                )
             value = self._control_amount(amount, capture.currency_code)
-            return self._refund_view(self.market.external_refund(capture_id, value, refund_type))
+            return self._refund_view(self.market.external_refund(capture_id, value, refund_type, state))
+
+    def seller_refund(
+        self,
+        capture_id: str,
+        refund_reference_id: str,
+        amount: str,
+        *,
+        seller_refund_note: str | None = None,
+        soft_descriptor: str | None = None,
+    ) -> dict[str, Any]:
+        """Another system of the capture's seller calls Refund directly (not through this API's call log):
+        Amazon's every rule applies, MwsError when Amazon would refuse it."""
+        with self._lock:
+            capture = self._control_capture(capture_id)
+            request = RefundRequest(
+                seller_id=capture.seller_id,
+                amazon_capture_id=capture_id,
+                refund_reference_id=refund_reference_id,
+                amount=self._control_amount(amount, capture.currency_code),
+                currency_code=capture.currency_code,
+                seller_refund_note=seller_refund_note,
+                soft_descriptor=soft_descriptor,
+            )
+            return self._refund_view(self.market.refund(request))
 
     def close_capture(self, capture_id: str) -> dict[str, Any]:
         with self._lock:

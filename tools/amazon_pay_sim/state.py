@@ -22,7 +22,10 @@ MAX_SELLER_REFUND_NOTE = 255
 MAX_SOFT_DESCRIPTOR = 16
 
 CAPTURE_STATES = ("Pending", "Declined", "Completed", "Closed")
-EXTERNAL_REFUND_TYPES = ("AmazonA-ZRefund", "BuyerCanceled", "SellerInitiated")
+# OUR EXTENSION: "Chargeback". Amazon documents no RefundType for a chargeback's refund; the service
+# treats any type naming a chargeback as one (service/retries.py `is_chargeback`).
+EXTERNAL_REFUND_TYPES = ("AmazonA-ZRefund", "BuyerCanceled", "SellerInitiated", "Chargeback")
+EXTERNAL_REFUND_STATES = ("Completed", "Pending")
 
 
 class MwsError(Exception):
@@ -278,10 +281,15 @@ class Marketplace:
         self._add_refund(capture, refund)
         return refund
 
-    def external_refund(self, capture_id: str, amount: Decimal, refund_type: str) -> Refund:
-        """A refund not issued through this API (A-to-z claim, buyer cancel, Seller Central): Completed."""
+    def external_refund(
+        self, capture_id: str, amount: Decimal, refund_type: str, state: str = "Completed"
+    ) -> Refund:
+        """A refund not issued through this API (A-to-z claim, buyer cancel, Seller Central, chargeback):
+        Completed, or Pending until it settles (Completed) like any refund."""
         if refund_type not in EXTERNAL_REFUND_TYPES:
             raise ValueError(f"refund_type must be one of {', '.join(EXTERNAL_REFUND_TYPES)}")
+        if state not in EXTERNAL_REFUND_STATES:
+            raise ValueError(f"state must be one of {', '.join(EXTERNAL_REFUND_STATES)}")
         self.settle_due()
         capture = self.captures[capture_id]
         now = self.now()
@@ -296,9 +304,10 @@ class Marketplace:
             seller_refund_note=None,
             soft_descriptor=None,
             refund_type=refund_type,
-            state="Completed",
+            state=state,
             created_at=now,
             updated_at=now,
+            settle_at=now + timedelta(seconds=self.settle_seconds) if state == "Pending" else None,
         )
         self._add_refund(capture, refund)
         self._close_if_exhausted(capture)

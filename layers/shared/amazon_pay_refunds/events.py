@@ -89,13 +89,14 @@ def external_refund_events(
     events = []
     for external in items.externals_from_item(new_ledger):
         if external.amazon_refund_id in known or external.amount is None:
-            continue  # refunds from the opening balance were never news to publish
+            continue  # unread entries of ledgers opened before opening read the capture's refunds
         detail = {
             "event_id": f"{capture_id}/external/{external.amazon_refund_id}",
             "amazon_capture_id": capture_id,
             "seller_id": new_ledger["seller_id"],
             "amazon_refund_id": external.amazon_refund_id,
             "refund_type": external.refund_type,
+            "state": external.state,
             "amount": format_amount(external.amount, currency),
             "currency_code": currency,
             "recorded_at": format_timestamp(external.recorded_at),

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from amazon_pay_refunds.domain.classification import ReportedRefund
 from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect, LedgerSeed
 from amazon_pay_refunds.domain.lifecycle import (
     AttemptAccepted,
@@ -321,14 +322,85 @@ def test_external_refund_on_an_unseen_capture_opens_its_ledger(store: RefundStor
     assert ledger is not None and ledger.external == Decimal("5.00")
 
 
+def already(amazon_refund_id: str, amount: str, refund_type: str, state: str) -> ReportedRefund:
+    return ReportedRefund(amazon_refund_id, "ext", Decimal(amount), "USD", refund_type, state, CAPTURE_ID)
+
+
 def test_external_refund_already_in_the_opening_balance_is_not_counted_twice(store: RefundStore) -> None:
-    opening = replace(seed(), already_refunded=Decimal("5.00"), known_refund_ids=("S01-X-R9",))
+    opening = replace(seed(), refunds=(already("S01-X-R9", "5.00", "AmazonA-ZRefund", "Completed"),))
     recorded = store.record_external_refund(
         CAPTURE_ID, "S01-X-R9", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0, ledger_seed=opening
     )
     ledger = store.get_ledger(CAPTURE_ID)
     assert not recorded
     assert ledger is not None and ledger.external == Decimal("5.00")
+
+
+def test_the_opening_records_every_refund_already_on_the_capture_with_its_type_and_state(
+    store: RefundStore,
+) -> None:
+    opening = replace(
+        seed(),
+        refunds=(
+            already("S01-X-R7", "5.00", "AmazonA-ZRefund", "Pending"),
+            already("S01-X-R8", "9.00", "SellerInitiated", "Declined"),
+        ),
+    )
+    assert store.record_external_refund(
+        CAPTURE_ID,
+        "S01-X-R9",
+        Decimal("1.00"),
+        "USD",
+        "Chargeback",
+        at=T0,
+        state="Completed",
+        ledger_seed=opening,
+    )
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None
+    assert (ledger.external, ledger.available) == (Decimal("6.00"), ledger.captured - Decimal("6.00"))
+    assert sorted((e.amazon_refund_id, e.refund_type, e.state) for e in ledger.external_refunds) == [
+        ("S01-X-R7", "AmazonA-ZRefund", "Pending"),
+        ("S01-X-R8", "SellerInitiated", "Declined"),
+        ("S01-X-R9", "Chargeback", "Completed"),
+    ]
+
+
+def test_an_unread_external_refund_of_an_older_ledger_is_filled_in_when_read(store: RefundStore) -> None:
+    store.record_external_refund(
+        CAPTURE_ID, "S01-X-R1", Decimal("1.00"), "USD", "SellerInitiated", at=T0, ledger_seed=seed()
+    )
+    store.client.update_item(  # as ledgers opened before opening read the capture's refunds stored them
+        TableName=store.table_name,
+        Key={"pk": {"S": f"CAPTURE#{CAPTURE_ID}"}, "sk": {"S": "LEDGER"}},
+        UpdateExpression="SET externals.#r = :entry",
+        ExpressionAttributeNames={"#r": "S01-X-R9"},
+        ExpressionAttributeValues={
+            ":entry": {
+                "M": {"refund_type": {"S": "Opening"}, "recorded_at": {"S": "2024-05-01T12:00:00.000Z"}}
+            }
+        },
+    )
+    before = store.get_ledger(CAPTURE_ID)
+    assert (
+        before is not None
+        and not next(e for e in before.external_refunds if e.amazon_refund_id == "S01-X-R9").is_read
+    )
+    assert store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("4.00"), "USD", "AmazonA-ZRefund", at=T0, state="Pending"
+    )
+    assert not store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("4.00"), "USD", "AmazonA-ZRefund", at=T0, state="Pending"
+    )
+    after = store.get_ledger(CAPTURE_ID)
+    assert after is not None and after.external == Decimal("5.00")
+    filled = next(e for e in after.external_refunds if e.amazon_refund_id == "S01-X-R9")
+    assert (filled.amount, filled.refund_type, filled.state, filled.is_read) == (
+        Decimal("4.00"),
+        "AmazonA-ZRefund",
+        "Pending",
+        True,
+    )
 
 
 def test_external_refund_on_an_unknown_capture_without_seed_raises_ledger_not_found(

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from amazon_pay_refunds.domain.classification import ReportedRefund
 from amazon_pay_refunds.domain.ledger import (
     CurrencyMismatch,
     EffectKind,
@@ -99,13 +101,33 @@ def test_overdrawing_external_refund_is_recorded_and_later_reservations_refuse()
         reserve(after, "r2", Decimal("0.01"), "USD")
 
 
-def test_opening_balance_counts_refunds_amazon_already_reports_as_external() -> None:
-    seed = LedgerSeed(CAPTURE_ID, "A1", "USD", Decimal("100.00"), Decimal("10.00"), ("S01-X-R0",))
-    opened = open_ledger(seed, T0)
-    assert (opened.external, opened.available) == (Decimal("10.00"), Decimal("90.00"))
-    assert record_external(opened, "S01-X-R0", Decimal("10.00"), "SellerInitiated", T0).external == Decimal(
-        "10.00"
+def reported(refund_id: str, amount: str, refund_type: str, state: str) -> ReportedRefund:
+    return ReportedRefund(refund_id, "ext-1", Decimal(amount), "USD", refund_type, state, CAPTURE_ID)
+
+
+def test_opening_counts_pending_and_completed_refunds_amazon_already_reports_but_not_declined_ones() -> None:
+    already = (
+        reported("S01-X-R0", "10.00", "SellerInitiated", "Completed"),
+        reported("S01-X-R1", "25.00", "AmazonA-ZRefund", "Pending"),  # not in Amazon's RefundedAmount
+        reported("S01-X-R2", "40.00", "SellerInitiated", "Declined"),
     )
+    seed = LedgerSeed(CAPTURE_ID, "A1", "USD", Decimal("100.00"), already)
+    opened = open_ledger(seed, T0)
+    assert (opened.external, opened.available) == (Decimal("35.00"), Decimal("65.00"))
+    assert [(e.amazon_refund_id, e.refund_type, e.state) for e in opened.external_refunds] == [
+        ("S01-X-R0", "SellerInitiated", "Completed"),
+        ("S01-X-R1", "AmazonA-ZRefund", "Pending"),
+        ("S01-X-R2", "SellerInitiated", "Declined"),
+    ]
+    assert all(e.is_read for e in opened.external_refunds)
+    again = record_external(opened, "S01-X-R0", Decimal("10.00"), "SellerInitiated", T0, "Completed")
+    assert again.external == Decimal("35.00")
+
+
+def test_opening_refuses_a_refund_in_another_currency_than_the_capture() -> None:
+    other = replace(reported("S01-X-R0", "10.00", "SellerInitiated", "Completed"), currency_code="EUR")
+    with pytest.raises(CurrencyMismatch):
+        open_ledger(LedgerSeed(CAPTURE_ID, "A1", "USD", Decimal("100.00"), (other,)), T0)
 
 
 def test_capture_resource_reports_buckets_as_strings() -> None:

@@ -56,6 +56,7 @@ class MemoryStore:
         refund_type: str,
         *,
         at: datetime,
+        state: str | None = None,
         ledger_seed: LedgerSeed | None = None,
     ) -> bool:
         key = (amazon_capture_id, amazon_refund_id)

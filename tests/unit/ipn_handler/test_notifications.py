@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -77,6 +77,7 @@ class World:
         seller_id: str = SELLER,
         nref: str | None = None,
         topic: str = TOPIC,
+        amount: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         data = refund_notification_xml(
             amazon_refund_id=amazon_refund_id,
@@ -84,7 +85,7 @@ class World:
             state=state,
             reason_code=reason_code,
             refund_type=refund_type,
-            amount="5.00",
+            amount=amount or ("10.00" if reference == f"{REFUND_ID}_1" else "5.00"),
         )
         return self.post(
             amazon_pay_message(data, seller_id=seller_id, notification_reference_id=nref), topic=topic
@@ -282,3 +283,29 @@ def test_answers_never_echo_the_body() -> None:
 )
 def test_the_order_reference_of_an_amazon_object_id(identifier: str, order: str | None) -> None:
     assert order_reference_of(identifier) == order
+
+
+def test_a_refund_named_like_ours_that_is_not_one_of_its_attempts_is_external(world: World) -> None:
+    """The seller's ERP refunds with RefundReferenceId `{refund_id}_7` (issue 9): never a late report of
+    ours, and found on the capture of the refund it names even when that refund is final."""
+    world.amazon.details[CAPTURE_ID] = capture_listing(EXTERNAL_REFUND_ID)
+    refund = world.store.refunds[REFUND_ID]
+    world.store.refunds[REFUND_ID] = replace(refund, status=RefundStatus.COMPLETED)  # not searched as open
+    ipn = world.refund_ipn("Pending", reference=f"{REFUND_ID}_7", amazon_refund_id=EXTERNAL_REFUND_ID)
+
+    assert world.handle(ipn) == (200, "external_refund_recorded")
+    assert world.store.externals == {
+        (CAPTURE_ID, EXTERNAL_REFUND_ID): (Decimal("5.00"), "USD", "SellerInitiated")
+    }
+    assert world.store.refunds[REFUND_ID].late_observations == ()
+
+
+def test_a_report_of_our_attempt_with_another_amount_is_external_not_ours(world: World) -> None:
+    world.amazon.details[CAPTURE_ID] = capture_listing(EXTERNAL_REFUND_ID)
+    ipn = world.refund_ipn(
+        "Completed", reference=f"{REFUND_ID}_1", amazon_refund_id=EXTERNAL_REFUND_ID, amount="15.00"
+    )
+
+    assert world.handle(ipn) == (200, "external_refund_recorded")
+    refund = world.store.refunds[REFUND_ID]
+    assert refund.status is RefundStatus.REQUESTED and refund.latest_attempt.amazon_refund_id is None

@@ -116,7 +116,7 @@ class ReconcilerStore(MemoryStore):
             at=at,
         ).refund
         ledger = self.ledgers.get(CAPTURE_ID) or open_ledger(
-            LedgerSeed(CAPTURE_ID, "A1EXAMPLE", "USD", Decimal("1000.00"), Decimal(0), ()), at
+            LedgerSeed(CAPTURE_ID, "A1EXAMPLE", "USD", Decimal("1000.00")), at
         )
         self.ledgers[CAPTURE_ID] = reserve(ledger, refund_id, refund.amount, "USD")
         self.refunds[refund_id] = refund = replace(refund, version=1)

@@ -92,15 +92,8 @@ class MemoryStore:
         ledger = self.ledgers.get(amazon_capture_id)
         if ledger is None:
             return None
-        ours = {
-            a.amazon_refund_id
-            for r in self.refunds.values()
-            if r.amazon_capture_id == amazon_capture_id
-            for a in r.attempts
-            if a.amazon_refund_id
-        }
-        externals = {e.amazon_refund_id for e in ledger.external_refunds}
-        return KnownRefunds(frozenset(ledger.refund_ids), frozenset(ours | externals), ledger.available)
+        ours = {r.refund_id: r for r in self.refunds.values() if r.amazon_capture_id == amazon_capture_id}
+        return KnownRefunds(ours, ledger.external_refunds, ledger.available)
 
     def record_external_refund(
         self,
@@ -111,10 +104,13 @@ class MemoryStore:
         refund_type: str,
         *,
         at: datetime,
+        state: str | None = None,
         ledger_seed: LedgerSeed | None = None,
     ) -> bool:
         ledger = self.ledgers[amazon_capture_id]
-        self.ledgers[amazon_capture_id] = record_external(ledger, amazon_refund_id, amount, refund_type, at)
+        self.ledgers[amazon_capture_id] = record_external(
+            ledger, amazon_refund_id, amount, refund_type, at, state
+        )
         return len(self.ledgers[amazon_capture_id].external_refunds) > len(ledger.external_refunds)
 
     def transition(

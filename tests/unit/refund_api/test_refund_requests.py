@@ -267,12 +267,28 @@ def test_an_unreported_external_refund_that_still_fits_is_recorded_and_the_refun
 
 
 def test_our_own_refund_whose_answer_was_lost_is_not_taken_for_an_external_one() -> None:
-    store, amazon = first_refund_then_a_to_z("10.00")
-    lost_id = "S01-1234567-1234567-R000005"  # r1's attempt as Amazon made it, answer never recorded
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(refund_answers=[UNAVAILABLE, refund_details("S01-1234567-1234567-R000009")])
+    first = service(store, amazon).request_refund(request("r1", "60.00"), deadline=99.0).refund
+    assert first.status is RefundStatus.REQUESTED  # Amazon made it, but its answer never came
+    lost_id = "S01-1234567-1234567-R000005"
+    made = replace(refund_details(lost_id), refund_reference_id="r1_1")
     amazon.capture_answers = [capture_listing(lost_id)]
-    amazon.refund_details_answers = {lost_id: replace(refund_details(lost_id), refund_reference_id="r1_1")}
+    amazon.refund_details_answers = {lost_id: replace(made, refund_amount=Price(Decimal("60.00"), "USD"))}
     service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
     assert store.ledgers[CAPTURE_ID].external == Decimal("0")
+
+
+def test_a_refund_named_like_ours_but_of_another_amount_is_external() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    foreign = "S01-1234567-1234567-R000005"  # the seller's ERP, RefundReferenceId r1_7
+    erp = replace(
+        refund_details(foreign), refund_reference_id="r1_7", refund_amount=Price(Decimal("15.00"), "USD")
+    )
+    amazon.capture_answers = [capture_listing(foreign)]
+    amazon.refund_details_answers = {foreign: erp}
+    service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert store.ledgers[CAPTURE_ID].external == Decimal("15.00")
 
 
 def test_when_amazon_cannot_show_the_capture_the_refund_stays_requested_and_unsent() -> None:
@@ -281,3 +297,32 @@ def test_when_amazon_cannot_show_the_capture_the_refund_stays_requested_and_unse
     outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
     assert outcome.refund.status is RefundStatus.REQUESTED
     assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]
+
+
+def test_a_refund_amazon_lists_on_the_capture_but_will_not_describe_holds_the_next_one_for_a_person() -> None:
+    store, amazon = first_refund_then_a_to_z("10.00")
+    hidden = "S01-1234567-1234567-R000066"
+    amazon.capture_answers = [capture_listing("S01-1234567-1234567-R000001", hidden)]
+    amazon.refund_details_answers = {}  # GetRefundDetails: InvalidParameterValue (permanent)
+    outcome = service(store, amazon).request_refund(request("r2", "20.00"), deadline=99.0)
+    assert (outcome.refund.status, outcome.refund.reason_code) == (
+        RefundStatus.MANUAL_ACTION_REQUIRED,
+        f"External refund {hidden} unreadable (InvalidParameterValue)",
+    )
+    assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]  # r2 never sent
+    assert store.ledgers[CAPTURE_ID].in_flight == Decimal("80.00")  # its reservation is held
+
+
+def test_the_first_refund_opens_the_ledger_only_after_reading_every_refund_already_on_the_capture() -> None:
+    store = MemoryStore()
+    pending = replace(a_to_z("50.00"), refund_status=replace(a_to_z("50.00").refund_status, state="Pending"))
+    amazon = ScriptedAmazonPay(capture_answers=[capture_listing(A_TO_Z_ID)])
+    amazon.refund_details_answers = {A_TO_Z_ID: pending}  # not in RefundedAmount, still taken
+    with pytest.raises(ReservationRefused):
+        service(store, amazon).request_refund(request("r1", "60.00"), deadline=99.0)
+    assert amazon.refund_calls == []
+    amazon.refund_details_answers = {}
+    with pytest.raises(AmazonRefused) as refused:  # a refund Amazon will not describe: no ledger opens
+        service(store, amazon).request_refund(request("r2", "10.00"), deadline=99.0)
+    assert refused.value.code == "InvalidParameterValue"
+    assert store.ledgers == {} and amazon.refund_calls == []

@@ -49,7 +49,7 @@ def store_with_declined_refund(
         request_fingerprint="f",
         at=NOW,
     ).refund
-    seed = LedgerSeed(CAPTURE_ID, SELLER_ID, "USD", Decimal("100.00"), Decimal(0), (), False)
+    seed = LedgerSeed(CAPTURE_ID, SELLER_ID, "USD", Decimal("100.00"))
     store.create_refund_with_reservation(refund, seed)
     observe(store, AttemptAccepted(1, FIRST_AMAZON_ID), max_retries=max_retries)
     declined = AttemptOutcome(AttemptState.DECLINED, "ipn:n1", reason_code, FIRST_AMAZON_ID)

@@ -56,7 +56,7 @@ def test_an_a_to_z_refund_amazon_lists_on_the_capture_blocks_the_retry() -> None
         refunds_by_id={claim: details(claim, "Completed", refund_type="AmazonA-ZRefund")},
     )
     result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
-    assert (result["decision"], result["reason"]) == ("not_eligible", REASON_A_TO_Z)
+    assert (result["decision"], result["reason"]) == ("not_eligible", f"{REASON_A_TO_Z}: {claim}")
     assert ("GetRefundDetails", claim) in amazon.calls
 
 
@@ -68,7 +68,7 @@ def test_an_a_to_z_refund_the_ledger_recorded_from_an_ipn_blocks_the_retry_witho
     store.ledgers[CAPTURE_ID] = replace(ledger, external_refunds=(external,))
     amazon = RetryAmazonPay(capture=capture(id_list=[FIRST_AMAZON_ID, claim]))
     result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
-    assert (result["decision"], result["reason"]) == ("not_eligible", REASON_A_TO_Z)
+    assert (result["decision"], result["reason"]) == ("not_eligible", f"{REASON_A_TO_Z}: {claim}")
     assert "GetRefundDetails" not in amazon.operations()
 
 
@@ -232,3 +232,71 @@ def test_manual_action_never_reopens_a_completed_refund() -> None:
     observe(store, AttemptOutcome(AttemptState.COMPLETED, "ipn:n2", None, RETRY_AMAZON_ID))
     result = steps(store, RetryAmazonPay()).require_manual_action(REFUND_ID, "retry workflow failed", "x")
     assert result["refund_status"] == "Completed"
+
+
+# --- refunds others made on the capture (issue 9) -----------------------------------------------------
+
+
+def test_an_a_to_z_refund_that_came_after_the_eligibility_check_stops_the_retry_before_it_is_sent() -> None:
+    store, _ = store_with_declined_refund()
+    claim = "S01-1234567-1234567-R000009"
+    amazon = RetryAmazonPay(capture=capture(id_list=[FIRST_AMAZON_ID]))
+    assert steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)["decision"] == "eligible"
+    amazon.capture = capture(id_list=[FIRST_AMAZON_ID, claim])  # Amazon refunds the buyer meanwhile
+    amazon.refunds_by_id = {claim: details(claim, "Pending", refund_type="AmazonA-ZRefund", reference="AZ1")}
+
+    result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+
+    assert ("Refund", f"{REFUND_ID}_2") not in amazon.calls
+    assert (result["decision"], result["refund_status"]) == ("not_needed", "ManualActionRequired")
+    refund = store.refunds[REFUND_ID]
+    assert (refund.status, refund.reason_code) == (
+        RefundStatus.MANUAL_ACTION_REQUIRED,
+        f"{REASON_A_TO_Z}: {claim}",
+    )
+    assert [e.amazon_refund_id for e in store.ledgers[CAPTURE_ID].external_refunds] == [claim]
+
+
+def test_a_refund_named_like_our_next_attempt_is_external_and_its_type_counts() -> None:
+    store, _ = store_with_declined_refund()
+    erp = "S01-1234567-1234567-R000009"  # the seller's other system took `{refund_id}_2` first
+    amazon = RetryAmazonPay(
+        capture=capture(id_list=[FIRST_AMAZON_ID, erp]),
+        refunds_by_id={erp: replace(details(erp, "Completed", reference=f"{REFUND_ID}_2"))},
+    )
+    result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
+    assert result["decision"] == "eligible"  # a SellerInitiated refund does not forbid the retry
+    [external] = store.ledgers[CAPTURE_ID].external_refunds
+    assert (external.amazon_refund_id, external.refund_type) == (erp, "SellerInitiated")
+
+
+def test_a_refund_amazon_lists_but_will_not_describe_means_no_retry_but_a_person() -> None:
+    store, _ = store_with_declined_refund()
+    hidden = "S01-1234567-1234567-R000009"
+    refused = AmazonPayError("InvalidParameterValue", "invalid refund id", http_status=400)
+    amazon = RetryAmazonPay(
+        capture=capture(id_list=[FIRST_AMAZON_ID, hidden]), refunds_by_id={hidden: refused}
+    )
+    result = steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)
+    assert result["decision"] == "not_eligible"
+    assert result["reason"] == f"External refund {hidden} unreadable (InvalidParameterValue)"
+
+
+def test_a_retry_amazon_already_made_is_sent_again_unchanged_even_after_an_a_to_z_refund() -> None:
+    store, _ = store_with_declined_refund()
+    amazon = RetryAmazonPay(refund_answers=[TIMEOUT, details()])  # made at Amazon, the answer lost
+    with pytest.raises(AmazonPayUnavailable):
+        steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+    claim = "S01-1234567-1234567-R000009"
+    amazon.capture = capture(id_list=[FIRST_AMAZON_ID, RETRY_AMAZON_ID, claim])
+    amazon.refunds_by_id = {
+        RETRY_AMAZON_ID: replace(
+            details(), refund_amount=replace(details().refund_amount, amount=Decimal("12.50"))
+        ),
+        claim: details(claim, "Completed", refund_type="AmazonA-ZRefund", reference="AZ1"),
+    }
+    result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+    # Not a new retry: the same call only learns what Amazon made (Amazon answers it idempotently).
+    assert [ref for op, ref in amazon.calls if op == "Refund"] == [f"{REFUND_ID}_2", f"{REFUND_ID}_2"]
+    assert (result["attempt_state"], result["refund_status"]) == ("Pending", "Pending")
+    assert store.refunds[REFUND_ID].latest_attempt.amazon_refund_id == RETRY_AMAZON_ID

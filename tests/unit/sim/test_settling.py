@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from amazon_pay_sim import Simulator
+from amazon_pay_sim.state import MwsError
 from tests.unit.sim.conftest import SETTLE_SECONDS
 from tests.unit.sim.support import FakeClock, call, refund_params
 
@@ -129,3 +130,40 @@ def test_an_external_refund_reports_its_refund_type(
     external = sim.external_refund(capture_id, "5.00", "BuyerCanceled")
     answer = call(sim, clock, "GetRefundDetails", {"AmazonRefundId": external["amazon_refund_id"]})
     assert (answer.field("RefundType"), answer.field("State")) == ("BuyerCanceled", "Completed")
+
+
+def test_a_pending_external_refund_is_listed_but_not_refunded_until_it_settles(
+    sim: Simulator, clock: FakeClock, capture_id: str
+) -> None:
+    external = sim.external_refund(capture_id, "5.00", "AmazonA-ZRefund", state="Pending")
+    details = call(sim, clock, "GetCaptureDetails", {"AmazonCaptureId": capture_id})
+    assert details.all("member") == [external["amazon_refund_id"]]
+    assert details.root.find(".//{*}RefundedAmount/{*}Amount").text == "0.00"  # type: ignore[union-attr]
+    clock.advance(SETTLE_SECONDS)
+    assert refund_state(sim, clock, external["amazon_refund_id"]) == "Completed"
+
+
+def test_a_chargeback_refund_reports_its_type(sim: Simulator, clock: FakeClock, capture_id: str) -> None:
+    external = sim.external_refund(capture_id, "5.00", "Chargeback")
+    answer = call(sim, clock, "GetRefundDetails", {"AmazonRefundId": external["amazon_refund_id"]})
+    assert answer.field("RefundType") == "Chargeback"
+
+
+def test_another_system_of_the_seller_refunds_under_amazons_rules(
+    sim: Simulator, clock: FakeClock, capture_id: str
+) -> None:
+    ours = refund_id(sim, clock, capture_id, "ord-1_1")
+    erp = sim.seller_refund(capture_id, "ord-1_7", "15.00", seller_refund_note="ERP")
+    assert (erp["refund_reference_id"], erp["refund_type"], erp["state"]) == (
+        "ord-1_7",
+        "SellerInitiated",
+        "Pending",
+    )
+    with pytest.raises(MwsError) as refused:  # Amazon: that reference id was used with other parameters
+        sim.seller_refund(capture_id, "ord-1_1", "15.00")
+    assert refused.value.code == "DuplicateRequest"
+    with pytest.raises(MwsError) as over:
+        sim.seller_refund(capture_id, "ord-1_8", "95.00")  # 10 + 15 + 95 > 100 + 15 %
+    assert over.value.code == "TransactionAmountExceeded"
+    listed = call(sim, clock, "GetCaptureDetails", {"AmazonCaptureId": capture_id}).all("member")
+    assert listed == [ours, erp["amazon_refund_id"]]

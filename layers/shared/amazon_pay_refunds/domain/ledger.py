@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from amazon_pay_refunds.domain.classification import ReportedRefund, counts_against_capture
 from amazon_pay_refunds.domain.models import (
     CaptureLedger,
     ExternalRefund,
@@ -70,28 +71,36 @@ class LedgerEffect:
 
 @dataclass(frozen=True)
 class LedgerSeed:
-    """What GetCaptureDetails says about a capture we have not refunded yet: opens its ledger."""
+    """What Amazon says about a capture we have not refunded yet: opens its ledger.
+
+    `refunds` are the refunds already on the capture (its IdList, each read with GetRefundDetails), all
+    external (domain/classification.py): Pending and Completed ones count against the capture.
+    """
 
     amazon_capture_id: str
     seller_id: str
     currency_code: str
     captured: Decimal
-    already_refunded: Decimal = Decimal(0)
-    known_refund_ids: tuple[str, ...] = ()
+    refunds: tuple[ReportedRefund, ...] = ()
     allow_over_refund: bool = False
 
 
 def open_ledger(seed: LedgerSeed, at: datetime) -> CaptureLedger:
-    """A new ledger; refunds Amazon already reports on the capture count as external."""
-    return CaptureLedger(
+    """A new ledger; the refunds Amazon already reports on the capture are recorded as external."""
+    ledger = CaptureLedger(
         amazon_capture_id=seed.amazon_capture_id,
         seller_id=seed.seller_id,
         currency_code=seed.currency_code,
         captured=seed.captured,
-        external=seed.already_refunded,
         allow_over_refund=seed.allow_over_refund,
-        external_refunds=tuple(ExternalRefund(i, None, "Opening", at) for i in seed.known_refund_ids),
     )
+    for refund in seed.refunds:
+        if refund.currency_code != seed.currency_code:
+            raise CurrencyMismatch(refund.currency_code, seed.currency_code)
+        ledger = record_external(
+            ledger, refund.amazon_refund_id, refund.amount, refund.refund_type, at, refund.state
+        )
+    return ledger
 
 
 def check_reservation(ledger: CaptureLedger, amount: Decimal, currency_code: str) -> None:
@@ -125,14 +134,21 @@ def release(ledger: CaptureLedger, refund_id: str) -> CaptureLedger:
 
 
 def record_external(
-    ledger: CaptureLedger, amazon_refund_id: str, amount: Decimal, refund_type: str, at: datetime
+    ledger: CaptureLedger,
+    amazon_refund_id: str,
+    amount: Decimal,
+    refund_type: str,
+    at: datetime,
+    state: str | None = None,
 ) -> CaptureLedger:
-    """Count a refund we did not issue, once per AmazonRefundId, even if it overdraws the capture."""
+    """Record a refund we did not issue, once per AmazonRefundId; count its amount unless it was Declined,
+    even if that overdraws the capture."""
     if any(e.amazon_refund_id == amazon_refund_id for e in ledger.external_refunds):
         return ledger
-    entry = ExternalRefund(amazon_refund_id, amount, refund_type, at)
+    entry = ExternalRefund(amazon_refund_id, amount, refund_type, at, state)
+    counted = amount if counts_against_capture(state) else Decimal(0)
     return replace(
-        ledger, external=ledger.external + amount, external_refunds=(*ledger.external_refunds, entry)
+        ledger, external=ledger.external + counted, external_refunds=(*ledger.external_refunds, entry)
     )
 
 

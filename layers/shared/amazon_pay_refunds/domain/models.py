@@ -211,6 +211,8 @@ class Refund:
 
 
 ReservationState = Literal["in_flight", "completed", "released"]
+# The type of external refunds recorded unread (ledgers opened before opening read the capture's refunds).
+UNREAD_REFUND_TYPE = "Opening"
 
 
 @dataclass(frozen=True)
@@ -225,15 +227,22 @@ class LedgerRefund:
 
 @dataclass(frozen=True)
 class ExternalRefund:
-    """A refund this service did not issue (A-to-z claim, chargeback, Seller Central).
+    """A refund this service did not issue (A-to-z claim, chargeback, Seller Central, the seller's other
+    systems), with its amount, type and state when it was recorded (domain/classification.py).
 
-    `amount` is None for refunds already counted in the opening balance taken from GetCaptureDetails.
+    `amount` is None only on entries of ledgers opened before refunds on the capture were read at opening
+    (type `Opening`): their amount and type are unknown until read (`is_read`).
     """
 
     amazon_refund_id: str
     amount: Decimal | None
     refund_type: str
     recorded_at: datetime
+    state: str | None = None
+
+    @property
+    def is_read(self) -> bool:
+        return self.amount is not None and self.refund_type != UNREAD_REFUND_TYPE
 
 
 @dataclass(frozen=True)
@@ -290,6 +299,7 @@ class CaptureLedger:
                     "amazon_refund_id": e.amazon_refund_id,
                     "amount": None if e.amount is None else amount(e.amount),
                     "refund_type": e.refund_type,
+                    "state": e.state,
                     "recorded_at": format_timestamp(e.recorded_at),
                 }
                 for e in self.external_refunds

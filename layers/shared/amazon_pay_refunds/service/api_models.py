@@ -145,8 +145,13 @@ class LedgerRefundResource(BaseModel):
 
 class ExternalRefundResource(BaseModel):
     amazon_refund_id: str
-    amount: str | None = Field(description="None for refunds counted in the opening balance.")
-    refund_type: str
+    amount: str | None = Field(
+        description="None only for refunds of ledgers opened before opening read them (type Opening)."
+    )
+    refund_type: str = Field(description="AmazonA-ZRefund, BuyerCanceled, SellerInitiated, ...")
+    state: str | None = Field(
+        default=None, description="Pending, Completed or Declined when recorded; Declined ones count nothing."
+    )
     recorded_at: str
 
 

@@ -11,22 +11,23 @@ every input but unexpected failures (see below). Mapping, in one place:
   unreachable, the SubscribeURL unreachable), so that SNS redelivers.
 
 Decisions (docs in the module, tests in tests/*/ipn_handler):
-- A PaymentRefund IPN names one of our refunds through its RefundReferenceId (`{refund_id}_{n}`, Amazon
-  echoes what we sent); the domain then matches the attempt by AmazonRefundId first. Refund IPNs need no
-  dedupe write: the refund applies each `ipn:{NotificationReferenceId}` cause at most once.
-- A reference that names a refund of ours whose seller differs from the IPN's SellerId is never applied to
-  that refund (another seller's refund cannot complete ours): it is logged (`seller_mismatch_refund_id`)
-  and handled as a refund this service did not issue for the IPN's seller. Answering 403 would only make
-  SNS redeliver a genuine, signed notification hourly for 14 days.
-- External refunds (AmazonA-ZRefund, BuyerCanceled, Seller Central): the IPN carries no AmazonCaptureId, so
-  the capture is located among our open refunds' captures on the same Amazon order reference (the first
-  three parts of the AmazonRefundId) and confirmed with GetCaptureDetails (its IdList lists the refund).
-  Found → `record_external_refund` (idempotent by AmazonRefundId; opened from that GetCaptureDetails if the
-  ledger is missing). Not found → acknowledged and logged (`external_refund_unmatched`): no open refund of
-  ours is on that order, and a ledger opened later takes its opening balance (RefundedAmount, IdList) from
-  GetCaptureDetails, which already counts it. Limit: a ledger whose refunds of ours are all final is not
-  searched (no index by order reference yet), so an external refund on it is logged, not counted. Pending
-  external refunds are counted at once (conservative); Declined ones moved no money: acknowledged.
+- A PaymentRefund IPN is classified (domain/classification.py): it is one of our refunds only when its
+  RefundReferenceId (`{refund_id}_{n}`) names an attempt that exists on that refund, with the same
+  AmazonRefundId where the attempt knows one, the same amount and currency, and the IPN's SellerId; the
+  domain then matches the attempt by AmazonRefundId first. Refund IPNs need no dedupe write: the refund
+  applies each `ipn:{NotificationReferenceId}` cause at most once.
+- Everything else is external, however much its reference looks like ours (the seller's other systems may
+  use `{our refund_id}_7`): AmazonA-ZRefund, BuyerCanceled, chargebacks, Seller Central, other systems. A
+  reference naming a refund of another seller is logged (`seller_mismatch_refund_id`); answering 403 would
+  only make SNS redeliver a genuine, signed notification hourly for 14 days. The IPN carries no
+  AmazonCaptureId, so the capture is looked for first where the refund its reference names is (same order),
+  then among our open refunds' captures on the same Amazon order reference (the first three parts of the
+  AmazonRefundId), and confirmed with GetCaptureDetails (its IdList lists the refund). Found →
+  `record_external_refund` (idempotent by AmazonRefundId; a missing ledger is opened from that capture with
+  every refund on it read). Not found → acknowledged and logged (`external_refund_unmatched`): the headroom
+  check before any later Refund call on that capture, and a ledger opened later, read the capture's refunds
+  and record it then. Pending external refunds are counted at once (Amazon's cap counts them too); Declined
+  ones moved no money: acknowledged.
 - Only unexpected failures raise: non-retryable Amazon Pay errors while locating a capture (e.g. missing
   credentials for the seller) and programming errors; the handler answers them 500.
 - Sample IPNs (`IsSample`, sent from Seller Central) and IPNs of the other release environment (a Sandbox
@@ -46,14 +47,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.config import ConfigurationError
+from amazon_pay_refunds.domain.classification import ReportedRefund, classify, named_refund_id
 from amazon_pay_refunds.domain.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, apply_observation
 from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
 from amazon_pay_refunds.mws.client import deadline_in
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.mws.parse import MalformedXml, refund_details_from_xml
+from amazon_pay_refunds.service.capture_refunds import opening_refunds, reported
 from amazon_pay_refunds.service.retries import resume_retry_executions, settled_retry_attempts
 from amazon_pay_refunds.sns import (
     DEFAULT_MAX_AGE,
@@ -68,7 +70,7 @@ from amazon_pay_refunds.sns import (
     trust_from_environment,
     verify_ipn,
 )
-from amazon_pay_refunds.store import LedgerNotFound, RefundNotFound, StoreError
+from amazon_pay_refunds.store import KnownRefunds, LedgerNotFound, RefundNotFound, StoreError
 from amazon_pay_refunds.store.task_tokens import TaskTokenStore
 
 logger = logging.getLogger(__name__)
@@ -155,8 +157,11 @@ class NotificationStore(Protocol):
         refund_type: str,
         *,
         at: datetime,
+        state: str | None = None,
         ledger_seed: LedgerSeed | None = None,
     ) -> bool: ...
+
+    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
 
     def record_ipn_once(
         self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
@@ -164,11 +169,15 @@ class NotificationStore(Protocol):
 
 
 class CaptureDetailsSource(Protocol):
-    """GetCaptureDetails (the `AmazonPayClient` method)."""
+    """GetCaptureDetails and GetRefundDetails (the `AmazonPayClient` methods)."""
 
     def get_capture_details(
         self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
     ) -> CaptureDetails: ...
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails: ...
 
 
 class SubscribeUrlFetcher(Protocol):
@@ -380,12 +389,16 @@ class IpnService:
         state: AttemptState,
         answer: Callable[..., IpnAnswer],
     ) -> IpnAnswer:
-        ours = parse_refund_reference_id(details.refund_reference_id)
-        refund = self._store.get_refund(ours[0]) if ours is not None else None
-        if refund is not None and refund.seller_id != notification.seller_id:
-            return self._external(notification, details, state, answer, seller_mismatch=refund.refund_id)
-        if refund is None:
-            return self._external(notification, details, state, answer)
+        report = reported(details, amazon_capture_id=None, seller_id=notification.seller_id)
+        named_id = named_refund_id(details.refund_reference_id)
+        named = self._store.get_refund(named_id) if named_id is not None else None
+        if named is None or classify(report, named) is None:
+            mismatch = (
+                named.refund_id if named is not None and named.seller_id != notification.seller_id else None
+            )
+            return self._external(
+                notification, details, report, answer, named=named, seller_mismatch=mismatch
+            )
         outcome = AttemptOutcome(
             state=state,
             cause=f"ipn:{notification.notification_reference_id}",
@@ -395,13 +408,13 @@ class IpnService:
         )
         try:
             transition = self._store.transition(
-                refund.refund_id,
+                named.refund_id,
                 lambda current: apply_observation(
                     current, outcome, at=self._clock(), max_processing_failure_retries=self._max_retries
                 ),
             )
-        except RefundNotFound:
-            return self._external(notification, details, state, answer)
+        except RefundNotFound:  # pragma: no cover - refunds are never deleted
+            return self._external(notification, details, report, answer, named=None)
         stored = transition.refund
         if not transition.changed:
             return answer(200, DUPLICATE, refund_id=stored.refund_id, refund_status=stored.status.value)
@@ -423,43 +436,60 @@ class IpnService:
         self,
         notification: AmazonPayNotification,
         details: RefundDetails,
-        state: AttemptState,
+        report: ReportedRefund,
         answer: Callable[..., IpnAnswer],
         *,
+        named: Refund | None,
         seller_mismatch: str | None = None,
     ) -> IpnAnswer:
+        """A refund this service did not issue (domain/classification.py): recorded on its capture's ledger.
+        A Declined one moved no money and is only acknowledged: the capture's refunds are read again before
+        a retry (service/capture_refunds.py), which records it with its type."""
         fields: dict[str, Any] = {
             "amazon_refund_id": details.amazon_refund_id,
             "refund_type": details.refund_type,
         }
         if seller_mismatch is not None:
             fields["seller_mismatch_refund_id"] = seller_mismatch
-        if state is AttemptState.DECLINED:
+        elif named is not None:
+            fields["named_refund_id"] = named.refund_id  # its reference looks like ours; it is not
+        if report.state == AttemptState.DECLINED.value:
             return answer(200, EXTERNAL_DECLINED, **fields)
-        located = self._locate_capture(notification.seller_id, details.amazon_refund_id)
+        hint = named.amazon_capture_id if named is not None and seller_mismatch is None else None
+        located = self._locate_capture(notification.seller_id, details.amazon_refund_id, hint)
         if located is None:
             return answer(200, EXTERNAL_UNMATCHED, **fields)
         capture = located
         fields["amazon_capture_id"] = capture.amazon_capture_id
-        try:
-            recorded = self._store.record_external_refund(
+
+        def record(seed: LedgerSeed | None) -> bool:
+            return self._store.record_external_refund(
                 capture.amazon_capture_id,
                 details.amazon_refund_id,
                 details.refund_amount.amount,
                 details.refund_amount.currency_code,
                 details.refund_type,
                 at=self._clock(),
-                ledger_seed=self._seed(notification.seller_id, capture),
+                state=report.state,
+                ledger_seed=seed,
             )
+
+        try:
+            try:
+                recorded = record(None)
+            except LedgerNotFound:
+                recorded = record(self._seed(notification.seller_id, capture))
         except CurrencyMismatch:
             # A fact we cannot count in this ledger's currency; redelivery would not change that.
             return answer(200, EXTERNAL_CURRENCY_MISMATCH, **fields)
-        except LedgerNotFound:  # pragma: no cover - a seed is always given
-            return answer(200, EXTERNAL_UNMATCHED, **fields)
         return answer(200, EXTERNAL_RECORDED if recorded else EXTERNAL_DUPLICATE, **fields)
 
-    def _locate_capture(self, seller_id: str, amazon_refund_id: str) -> CaptureDetails | None:
-        """The capture of an external refund: our open refunds' captures on its order, confirmed by Amazon."""
+    def _locate_capture(
+        self, seller_id: str, amazon_refund_id: str, hint: str | None = None
+    ) -> CaptureDetails | None:
+        """The capture of an external refund, confirmed by Amazon (its IdList lists the refund): first the
+        capture of the refund of ours its reference id names (`hint`), then our open refunds' captures on
+        its order."""
         order = order_reference_of(amazon_refund_id)
         if order is None:
             return None
@@ -469,7 +499,10 @@ class IpnService:
                 for r in self._store.list_open(limit=MAX_OPEN_REFUNDS_SEARCHED)
                 if r.seller_id == seller_id and order_reference_of(r.amazon_capture_id) == order
             }
+            - {hint}
         )
+        if hint is not None and order_reference_of(hint) == order:
+            candidates.insert(0, hint)
         if not candidates:
             return None
         client = self._amazon_pay()
@@ -482,13 +515,20 @@ class IpnService:
         return None
 
     def _seed(self, seller_id: str, capture: CaptureDetails) -> LedgerSeed:
+        """The capture's opening (its refunds read and classified); only when its ledger does not exist."""
+        already = opening_refunds(
+            self._store,
+            self._amazon_pay(),
+            capture,
+            seller_id,
+            deadline=deadline_in(AMAZON_PAY_DEADLINE_SECONDS),
+        )
         return LedgerSeed(
             amazon_capture_id=capture.amazon_capture_id,
             seller_id=seller_id,
             currency_code=capture.capture_amount.currency_code,
             captured=capture.capture_amount.amount,
-            already_refunded=capture.refunded_amount.amount,
-            known_refund_ids=capture.id_list,
+            refunds=already,
             allow_over_refund=self._allow_over_refund,
         )
 

@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 from amazon_pay_refunds.domain.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
 from amazon_pay_refunds.domain.lifecycle import (
     AttemptAccepted,
+    ManualActionRequired,
     Observation,
     PermanentlyRefused,
     ResolvedOutOfBand,
@@ -39,16 +40,13 @@ from amazon_pay_refunds.domain.models import (
     RefundStatus,
     request_fingerprint,
 )
-from amazon_pay_refunds.domain.references import (
-    is_amazon_capture_id,
-    is_valid_refund_id,
-    parse_refund_reference_id,
-)
+from amazon_pay_refunds.domain.references import is_amazon_capture_id, is_valid_refund_id
 from amazon_pay_refunds.money import format_amount
 from amazon_pay_refunds.mws.credentials import SellerCredentials
 from amazon_pay_refunds.mws.credentials import UnknownSeller as UnknownSellerCredentials
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
+from amazon_pay_refunds.service.capture_refunds import opening_refunds, survey_capture
 from amazon_pay_refunds.service.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -131,6 +129,7 @@ class RefundStorePort(Protocol):
         refund_type: str,
         *,
         at: datetime,
+        state: str | None = None,
         ledger_seed: LedgerSeed | None = None,
     ) -> bool: ...
 
@@ -196,12 +195,14 @@ class Submission:
     """A refund after one of its attempts was sent to Amazon and the answer recorded.
 
     `refusal` is Amazon's permanent error when it refused the call outright; `outcome_unknown` is True
-    when no answer was read (the attempt stays `Requested`; sending it again is safe).
+    when no answer was read (the attempt stays `Requested`; sending it again is safe); `held` is the
+    reason when the attempt was not sent but handed to a person (`ManualActionRequired`).
     """
 
     refund: Refund
     refusal: AmazonPayError | None = None
     outcome_unknown: bool = False
+    held: str | None = None
 
 
 def submit_attempt(
@@ -238,6 +239,10 @@ def submit_attempt(
         )
         if headroom == "unknown":
             return Submission(refund, outcome_unknown=True)
+        if isinstance(headroom, Hold):
+            logger.warning("refund %s: not sent, held for a person: %s", refund.refund_id, headroom.reason)
+            held = record(ManualActionRequired(reason=headroom.reason, cause="check:capture-refunds"))
+            return Submission(held, held=headroom.reason)
         if headroom == "exceeded":
             refusal = AmazonPayError(
                 "RefundExceedsCapture",
@@ -275,6 +280,13 @@ def submit_attempt(
     return Submission(record(accepted))
 
 
+@dataclass(frozen=True)
+class Hold:
+    """No Refund call: a person must look at the refund first (`reason` becomes its reason_code)."""
+
+    reason: str
+
+
 def check_capture_headroom(
     store: RefundStorePort,
     amazon_pay: AmazonPayPort,
@@ -283,49 +295,36 @@ def check_capture_headroom(
     deadline: float,
     now: Callable[[], datetime],
     on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
-) -> Literal["fits", "exceeded", "unknown"]:
-    """Whether the capture, as Amazon records it, still has room for this (already reserved) refund.
+) -> Literal["fits", "exceeded", "unknown"] | Hold:
+    """Whether the capture, as Amazon records it, still has room for this (already reserved) attempt.
 
-    The ledger learns of refunds this service did not issue (A-to-z claims, chargebacks, Seller Central)
-    from their IPNs, which may still be on their way, or may name no capture the IPN handler can find.
-    So before each Refund call the capture's refunds (IdList) are compared with the ledger; each one it
-    does not know is read and, unless it is one of ours whose answer was lost, recorded as external. The
-    refund is sent only if the ledger is then not overdrawn. "unknown": Amazon did not answer (try later).
+    The ledger learns of refunds this service did not issue (A-to-z claims, chargebacks, Seller Central,
+    the seller's other systems) from their IPNs, which may still be on their way or be lost. So before each
+    Refund call the capture's refunds are read and classified (service/capture_refunds.py) and the
+    external ones recorded; the attempt is sent only if the ledger is then not overdrawn. A retry attempt
+    (n >= 2) is also held when an A-to-z or chargeback refund is now on the capture (Amazon's procedure),
+    and any attempt when Amazon lists a refund on the capture that it will not describe. An attempt that
+    Amazon already made (its answer was lost) is always sent again unchanged: that creates nothing and
+    learns what Amazon made. "unknown": Amazon did not answer (try later).
     """
     capture_id, seller_id = refund.amazon_capture_id, refund.seller_id
     try:
         capture = amazon_pay.get_capture_details(capture_id, seller_id=seller_id, deadline=deadline)
-        known = store.known_refunds(capture_id)
-        if known is None:
-            return "fits"  # no ledger: nothing reserved against it, so nothing of ours to send
-        unknown = [i for i in capture.id_list if i not in known.amazon_refund_ids]
-        for amazon_refund_id in unknown:
-            details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
-            ours = parse_refund_reference_id(details.refund_reference_id)
-            if (
-                ours is not None and ours[0] in known.refund_ids
-            ) or details.refund_status.state == "Declined":
-                continue
-            store.record_external_refund(
-                capture_id,
-                amazon_refund_id,
-                details.refund_amount.amount,
-                details.refund_amount.currency_code,
-                details.refund_type,
-                at=now(),
-            )
-            logger.warning(
-                "refund %s: capture %s has refund %s (%s) that no IPN had reported; recorded as external",
-                refund.refund_id, capture_id, amazon_refund_id, details.refund_type,
-            )  # fmt: skip
+        survey = survey_capture(store, amazon_pay, capture, seller_id, deadline=deadline, now=now)
     except AmazonPayError as error:
         on_amazon_error("GetCaptureDetails", error)
         if _outcome_unknown(error):
             return "unknown"
         return "fits"  # a permanent refusal: Amazon's answer to the Refund call itself will say why
-    if unknown:
-        known = store.known_refunds(capture_id) or known
-    return "exceeded" if known.available < 0 else "fits"
+    if survey.known is None:
+        return "fits"  # no ledger: nothing reserved against it, so nothing of ours to send
+    if (refund.refund_id, refund.latest_attempt.attempt) in survey.ours_unrecorded:
+        return "fits"  # Amazon already made this very attempt: the unchanged call only learns its answer
+    if survey.hold_reason is not None:
+        return Hold(survey.hold_reason)
+    if refund.latest_attempt.attempt >= 2 and survey.retry_forbidden is not None:
+        return Hold(survey.retry_forbidden)
+    return "exceeded" if survey.known.available < 0 else "fits"
 
 
 def record_observation(
@@ -479,13 +478,21 @@ class RefundRequests:
         status = capture.capture_status
         if status.state != "Completed":
             raise CaptureNotRefundable(refund.amazon_capture_id, status.state, status.reason_code)
+        try:
+            already = opening_refunds(self._store, self._amazon, capture, refund.seller_id, deadline=deadline)
+        except AmazonPayError as error:
+            self._on_amazon_error("GetRefundDetails", error)
+            if _outcome_unknown(error):
+                raise _OutcomeUnknown() from None
+            # Amazon lists a refund on the capture that it will not describe: no ledger is opened on a
+            # balance we cannot know, and the refund is refused rather than guessed.
+            raise AmazonRefused(error.code, error.message) from None
         return LedgerSeed(
             amazon_capture_id=refund.amazon_capture_id,
             seller_id=refund.seller_id,
             currency_code=capture.capture_amount.currency_code,
             captured=capture.capture_amount.amount,
-            already_refunded=capture.refunded_amount.amount,
-            known_refund_ids=capture.id_list,
+            refunds=already,
             allow_over_refund=self._allow_over_refund,
         )
 

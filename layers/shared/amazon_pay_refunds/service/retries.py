@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from amazon_pay_refunds.domain.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
 from amazon_pay_refunds.domain.lifecycle import (
     PROCESSING_FAILURE,
     AttemptOutcome,
@@ -45,13 +46,13 @@ from amazon_pay_refunds.domain.models import (
     TERMINAL_ATTEMPT_STATES,
     Attempt,
     AttemptState,
-    CaptureLedger,
     Refund,
     RefundStatus,
 )
 from amazon_pay_refunds.domain.references import is_valid_refund_id
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.service.capture_refunds import survey_capture
 from amazon_pay_refunds.service.refund_requests import (
     AmazonErrorObserver,
     AmazonPayPort,
@@ -63,11 +64,8 @@ from amazon_pay_refunds.store import StoreBusy
 
 logger = logging.getLogger(__name__)
 
-A_TO_Z_REFUND_TYPE = "AmazonA-ZRefund"
 CAPTURE_COMPLETED = "Completed"
 # Reasons stored on the refund (its reason_code) when a person must refund the buyer another way.
-REASON_A_TO_Z = "AmazonA-ZRefund found"
-REASON_CHARGEBACK = "Chargeback found"
 REASON_WORKFLOW_FAILED = "retry workflow failed"
 # The error a declined retry attempt resumes its waiting execution with (statemachine/retry.asl.json).
 ATTEMPT_DECLINED_ERROR = "RetryAttemptDeclined"
@@ -224,19 +222,15 @@ class Eligibility:
     reason: str | None = None
 
 
-def is_chargeback(refund_type: str) -> bool:
-    """Amazon documents no RefundType for chargeback refunds; any type naming a chargeback counts."""
-    return "chargeback" in refund_type.lower()
-
-
 def assess_eligibility(capture: CaptureDetails, other_refund_types: Iterable[str]) -> Eligibility:
     """Whether Amazon's procedure allows the retry: the capture still `Completed`, and no A-to-z Guarantee
-    or chargeback refund among the capture's other refunds (`other_refund_types`: their RefundTypes)."""
-    types = list(other_refund_types)
-    if any(t == A_TO_Z_REFUND_TYPE for t in types):
+    or chargeback refund among the capture's other refunds (`other_refund_types`: their RefundTypes;
+    domain/classification.py `forbids_retry`)."""
+    reasons = [r for r in (forbids_retry(t) for t in other_refund_types) if r is not None]
+    if REASON_A_TO_Z in reasons:
         return Eligibility(False, REASON_A_TO_Z)
-    if any(is_chargeback(t) for t in types):
-        return Eligibility(False, REASON_CHARGEBACK)
+    if reasons:
+        return Eligibility(False, reasons[0])
     state = capture.capture_status.state
     if state != CAPTURE_COMPLETED:
         return Eligibility(False, f"Capture {state}")
@@ -330,7 +324,14 @@ class RetrySteps:
                 refund.amazon_capture_id, seller_id=refund.seller_id, deadline=deadline
             ),
         )
-        eligibility = assess_eligibility(capture, self._other_refund_types(refund, capture, deadline))
+        survey = self._amazon_call(
+            "GetRefundDetails",
+            lambda: survey_capture(
+                self._store, self._amazon, capture, refund.seller_id, deadline=deadline, now=self._now
+            ),
+        )
+        forbidden = survey.hold_reason or survey.retry_forbidden
+        eligibility = assess_eligibility(capture, ()) if forbidden is None else Eligibility(False, forbidden)
         if eligibility.eligible:
             return self._decision(refund, "eligible", None)
         logger.info("refund %s: retry not eligible: %s", refund_id, eligibility.reason)
@@ -347,19 +348,6 @@ class RetrySteps:
         if latest.attempt == declined_attempt:
             return True
         return latest.attempt == declined_attempt + 1 and latest.state is AttemptState.REQUESTED
-
-    def _other_refund_types(self, refund: Refund, capture: CaptureDetails, deadline: float) -> list[str]:
-        """RefundTypes of the capture's refunds other than this refund's attempts: those the ledger
-        recorded from IPNs, and those Amazon lists on the capture (GetRefundDetails)."""
-        ours = {a.amazon_refund_id for a in refund.attempts if a.amazon_refund_id}
-        ledger: CaptureLedger | None = self._store.get_ledger(refund.amazon_capture_id)
-        known = {e.amazon_refund_id: e.refund_type for e in ledger.external_refunds} if ledger else {}
-        types = list(known.values())
-        for amazon_refund_id in capture.id_list:
-            if amazon_refund_id in ours or amazon_refund_id in known:
-                continue
-            types.append(self._refund_details(amazon_refund_id, refund.seller_id, deadline).refund_type)
-        return types
 
     def _refund_details(self, amazon_refund_id: str, seller_id: str, deadline: float) -> RefundDetails:
         return self._amazon_call(
@@ -401,6 +389,8 @@ class RetrySteps:
                 max_processing_failure_retries=self._max_retries,
                 on_amazon_error=self._on_amazon_error,
             )
+            if submission.held is not None:
+                return _attempt_result(submission.refund, attempt, "not_needed")
             if submission.outcome_unknown:
                 raise AmazonPayUnavailable(
                     f"refund {refund_id} attempt {attempt}: Amazon's answer is unknown"

@@ -20,6 +20,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from amazon_pay_refunds.domain.classification import counts_against_capture
 from amazon_pay_refunds.domain.ledger import (
     CurrencyMismatch,
     EffectKind,
@@ -52,11 +53,22 @@ CONDITION_FAILED = "ConditionalCheckFailed"
 
 @dataclass(frozen=True)
 class KnownRefunds:
-    """A capture's refunds as the ledger knows them (see RefundStore.known_refunds)."""
+    """A capture's refunds as the ledger knows them (see RefundStore.known_refunds): ours (by refund_id),
+    the external ones recorded, and what is still available."""
 
-    refund_ids: frozenset[str]
-    amazon_refund_ids: frozenset[str]
+    refunds: Mapping[str, Refund]
+    externals: tuple[ExternalRefund, ...]
     available: Decimal
+
+    @property
+    def refund_ids(self) -> frozenset[str]:
+        return frozenset(self.refunds)
+
+    @property
+    def amazon_refund_ids(self) -> frozenset[str]:
+        """Every AmazonRefundId the ledger accounts for: our attempts' and the recorded external ones."""
+        ours = {a.amazon_refund_id for r in self.refunds.values() for a in r.attempts if a.amazon_refund_id}
+        return frozenset(ours | {e.amazon_refund_id for e in self.externals})
 
 
 class StoreError(Exception):
@@ -505,11 +517,9 @@ class RefundStore:
         if found is None:
             return None
         item, refunds = found
-        ours = {a.amazon_refund_id for r in refunds.values() for a in r.attempts if a.amazon_refund_id}
-        externals = {e.amazon_refund_id for e in items.externals_from_item(item)}
         return KnownRefunds(
-            refund_ids=frozenset(refunds),
-            amazon_refund_ids=frozenset(ours | externals),
+            refunds=refunds,
+            externals=items.externals_from_item(item),
             available=items.available_from_item(item),
         )
 
@@ -535,15 +545,22 @@ class RefundStore:
         refund_type: str,
         *,
         at: datetime,
+        state: str | None = None,
         ledger_seed: LedgerSeed | None = None,
     ) -> bool:
-        """Count a refund we did not issue on the capture's ledger, once per AmazonRefundId.
+        """Record a refund we did not issue on the capture's ledger, once per AmazonRefundId, with its
+        amount, type and `state`; its amount counts unless it was Declined.
 
         Always recorded, even if it overdraws (`available` may go negative: it already happened). True
         when newly recorded (the stream then publishes `External Refund Detected`), False for a repeat.
         Opens the ledger from `ledger_seed` when needed; refunds the seed already lists count only once.
+        Recording an entry that was unread (a ledger opened before opening read its refunds, type
+        `Opening`) fills in what was read and counts its amount unless Declined. The opening balance
+        (Amazon's RefundedAmount then) may already hold a Completed one, which is then counted twice:
+        whether it completed before the opening cannot be told, and twice is the safe side.
         """
-        entry = items.external_to_item(ExternalRefund(amazon_refund_id, amount, refund_type, at))
+        entry = items.external_to_item(ExternalRefund(amazon_refund_id, amount, refund_type, at, state))
+        counted = amount if counts_against_capture(state) else Decimal(0)
         for _ in range(3):
             try:
                 self.client.update_item(
@@ -555,7 +572,7 @@ class RefundStore:
                     "AND attribute_not_exists(externals.#refund)",
                     ExpressionAttributeNames={"#refund": amazon_refund_id, "#external": "external"},
                     ExpressionAttributeValues=_serialize(
-                        {":entry": entry, ":amount": amount, ":currency": currency_code}
+                        {":entry": entry, ":amount": counted, ":currency": currency_code}
                     ),
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
@@ -568,11 +585,39 @@ class RefundStore:
                 ledger = _deserialize(old)
                 if ledger["currency_code"] != currency_code:
                     raise CurrencyMismatch(currency_code, str(ledger["currency_code"]))
+                previous = ledger.get("externals", {}).get(amazon_refund_id)
+                if previous is not None and "amount" not in previous:
+                    return self._fill_in_unread(amazon_capture_id, amazon_refund_id, entry, amount, state)
                 return False
             if ledger_seed is None:
                 raise LedgerNotFound(amazon_capture_id)
             self._open_ledger(ledger_seed)
         raise StoreBusy(f"could not record external refund on {amazon_capture_id}")
+
+    def _fill_in_unread(
+        self,
+        amazon_capture_id: str,
+        amazon_refund_id: str,
+        entry: Mapping[str, Any],
+        amount: Decimal,
+        state: str | None,
+    ) -> bool:
+        counted = amount if counts_against_capture(state) else Decimal(0)
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_serialize(items.ledger_key(amazon_capture_id)),
+                UpdateExpression="SET externals.#refund = :entry, #external = #external + :amount, "
+                "available = available - :amount",
+                ConditionExpression="attribute_not_exists(externals.#refund.amount)",
+                ExpressionAttributeNames={"#refund": amazon_refund_id, "#external": "external"},
+                ExpressionAttributeValues=_serialize({":entry": dict(entry), ":amount": counted}),
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _open_ledger(self, seed: LedgerSeed) -> None:
         now = datetime.now(UTC)

@@ -225,7 +225,12 @@ def ledger_to_item(ledger: CaptureLedger, opened_at: datetime) -> Item:
 
 def external_to_item(e: ExternalRefund) -> Item:
     return _compact(
-        {"amount": e.amount, "refund_type": e.refund_type, "recorded_at": format_timestamp(e.recorded_at)}
+        {
+            "amount": e.amount,
+            "refund_type": e.refund_type,
+            "state": e.state,
+            "recorded_at": format_timestamp(e.recorded_at),
+        }
     )
 
 
@@ -237,6 +242,7 @@ def externals_from_item(item: Mapping[str, Any]) -> tuple[ExternalRefund, ...]:
             amount=quantize(Decimal(m["amount"]), currency) if "amount" in m else None,
             refund_type=str(m["refund_type"]),
             recorded_at=parse_timestamp(m["recorded_at"]),
+            state=m.get("state"),
         )
         for refund_id, m in item.get("externals", {}).items()
     ]
