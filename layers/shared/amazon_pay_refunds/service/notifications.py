@@ -55,7 +55,7 @@ from amazon_pay_refunds.mws.client import deadline_in
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.mws.parse import MalformedXml, refund_details_from_xml
-from amazon_pay_refunds.service.capture_refunds import opening_refunds, reported
+from amazon_pay_refunds.service.capture_refunds import CaptureRefundsStore, opening_refunds, reported
 from amazon_pay_refunds.service.retries import resume_retry_executions, settled_retry_attempts
 from amazon_pay_refunds.sns import (
     DEFAULT_MAX_AGE,
@@ -70,7 +70,7 @@ from amazon_pay_refunds.sns import (
     trust_from_environment,
     verify_ipn,
 )
-from amazon_pay_refunds.store import KnownRefunds, LedgerNotFound, RefundNotFound, StoreError
+from amazon_pay_refunds.store import LedgerNotFound, RefundNotFound, StoreError
 from amazon_pay_refunds.store.task_tokens import TaskTokenStore
 
 logger = logging.getLogger(__name__)
@@ -135,10 +135,8 @@ INTERNAL_ERROR = "internal_error"
 # --- ports ---------------------------------------------------------------------------------------------
 
 
-class NotificationStore(Protocol):
-    """What this use case needs of `RefundStore`."""
-
-    def get_refund(self, refund_id: str) -> Refund | None: ...
+class NotificationStore(CaptureRefundsStore, Protocol):
+    """What this use case needs of `RefundStore` (beyond reading and recording a capture's refunds)."""
 
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
@@ -147,21 +145,6 @@ class NotificationStore(Protocol):
     def list_open(
         self, status: Any = None, older_than: datetime | None = None, limit: int = 100
     ) -> list[Refund]: ...
-
-    def record_external_refund(
-        self,
-        amazon_capture_id: str,
-        amazon_refund_id: str,
-        amount: Any,
-        currency_code: str,
-        refund_type: str,
-        *,
-        at: datetime,
-        state: str | None = None,
-        ledger_seed: LedgerSeed | None = None,
-    ) -> bool: ...
-
-    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
 
     def record_ipn_once(
         self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None

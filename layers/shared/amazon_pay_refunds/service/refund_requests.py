@@ -46,7 +46,7 @@ from amazon_pay_refunds.mws.credentials import SellerCredentials
 from amazon_pay_refunds.mws.credentials import UnknownSeller as UnknownSellerCredentials
 from amazon_pay_refunds.mws.errors import AmazonPayError
 from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
-from amazon_pay_refunds.service.capture_refunds import opening_refunds, survey_capture
+from amazon_pay_refunds.service.capture_refunds import CaptureRefundsStore, opening_refunds, survey_capture
 from amazon_pay_refunds.service.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -59,7 +59,6 @@ from amazon_pay_refunds.service.errors import (
     UnknownSeller,
 )
 from amazon_pay_refunds.store import (
-    KnownRefunds,
     LedgerNotFound,
     RefundAlreadyExists,
     StoreBusy,
@@ -101,8 +100,8 @@ def deadline_for(
     return monotonic() + max(budget, 0.0)
 
 
-class RefundStorePort(Protocol):
-    """What this service needs of store.RefundStore."""
+class RefundStorePort(CaptureRefundsStore, Protocol):
+    """What this service needs of store.RefundStore (beyond reading and recording a capture's refunds)."""
 
     def create_refund_with_reservation(
         self, refund: Refund, ledger_seed: LedgerSeed | None = None
@@ -112,26 +111,9 @@ class RefundStorePort(Protocol):
 
     def reserve_pending_refund(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund: ...
 
-    def get_refund(self, refund_id: str) -> Refund | None: ...
-
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None: ...
 
     def ledger_exists(self, amazon_capture_id: str) -> bool: ...
-
-    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
-
-    def record_external_refund(
-        self,
-        amazon_capture_id: str,
-        amazon_refund_id: str,
-        amount: Decimal,
-        currency_code: str,
-        refund_type: str,
-        *,
-        at: datetime,
-        state: str | None = None,
-        ledger_seed: LedgerSeed | None = None,
-    ) -> bool: ...
 
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
