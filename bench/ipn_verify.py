@@ -37,7 +37,12 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from amazon_pay_refunds.sns import CertificateResponse, SnsVerifier, parse_sns_message, string_to_sign
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    SnsVerifier,
+    parse_sns_message,
+    string_to_sign,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: `python bench/ipn_verify.py`

@@ -1,6 +1,6 @@
 """IpnHandler: `POST /ipn` (API Gateway REST proxy) → verify the SNS post → act on the Amazon Pay IPN.
 
-The use case lives in `amazon_pay_refunds.service.notifications`; this module only adapts the proxy event
+The use case lives in `amazon_pay_refunds.use_cases.notifications`; this module only adapts the proxy event
 (raw body byte-exact, base64 when API Gateway says so, headers in any case), logs, counts and answers.
 The service (and its verifier's certificate cache) is built once per warm container.
 """
@@ -18,14 +18,14 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
+from amazon_pay_refunds.adapters.sns import Reason
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.service.notifications import (
+from amazon_pay_refunds.use_cases.notifications import (
     CONFIGURATION_ERROR,
     INTERNAL_ERROR,
     IpnAnswer,
     IpnService,
 )
-from amazon_pay_refunds.sns import Reason
 
 logger = Logger()
 tracer = Tracer()

@@ -1,6 +1,6 @@
 """Reconciler: every few minutes (EventBridge schedule), one bounded reconciliation pass (CONTRACT §6).
 
-The rules live in `amazon_pay_refunds.service.reconciliation`; this module runs one pass within the
+The rules live in `amazon_pay_refunds.use_cases.reconciliation`; this module runs one pass within the
 invocation's remaining time and publishes what it found as CloudWatch metrics (EMF): the age of the oldest
 open refund, open refunds by status, refunds waiting for manual action, and the work done.
 """
@@ -14,9 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.reconciliation import Reconciler, ReconciliationReport
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler, ReconciliationReport
 
 logger = Logger()
 tracer = Tracer()

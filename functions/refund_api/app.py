@@ -20,8 +20,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.api_models import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.api.http_errors import error_response, refund_request_refusal
+from amazon_pay_refunds.api.models import (
     CaptureLedgerResource,
     ErrorBody,
     RefundRequestBody,
@@ -29,10 +30,9 @@ from amazon_pay_refunds.service.api_models import (
     ResolveRequestBody,
     to_refund_request,
 )
-from amazon_pay_refunds.service.errors import RefundServiceError
-from amazon_pay_refunds.service.http_errors import error_response, refund_request_refusal
-from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_for
-from amazon_pay_refunds.service.request_bodies import content_type_refusal, strict_json_loads
+from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
+from amazon_pay_refunds.use_cases.errors import RefundServiceError
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequests, deadline_for
 
 logger = Logger()
 tracer = Tracer()

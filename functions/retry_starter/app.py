@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.service.retries import RetryStarter, RetryTiming
+from amazon_pay_refunds.use_cases.retries import RetryStarter, RetryTiming
 
 logger = Logger()
 tracer = Tracer()

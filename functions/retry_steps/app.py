@@ -15,9 +15,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.refund_requests import deadline_for
-from amazon_pay_refunds.service.retries import RetrySteps, StepResult
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.use_cases.refund_requests import deadline_for
+from amazon_pay_refunds.use_cases.retries import RetrySteps, StepResult
 
 logger = Logger()
 tracer = Tracer()

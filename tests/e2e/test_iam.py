@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.reconciliation import Reconciler
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from refunds_local.clients import SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 from refunds_local.template import TEMPLATE_PATH

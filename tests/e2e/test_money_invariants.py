@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
 from refunds_local.clients import Answer, SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from tests.infrastructure.test_template import (
     REPO,
     _functions,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.service.reconciliation import ReconciliationReport, open_refund_stats
+from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport, open_refund_stats
 from tests.infrastructure.test_template import (
     _functions,
     _resources_of_type,

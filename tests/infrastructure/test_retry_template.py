@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from amazon_pay_refunds.service import retries
+from amazon_pay_refunds.use_cases import retries
 from tests.infrastructure.test_template import (
     _functions,
     translated,  # noqa: F401 - the fixture, shared

@@ -16,9 +16,9 @@ from decimal import Decimal
 import pytest
 from moto import mock_aws
 
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.service.errors import AmazonRefused
-from amazon_pay_refunds.service.refund_requests import RefundRequest
+from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.use_cases.errors import AmazonRefused
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 
 from .world import World
 

@@ -23,26 +23,31 @@ from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreError, create_table
+from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
+from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    DeploymentBinding,
+    LocalAuthorityTrust,
+    SnsVerifier,
+)
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
+from amazon_pay_refunds.core.references import parse_refund_reference_id
 from amazon_pay_refunds.events import publish_stream_records
-from amazon_pay_refunds.mws.client import AmazonPayClient
-from amazon_pay_refunds.mws.credentials import parse_credentials_secret
-from amazon_pay_refunds.mws.endpoints import Endpoint
-from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
-from amazon_pay_refunds.service.notifications import IpnService
-from amazon_pay_refunds.service.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.service.retries import (
+from amazon_pay_refunds.use_cases.notifications import IpnService
+from amazon_pay_refunds.use_cases.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.use_cases.retries import (
     RetryStarter,
     RetrySteps,
     RetryTiming,
     resume_retry_executions,
     settled_retry_attempts,
 )
-from amazon_pay_refunds.sns import CertificateResponse, DeploymentBinding, LocalAuthorityTrust, SnsVerifier
-from amazon_pay_refunds.store import RefundStore, StoreError, create_table
-from amazon_pay_refunds.store.task_tokens import TaskTokenStore
 from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.authority import LocalAuthority

@@ -20,13 +20,17 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
+from amazon_pay_refunds.adapters.mws.credentials import (
+    CredentialsBook,
+    SellerCredentials,
+    parse_credentials_secret,
+)
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
 from amazon_pay_refunds.config import REGIONS
-from amazon_pay_refunds.mws.client import AmazonPayClient
-from amazon_pay_refunds.mws.credentials import CredentialsBook, SellerCredentials, parse_credentials_secret
-from amazon_pay_refunds.mws.endpoints import Endpoint, endpoint_for
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.service.refund_requests import RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequests
 from refunds_local.state_file import LocalStateError, read_state
 
 EXIT_OK = 0

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .mws.endpoints import Endpoint, endpoint_for
+from .adapters.mws.endpoints import Endpoint, endpoint_for
 
 REGIONS = ("us", "eu", "uk", "de", "jp")
 # Settings that exist only for the embedded local stack and tests. A deployed stack cannot set them: the
@@ -46,7 +46,7 @@ def _csv(value: str | None) -> frozenset[str]:
 
 def _topic_arns(value: str | None) -> frozenset[str]:
     # Imported here: the sns package imports this module for ConfigurationError.
-    from .sns.ipn import is_topic_arn
+    from .adapters.sns.ipn import is_topic_arn
 
     arns = _csv(value)
     if not all(is_topic_arn(arn) for arn in arns):

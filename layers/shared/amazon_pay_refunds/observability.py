@@ -11,8 +11,8 @@ from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .adapters.mws.errors import AmazonPayError
 from .config import running_in_lambda
-from .mws.errors import AmazonPayError
 
 LIBRARY_LOGGER = "amazon_pay_refunds"
 

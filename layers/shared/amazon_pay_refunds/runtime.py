@@ -16,15 +16,15 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from .config import CredentialsNotConfigured, Settings, load_settings
-from .mws.client import AmazonPayClient
-from .mws.credentials import (
+from .adapters.dynamodb import RefundStore
+from .adapters.mws.client import AmazonPayClient
+from .adapters.mws.credentials import (
     CredentialsBook,
     InvalidCredentialsSecret,
     SellerCredentials,
     parse_credentials_secret,
 )
-from .store import RefundStore
+from .config import CredentialsNotConfigured, Settings, load_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient

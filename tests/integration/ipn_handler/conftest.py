@@ -14,12 +14,12 @@ import pytest
 from moto import mock_aws
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import request_refund
-from amazon_pay_refunds.domain.models import Refund, request_fingerprint
-from amazon_pay_refunds.service.notifications import CaptureDetailsSource, IpnService
-from amazon_pay_refunds.sns import CertificateFetcher
-from amazon_pay_refunds.store import RefundStore, create_table
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, create_table
+from amazon_pay_refunds.adapters.sns import CertificateFetcher
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import request_refund
+from amazon_pay_refunds.core.models import Refund, request_fingerprint
+from amazon_pay_refunds.use_cases.notifications import CaptureDetailsSource, IpnService
 from functions.ipn_handler import app
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate

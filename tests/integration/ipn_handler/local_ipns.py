@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.references import refund_reference_id
+from amazon_pay_refunds.core.references import refund_reference_id
 from tests.unit.ipn_handler.signing import (
     LOCAL_PREFIX,
     SELLER,

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.store import RefundStore, StoreBusy
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreBusy
+from amazon_pay_refunds.core.models import RefundStatus
 from functions.ipn_handler import app
 from tests.unit.ipn_handler.signing import LOCAL_PREFIX, Signer
 

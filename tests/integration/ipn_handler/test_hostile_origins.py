@@ -23,7 +23,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from amazon_pay_refunds.sns import RequestsCertificateFetcher
+from amazon_pay_refunds.adapters.sns import RequestsCertificateFetcher
 from tests.unit.ipn_handler.signing import (
     NOW,
     OTHER_SELLER,

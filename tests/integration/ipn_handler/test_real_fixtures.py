@@ -11,10 +11,15 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price
-from amazon_pay_refunds.service.notifications import IpnService
-from amazon_pay_refunds.sns import CertificateResponse, DeploymentBinding, SnsCertificateTrust, SnsVerifier
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    DeploymentBinding,
+    SnsCertificateTrust,
+    SnsVerifier,
+)
+from amazon_pay_refunds.use_cases.notifications import IpnService
 from tests.unit.ipn_handler.signing import api_event
 from tests.unit.sns.forge import headers_for
 

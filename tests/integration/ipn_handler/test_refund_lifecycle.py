@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.models import AttemptState, RefundStatus
 
 from .conftest import CAPTURE_ID, Endpoint, create_refund
 from .local_ipns import LocalIpns, amazon_refund_id, trust_local_authority

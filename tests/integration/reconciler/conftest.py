@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.reconciliation import Reconciler, ReconciliationReport
-from amazon_pay_refunds.service.refund_requests import FaultHook, no_faults
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler, ReconciliationReport
+from amazon_pay_refunds.use_cases.refund_requests import FaultHook, no_faults
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
 from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures used by the tests here

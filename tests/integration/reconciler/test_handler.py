@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-from amazon_pay_refunds.domain.models import AttemptState
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+from amazon_pay_refunds.core.models import AttemptState
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
 from tests.integration.refund_api.conftest import LambdaContext, refund_body

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
 from amazon_pay_sim import Simulator
 from tests.integration.refund_api.conftest import refund_body
 
@@ -202,8 +202,8 @@ def test_a_run_acts_on_no_more_refunds_than_its_limit_and_the_next_run_continues
 def _drain(capture_id: str) -> None:
     """Use up what is left of a GetCaptureDetails fault: Amazon is reachable again."""
     from amazon_pay_refunds import runtime
-    from amazon_pay_refunds.mws.client import deadline_in
-    from amazon_pay_refunds.mws.errors import AmazonPayError
+    from amazon_pay_refunds.adapters.mws.client import deadline_in
+    from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 
     for _ in range(20):
         try:

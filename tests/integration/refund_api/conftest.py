@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.store import RefundStore, create_table
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID

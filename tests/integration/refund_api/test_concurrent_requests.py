@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from botocore.endpoint import Endpoint
 
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.http_errors import error_response
-from amazon_pay_refunds.service.refund_requests import RefundRequest, RefundRequests
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.api.http_errors import error_response
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest, RefundRequests
 from amazon_pay_sim import Simulator
 
 from .conftest import Api

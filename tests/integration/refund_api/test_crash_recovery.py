@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
 from amazon_pay_sim import Simulator
 
 from .conftest import Api, refund_body, refund_calls
@@ -189,7 +189,7 @@ def test_refund_without_reservation_that_no_longer_fits_fails_with_refund_exceed
 
 
 def test_submit_requested_of_an_unknown_refund_is_not_found(api: Api) -> None:
-    from amazon_pay_refunds.service.errors import RefundNotFound
+    from amazon_pay_refunds.use_cases.errors import RefundNotFound
 
     with pytest.raises(RefundNotFound):
         submit_requested("never-requested")

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
 from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY, MwsAnswer
@@ -377,8 +377,8 @@ def test_manual_action_refund_is_resolved_out_of_band(
 ) -> None:
     from datetime import UTC, datetime
 
-    from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-    from amazon_pay_refunds.domain.models import AttemptState
+    from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+    from amazon_pay_refunds.core.models import AttemptState
 
     api.post_refund(refund_body(capture(), seller_refund_note=AMAZON_REJECTED))
     declined = AttemptOutcome(
@@ -393,8 +393,8 @@ def test_manual_action_refund_is_resolved_out_of_band(
 def test_resolving_again_answers_the_resolved_refund(api: Api, capture: Capture, store: RefundStore) -> None:
     from datetime import UTC, datetime
 
-    from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-    from amazon_pay_refunds.domain.models import AttemptState
+    from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+    from amazon_pay_refunds.core.models import AttemptState
 
     api.post_refund(refund_body(capture()))
     declined = AttemptOutcome(

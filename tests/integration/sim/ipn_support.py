@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     DeploymentBinding,
     LocalAuthorityTrust,
     SnsVerifier,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from amazon_pay_refunds.mws.signing import timestamp
+from amazon_pay_refunds.adapters.mws.signing import timestamp
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import MWS_PATH
 from tests.integration.sim.conftest import SimClient

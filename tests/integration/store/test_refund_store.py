@@ -6,17 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.classification import ReportedRefund
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect, LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import (
-    AttemptAccepted,
-    AttemptOutcome,
-    PermanentlyRefused,
-    Transition,
-    apply_observation,
-)
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.store import (
+from amazon_pay_refunds.adapters.dynamodb import (
     CurrencyMismatch,
     LedgerNotFound,
     RefundAlreadyExists,
@@ -25,6 +15,16 @@ from amazon_pay_refunds.store import (
     RefundStore,
     VersionConflict,
 )
+from amazon_pay_refunds.core.classification import ReportedRefund
+from amazon_pay_refunds.core.ledger import EffectKind, LedgerEffect, LedgerSeed
+from amazon_pay_refunds.core.lifecycle import (
+    AttemptAccepted,
+    AttemptOutcome,
+    PermanentlyRefused,
+    Transition,
+    apply_observation,
+)
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
 
 from .support import CAPTURE_ID, T0, at, refund, seed
 

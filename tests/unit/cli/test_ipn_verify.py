@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from amazon_pay_refunds.sns import system_trust_roots
+from amazon_pay_refunds.adapters.sns import system_trust_roots
 from refunds_cli import ipn as ipn_command
 from refunds_cli.main import main
 from tests.conftest import FIXTURES, REPO

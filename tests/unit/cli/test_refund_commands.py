@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation, request_refund
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.mws.endpoints import Endpoint
-from amazon_pay_refunds.service import reconciliation
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation, request_refund
+from amazon_pay_refunds.core.models import AttemptState, Refund
+from amazon_pay_refunds.use_cases import reconciliation
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from refunds_cli import target as target_module

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from amazon_pay_refunds.domain.lifecycle import Observation, Transition, apply_observation, request_refund
-from amazon_pay_refunds.domain.models import Refund
+from amazon_pay_refunds.core.lifecycle import Observation, Transition, apply_observation, request_refund
+from amazon_pay_refunds.core.models import Refund
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CAPTURE_ID = "S01-1234567-1234567-C000001"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.classification import (
+from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
     REASON_CHARGEBACK,
     Ours,
@@ -19,13 +19,13 @@ from amazon_pay_refunds.domain.classification import (
     forbids_retry,
     named_refund_id,
 )
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.core.lifecycle import (
     PROCESSING_FAILURE,
     AttemptAccepted,
     AttemptOutcome,
     NewAttemptStarted,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund
+from amazon_pay_refunds.core.models import AttemptState, Refund
 
 from .support import CAPTURE_ID, drive, new_refund
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.classification import ReportedRefund
-from amazon_pay_refunds.domain.ledger import (
+from amazon_pay_refunds.core.classification import ReportedRefund
+from amazon_pay_refunds.core.ledger import (
     CurrencyMismatch,
     EffectKind,
     LedgerEffect,
@@ -22,7 +22,7 @@ from amazon_pay_refunds.domain.ledger import (
     release,
     reserve,
 )
-from amazon_pay_refunds.domain.models import CaptureLedger
+from amazon_pay_refunds.core.models import CaptureLedger
 
 from .support import CAPTURE_ID, T0
 

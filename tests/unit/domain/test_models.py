@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted
-from amazon_pay_refunds.domain.models import format_timestamp, request_fingerprint
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted
+from amazon_pay_refunds.core.models import format_timestamp, request_fingerprint
 
 from .support import T0, drive, new_refund
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from amazon_pay_refunds.domain.ledger import EffectKind
-from amazon_pay_refunds.domain.lifecycle import PermanentlyRefused
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.domain.references import is_amazon_capture_id
+from amazon_pay_refunds.core.ledger import EffectKind
+from amazon_pay_refunds.core.lifecycle import PermanentlyRefused
+from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.core.references import is_amazon_capture_id
 
 from .support import new_refund, step
 

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import Transition
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.models import CaptureDetails
-from amazon_pay_refunds.store import RefundNotFound
+from amazon_pay_refunds.adapters.dynamodb import RefundNotFound
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import Transition
+from amazon_pay_refunds.core.models import Refund
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.service.notifications import IpnAnswer
+from amazon_pay_refunds.use_cases.notifications import IpnAnswer
 from functions.ipn_handler import app
 
 from .signing import api_event

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, request_refund
-from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price
-from amazon_pay_refunds.service.notifications import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
+from amazon_pay_refunds.core.models import AttemptState, RefundStatus
+from amazon_pay_refunds.use_cases.notifications import (
     IpnService,
     SubscriptionNotConfirmed,
     order_reference_of,
 )
-from amazon_pay_refunds.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
 
 from .doubles import CaptureDetailsSpy, MemoryStore
 from .signing import (
@@ -263,7 +263,7 @@ def test_a_subscription_confirmation_that_sns_does_not_confirm_now_answers_503(w
 
 
 def test_answers_never_echo_the_body() -> None:
-    from amazon_pay_refunds.service.notifications import IpnAnswer
+    from amazon_pay_refunds.use_cases.notifications import IpnAnswer
 
     answer = IpnAnswer(
         403, "signature_invalid", fields={"detail": "the signature does not match the message"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
-from amazon_pay_refunds.mws.parse import refund_details_from_xml
+from amazon_pay_refunds.adapters.mws.parse import refund_details_from_xml
+from amazon_pay_refunds.core.references import parse_refund_reference_id
 
 from .signing import refund_notification_xml
 

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from amazon_pay_refunds.mws import signing
-from amazon_pay_refunds.mws.client import AmazonPayClient, deadline_in
-from amazon_pay_refunds.mws.credentials import CredentialsBook, SellerCredentials, UnknownSeller
-from amazon_pay_refunds.mws.endpoints import Endpoint, endpoint_for
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import ProviderCreditReversal
+from amazon_pay_refunds.adapters.mws import signing
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient, deadline_in
+from amazon_pay_refunds.adapters.mws.credentials import CredentialsBook, SellerCredentials, UnknownSeller
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import ProviderCreditReversal
 
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
 AUTH_TOKEN = "amzn.mws.4ea38b7b+f563/7709-TOKEN"
@@ -608,7 +608,7 @@ def test_each_attempt_is_logged_with_action_seller_status_request_id_and_attempt
     caplog.set_level(logging.DEBUG)
     h = make([Reply(503, error_body("RequestThrottled", request_id_tag="RequestID")), Reply(200, refund_ok)])
     h.client.refund(CAPTURE_ID, "r_1", Decimal("0.50"), "USD")
-    records = [r for r in caplog.records if r.name == "amazon_pay_refunds.mws.client"]
+    records = [r for r in caplog.records if r.name == "amazon_pay_refunds.adapters.mws.client"]
     assert [(r.amazon_pay_action, r.seller_id, r.attempt, r.http_status, r.request_id) for r in records] == [  # type: ignore[attr-defined]
         ("Refund", "A1SELLER", 1, 503, "rid-RequestThrottled"),
         ("Refund", "A1SELLER", 2, 200, "2be495ee-0a86-4357-a6a5-5f0af88398d9"),

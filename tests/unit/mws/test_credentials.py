@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.mws.credentials import (
+from amazon_pay_refunds.adapters.mws.credentials import (
     InvalidCredentialsSecret,
     SellerCredentials,
     UnknownSeller,

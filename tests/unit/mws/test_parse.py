@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.mws import parse
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureStatus, Price, RefundStatus, ServiceStatus
+from amazon_pay_refunds.adapters.mws import parse
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureStatus, Price, RefundStatus, ServiceStatus
 
 PARSER_OF_FIXTURE: dict[str, Callable[[bytes], Any]] = {
     "RefundResponse.xml": parse.parse_refund_response,

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.mws.errors import MALFORMED_RESPONSE, AmazonPayError
-from amazon_pay_refunds.mws.parse import (
+from amazon_pay_refunds.adapters.mws.errors import MALFORMED_RESPONSE, AmazonPayError
+from amazon_pay_refunds.adapters.mws.parse import (
     MalformedXml,
     capture_details_from_xml,
     parse_error_response,

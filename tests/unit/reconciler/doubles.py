@@ -8,18 +8,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed, open_ledger, reserve
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import OpenRefund
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed, open_ledger, reserve
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     Observation,
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import RefundDetails
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.store import OpenRefund
+from amazon_pay_refunds.core.models import AttemptState, Refund
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from tests.unit.refund_api.doubles import (
     CAPTURE_ID,
     NOW,

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import Price
-from amazon_pay_refunds.service.refund_requests import FaultPoint
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import Price
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
 
 from .doubles import (
     NOW,

@@ -8,7 +8,23 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.ledger import (
+from amazon_pay_refunds.adapters.dynamodb import (
+    KnownRefunds,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    RefundNotFound,
+    VersionConflict,
+)
+from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials, UnknownSeller
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import (
+    CaptureDetails,
+    CaptureStatus,
+    Price,
+    RefundDetails,
+    RefundStatus,
+)
+from amazon_pay_refunds.core.ledger import (
     EffectKind,
     LedgerSeed,
     open_ledger,
@@ -16,18 +32,8 @@ from amazon_pay_refunds.domain.ledger import (
     release,
     reserve,
 )
-from amazon_pay_refunds.domain.lifecycle import Transition
-from amazon_pay_refunds.domain.models import CaptureLedger, Refund
-from amazon_pay_refunds.mws.credentials import SellerCredentials, UnknownSeller
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price, RefundDetails, RefundStatus
-from amazon_pay_refunds.store import (
-    KnownRefunds,
-    LedgerNotFound,
-    RefundAlreadyExists,
-    RefundNotFound,
-    VersionConflict,
-)
+from amazon_pay_refunds.core.lifecycle import Transition
+from amazon_pay_refunds.core.models import CaptureLedger, Refund
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SELLER = SellerCredentials("A1EXAMPLE", "AKIAEXAMPLE", "secret")

@@ -7,18 +7,18 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.models import Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, Price, RefundDetails
-from amazon_pay_refunds.service.errors import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, Price, RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.models import Refund, RefundStatus
+from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotRefundable,
     IdempotencyConflict,
     ReservationRefused,
     UnknownSeller,
 )
-from amazon_pay_refunds.service.refund_requests import (
+from amazon_pay_refunds.use_cases.refund_requests import (
     FaultPoint,
     RefundRequest,
     RefundRequests,

@@ -10,18 +10,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     Observation,
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, RefundDetails
-from amazon_pay_refunds.service.retries import RetrySteps
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.use_cases.retries import RetrySteps
 from tests.unit.refund_api.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
 
 __all__ = ["CAPTURE_ID", "NOW", "MemoryStore"]

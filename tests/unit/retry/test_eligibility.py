@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.service.retries import (
+from amazon_pay_refunds.use_cases.retries import (
     REASON_A_TO_Z,
     REASON_CHARGEBACK,
     Eligibility,

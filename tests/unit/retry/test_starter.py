@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.service.retries import (
+from amazon_pay_refunds.use_cases.retries import (
     RetryStarter,
     RetryTiming,
     declined_attempt_to_retry,

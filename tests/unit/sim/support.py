@@ -9,7 +9,7 @@ from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
 
-from amazon_pay_refunds.mws import signing
+from amazon_pay_refunds.adapters.mws import signing
 from amazon_pay_sim.simulator import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_SECRET_KEY,

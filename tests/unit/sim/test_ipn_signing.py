@@ -12,8 +12,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from amazon_pay_refunds.sns import parse_sns_message, string_to_sign, trust_from_environment
-from amazon_pay_refunds.sns.trust import LocalAuthorityTrust
+from amazon_pay_refunds.adapters.sns import parse_sns_message, string_to_sign, trust_from_environment
+from amazon_pay_refunds.adapters.sns.trust import LocalAuthorityTrust
 from amazon_pay_sim.authority import CA_CERTIFICATE_FILE, CA_KEY_FILE, SIGNING_KEY_FILE, LocalAuthority
 from amazon_pay_sim.ipn import IPN_REGIONS, IpnNotification, amazon_pay_message, sns_envelope, topic_arn
 from tests.conftest import FIXTURES

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.sns import CertificateResponse
+from amazon_pay_refunds.adapters.sns import CertificateResponse
 from tests.unit.sns import forge
 
 

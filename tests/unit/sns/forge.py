@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from amazon_pay_refunds.sns import CertificateResponse
+from amazon_pay_refunds.adapters.sns import CertificateResponse
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TIMESTAMP = "2024-05-01T11:59:30.123Z"

@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from cryptography.x509.oid import NameOID
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateCache,
     CertificateResponse,
     CertificateUnavailable,
@@ -24,7 +24,11 @@ from amazon_pay_refunds.sns import (
     load_strict_pem_certificate,
     parse_sns_message,
 )
-from amazon_pay_refunds.sns.certificates import SNS_REGIONS, TrustedCertificate, certificate_from_response
+from amazon_pay_refunds.adapters.sns.certificates import (
+    SNS_REGIONS,
+    TrustedCertificate,
+    certificate_from_response,
+)
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 

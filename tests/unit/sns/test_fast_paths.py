@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     MalformedNotification,
     NotAuthentic,
@@ -33,7 +33,7 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     string_to_sign,
 )
-from amazon_pay_refunds.sns.message import MAX_BODY_BYTES, _parse_document, load_json_object
+from amazon_pay_refunds.adapters.sns.message import MAX_BODY_BYTES, _parse_document, load_json_object
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 from tests.unit.sns.forge import CERT_URL, NOW, Identity

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
     MalformedNotification,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
     MalformedNotification,
@@ -18,7 +18,7 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     verify_ipn,
 )
-from amazon_pay_refunds.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
+from amazon_pay_refunds.adapters.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 

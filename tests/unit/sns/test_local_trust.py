@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     LocalAuthorityTrust,
     NotAuthentic,
@@ -17,6 +16,7 @@ from amazon_pay_refunds.sns import (
     SnsVerifier,
     trust_from_environment,
 )
+from amazon_pay_refunds.config import ConfigurationError
 from tests.unit.sns import forge
 from tests.unit.sns.forge import NOW
 

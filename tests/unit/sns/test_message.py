@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateUnavailable,
     MalformedNotification,
     NotAuthentic,
@@ -16,7 +16,11 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     string_to_sign,
 )
-from amazon_pay_refunds.sns.errors import MALFORMED_REASONS, NOT_AUTHENTIC_REASONS, UNAVAILABLE_REASONS
+from amazon_pay_refunds.adapters.sns.errors import (
+    MALFORMED_REASONS,
+    NOT_AUTHENTIC_REASONS,
+    UNAVAILABLE_REASONS,
+)
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture
 

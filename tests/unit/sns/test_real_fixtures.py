@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from amazon_pay_refunds.sns import CertificateResponse, NotAuthentic, Reason, SnsVerifier, parse_sns_message
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    NotAuthentic,
+    Reason,
+    SnsVerifier,
+    parse_sns_message,
+)
 from tests.conftest import FIXTURES
 from tests.unit.sns import forge
 from tests.unit.sns.conftest import RealFixture

@@ -17,8 +17,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from amazon_pay_refunds.api.request_bodies import UnsupportedMediaType
 from amazon_pay_refunds.config import ConfigurationError, CredentialsNotConfigured
-from amazon_pay_refunds.service.errors import (
+from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotFound,
     CaptureNotRefundable,
@@ -30,7 +31,6 @@ from amazon_pay_refunds.service.errors import (
     ServiceBusy,
     UnknownSeller,
 )
-from amazon_pay_refunds.service.request_bodies import UnsupportedMediaType
 
 STATUS_OF: Mapping[type[RefundServiceError], HTTPStatus] = {
     UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,

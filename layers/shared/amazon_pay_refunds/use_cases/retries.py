@@ -32,8 +32,11 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds.domain.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import StoreBusy
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.core.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
+from amazon_pay_refunds.core.lifecycle import (
     PROCESSING_FAILURE,
     AttemptOutcome,
     ManualActionRequired,
@@ -42,25 +45,22 @@ from amazon_pay_refunds.domain.lifecycle import (
     TransitionNotAllowed,
     apply_observation,
 )
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.models import (
     TERMINAL_ATTEMPT_STATES,
     Attempt,
     AttemptState,
     Refund,
     RefundStatus,
 )
-from amazon_pay_refunds.domain.references import is_valid_refund_id
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
-from amazon_pay_refunds.service.capture_refunds import survey_capture
-from amazon_pay_refunds.service.refund_requests import (
+from amazon_pay_refunds.core.references import is_valid_refund_id
+from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
+from amazon_pay_refunds.use_cases.refund_requests import (
     AmazonErrorObserver,
     AmazonPayPort,
     RefundStorePort,
     ignore_amazon_error,
     submit_attempt,
 )
-from amazon_pay_refunds.store import StoreBusy
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ class RetrySteps:
     @classmethod
     def from_runtime(cls, *, on_amazon_error: AmazonErrorObserver = ignore_amazon_error) -> RetrySteps:
         from amazon_pay_refunds import runtime
-        from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+        from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
 
         store = runtime.store()
         return cls(

@@ -21,8 +21,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from amazon_pay_refunds.domain.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import (
+    LedgerNotFound,
+    RefundAlreadyExists,
+    StoreBusy,
+    VersionConflict,
+)
+from amazon_pay_refunds.adapters.dynamodb import RefundNotFound as StoredRefundNotFound
+from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
+from amazon_pay_refunds.adapters.mws.credentials import UnknownSeller as UnknownSellerCredentials
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
+from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     ManualActionRequired,
     Observation,
@@ -33,21 +44,17 @@ from amazon_pay_refunds.domain.lifecycle import (
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.models import (
     AttemptState,
     CaptureLedger,
     Refund,
     RefundStatus,
     request_fingerprint,
 )
-from amazon_pay_refunds.domain.references import is_amazon_capture_id, is_valid_refund_id
+from amazon_pay_refunds.core.references import is_amazon_capture_id, is_valid_refund_id
 from amazon_pay_refunds.money import format_amount
-from amazon_pay_refunds.mws.credentials import SellerCredentials
-from amazon_pay_refunds.mws.credentials import UnknownSeller as UnknownSellerCredentials
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
-from amazon_pay_refunds.service.capture_refunds import CaptureRefundsStore, opening_refunds, survey_capture
-from amazon_pay_refunds.service.errors import (
+from amazon_pay_refunds.use_cases.capture_refunds import CaptureRefundsStore, opening_refunds, survey_capture
+from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotFound,
     CaptureNotRefundable,
@@ -58,13 +65,6 @@ from amazon_pay_refunds.service.errors import (
     ServiceBusy,
     UnknownSeller,
 )
-from amazon_pay_refunds.store import (
-    LedgerNotFound,
-    RefundAlreadyExists,
-    StoreBusy,
-    VersionConflict,
-)
-from amazon_pay_refunds.store import RefundNotFound as StoredRefundNotFound
 
 logger = logging.getLogger(__name__)
 

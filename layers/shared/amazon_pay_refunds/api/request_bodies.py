@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from amazon_pay_refunds.service.errors import RefundServiceError
+from amazon_pay_refunds.use_cases.errors import RefundServiceError
 
 ACCEPTED_CONTENT_TYPE = "application/json"
 MAX_DEPTH = 16

@@ -27,13 +27,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import OpenRefund
+from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
+from amazon_pay_refunds.core.lifecycle import (
     AMBIGUOUS_REFUSALS,
     AttemptOutcome,
     Transition,
     apply_observation,
 )
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.models import (
     OPEN_STATUSES,
     Attempt,
     AttemptState,
@@ -41,10 +45,7 @@ from amazon_pay_refunds.domain.models import (
     RefundStatus,
     format_timestamp,
 )
-from amazon_pay_refunds.mws.credentials import SellerCredentials
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
-from amazon_pay_refunds.service.refund_requests import (
+from amazon_pay_refunds.use_cases.refund_requests import (
     MAX_AMAZON_SECONDS,
     AmazonErrorObserver,
     AmazonPayPort,
@@ -54,7 +55,6 @@ from amazon_pay_refunds.service.refund_requests import (
     ignore_amazon_error,
     no_faults,
 )
-from amazon_pay_refunds.store import OpenRefund
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from amazon_pay_refunds.domain.classification import (
+from amazon_pay_refunds.adapters.dynamodb import KnownRefunds
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
     Ours,
     ReportedRefund,
@@ -27,11 +30,8 @@ from amazon_pay_refunds.domain.classification import (
     forbids_retry,
     named_refund_id,
 )
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.models import ExternalRefund, Refund
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
-from amazon_pay_refunds.store import KnownRefunds
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.models import ExternalRefund, Refund
 
 logger = logging.getLogger(__name__)
 

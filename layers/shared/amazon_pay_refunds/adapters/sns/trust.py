@@ -26,7 +26,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from ..config import ConfigurationError, running_in_lambda
+from ...config import ConfigurationError, running_in_lambda
 from .certificates import (
     check_confirm_subscription_query,
     check_local_certificate_url,

@@ -20,8 +20,10 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from amazon_pay_refunds.domain.classification import counts_against_capture
-from amazon_pay_refunds.domain.ledger import (
+from amazon_pay_refunds.adapters.dynamodb import items
+from amazon_pay_refunds.adapters.dynamodb.schema import GSI1, TTL_ATTRIBUTE
+from amazon_pay_refunds.core.classification import counts_against_capture
+from amazon_pay_refunds.core.ledger import (
     CurrencyMismatch,
     EffectKind,
     LedgerEffect,
@@ -31,16 +33,14 @@ from amazon_pay_refunds.domain.ledger import (
     check_reservation,
     open_ledger,
 )
-from amazon_pay_refunds.domain.lifecycle import Transition
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.lifecycle import Transition
+from amazon_pay_refunds.core.models import (
     CaptureLedger,
     ExternalRefund,
     Refund,
     RefundStatus,
     format_timestamp,
 )
-from amazon_pay_refunds.store import items
-from amazon_pay_refunds.store.schema import GSI1, TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from amazon_pay_refunds.domain.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
+from amazon_pay_refunds.core.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
 from amazon_pay_refunds.money import InvalidAmount, amount_example, parse_amount
-from amazon_pay_refunds.service.refund_requests import RefundRequest
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 
 CurrencyCode = Literal["USD", "EUR", "GBP", "JPY", "AUD", "CHF", "DKK", "HKD", "NOK", "NZD", "SEK", "ZAR"]
 ResolutionMethod = Literal["gift_card", "store_credit", "bank_transfer", "other"]

@@ -46,18 +46,13 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.domain.classification import ReportedRefund, classify, named_refund_id
-from amazon_pay_refunds.domain.ledger import CurrencyMismatch, LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, apply_observation
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
-from amazon_pay_refunds.mws.parse import MalformedXml, refund_details_from_xml
-from amazon_pay_refunds.service.capture_refunds import CaptureRefundsStore, opening_refunds, reported
-from amazon_pay_refunds.service.retries import resume_retry_executions, settled_retry_attempts
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.dynamodb import LedgerNotFound, RefundNotFound, StoreError
+from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.adapters.mws.parse import MalformedXml, refund_details_from_xml
+from amazon_pay_refunds.adapters.sns import (
     DEFAULT_MAX_AGE,
     AmazonPayNotification,
     CertificateFetcher,
@@ -70,8 +65,13 @@ from amazon_pay_refunds.sns import (
     trust_from_environment,
     verify_ipn,
 )
-from amazon_pay_refunds.store import LedgerNotFound, RefundNotFound, StoreError
-from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+from amazon_pay_refunds.config import ConfigurationError
+from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
+from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
+from amazon_pay_refunds.core.models import AttemptState, Refund
+from amazon_pay_refunds.use_cases.capture_refunds import CaptureRefundsStore, opening_refunds, reported
+from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.core.references import parse_refund_reference_id
 
 A_TO_Z_REFUND_TYPE = "AmazonA-ZRefund"
 DECLINED = "Declined"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from amazon_pay_refunds.domain.models import Refund
+from amazon_pay_refunds.core.models import Refund
 
 
 class RefundServiceError(Exception):

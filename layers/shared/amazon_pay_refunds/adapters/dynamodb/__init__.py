@@ -1,7 +1,6 @@
 """DynamoDB persistence: the table's key design (`items`), its definition (`schema`) and `RefundStore`."""
 
-from amazon_pay_refunds.domain.ledger import CurrencyMismatch, RefundExceedsCapture
-from amazon_pay_refunds.store.dynamodb import (
+from amazon_pay_refunds.adapters.dynamodb.dynamodb import (
     KnownRefunds,
     LedgerNotFound,
     OpenRefund,
@@ -12,7 +11,8 @@ from amazon_pay_refunds.store.dynamodb import (
     StoreError,
     VersionConflict,
 )
-from amazon_pay_refunds.store.schema import TABLE_DEFINITION, create_table
+from amazon_pay_refunds.adapters.dynamodb.schema import TABLE_DEFINITION, create_table
+from amazon_pay_refunds.core.ledger import CurrencyMismatch, RefundExceedsCapture
 
 __all__ = [
     "TABLE_DEFINITION",

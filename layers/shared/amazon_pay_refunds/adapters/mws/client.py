@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 import requests
 
-from ..money import format_amount, minor_units
+from ...money import format_amount, minor_units
 from .credentials import SellerCredentials, UnknownSeller
 from .endpoints import Endpoint
 from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from amazon_pay_refunds.store.items import refund_key
-from amazon_pay_refunds.store.schema import TTL_ATTRIBUTE
+from amazon_pay_refunds.adapters.dynamodb.items import refund_key
+from amazon_pay_refunds.adapters.dynamodb.schema import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

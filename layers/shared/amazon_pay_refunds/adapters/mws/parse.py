@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
-from ..money import parse_reported_amount
+from ...money import parse_reported_amount
 from .errors import MALFORMED_RESPONSE, AmazonPayError
 from .models import (
     CaptureDetails,

@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.lifecycle import reservation_state
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.lifecycle import reservation_state
+from amazon_pay_refunds.core.models import (
     Attempt,
     AttemptState,
     CaptureLedger,

@@ -1,7 +1,8 @@
 """Amazon Pay IPNs inside verified SNS notifications: the `Message` fields, the safe XML entry, and the
 binding of a notification to this deployment (allowed topics and sellers).
 
-`NotificationData` stays a string: `amazon_pay_refunds.mws.parse` reads refund and capture details from it.
+`NotificationData` stays a string: `amazon_pay_refunds.adapters.mws.parse` reads refund and capture
+details from it.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from amazon_pay_refunds.domain.classification import ReportedRefund, counts_against_capture
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.classification import ReportedRefund, counts_against_capture
+from amazon_pay_refunds.core.models import (
     CaptureLedger,
     ExternalRefund,
     LedgerRefund,

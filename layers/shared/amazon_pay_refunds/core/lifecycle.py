@@ -24,8 +24,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.core.ledger import EffectKind, LedgerEffect
+from amazon_pay_refunds.core.models import (
     TERMINAL_ATTEMPT_STATES,
     Attempt,
     AttemptState,
@@ -35,7 +35,7 @@ from amazon_pay_refunds.domain.models import (
     RefundStatus,
     ReservationState,
 )
-from amazon_pay_refunds.domain.references import (
+from amazon_pay_refunds.core.references import (
     MAX_ATTEMPT,
     InvalidRefundId,
     is_valid_refund_id,
