@@ -19,7 +19,8 @@ from amazon_pay_refunds.adapters.sns import CertificateFetcher
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import request_refund
 from amazon_pay_refunds.core.models import Refund, request_fingerprint
-from amazon_pay_refunds.use_cases.notifications import CaptureDetailsSource, IpnService
+from amazon_pay_refunds.ports import AmazonPayReader
+from amazon_pay_refunds.use_cases.notifications import IpnService
 from functions.ipn_handler import app
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
@@ -76,7 +77,7 @@ class Endpoint:
         fetcher: CertificateFetcher,
         *,
         clock: Callable[[], datetime] = lambda: NOW,
-        amazon_pay: CaptureDetailsSource | None = None,
+        amazon_pay: AmazonPayReader | None = None,
     ) -> None:
         """Build the container's service from the environment now, with these injections."""
         runtime.reset()

@@ -11,7 +11,7 @@ from amazon_pay_refunds.adapters.dynamodb import (
     LedgerNotFound,
     RefundAlreadyExists,
     RefundExceedsCapture,
-    RefundNotFound,
+    RefundNotStored,
     RefundStore,
     VersionConflict,
 )
@@ -229,7 +229,7 @@ def test_transition_re_reads_and_re_applies_after_a_concurrent_change(store: Ref
 
 
 def test_transition_of_an_unknown_refund_raises_not_found(store: RefundStore) -> None:
-    with pytest.raises(RefundNotFound):
+    with pytest.raises(RefundNotStored):
         store.transition("nope", accept())  # type: ignore[arg-type]
 
 

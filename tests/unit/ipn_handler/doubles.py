@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.adapters.dynamodb import RefundNotFound
+from amazon_pay_refunds.adapters.dynamodb import RefundNotStored
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import Transition
@@ -33,7 +33,7 @@ class MemoryStore:
     ) -> Transition:
         current = self.refunds.get(refund_id)
         if current is None:
-            raise RefundNotFound(refund_id)
+            raise RefundNotStored(refund_id)
         result = fn(current)
         if not result.changed:
             return result

@@ -12,7 +12,7 @@ from amazon_pay_refunds.adapters.dynamodb import (
     KnownRefunds,
     LedgerNotFound,
     RefundAlreadyExists,
-    RefundNotFound,
+    RefundNotStored,
     VersionConflict,
 )
 from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials, UnknownSeller
@@ -124,7 +124,7 @@ class MemoryStore:
     ) -> Transition:
         current = self.refunds.get(refund_id)
         if current is None:
-            raise RefundNotFound(refund_id)
+            raise RefundNotStored(refund_id)
         result = fn(current)
         if not result.changed:
             return result

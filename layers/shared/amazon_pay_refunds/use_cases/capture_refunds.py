@@ -16,12 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Protocol
 
-from amazon_pay_refunds.adapters.dynamodb import KnownRefunds
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
     Ours,
@@ -30,35 +25,17 @@ from amazon_pay_refunds.core.classification import (
     forbids_retry,
     named_refund_id,
 )
-from amazon_pay_refunds.core.ledger import LedgerSeed
-from amazon_pay_refunds.core.models import ExternalRefund, Refund
+from amazon_pay_refunds.core.models import ExternalRefund
+from amazon_pay_refunds.ports import (
+    AmazonPayError,
+    CaptureDetails,
+    CaptureRefundsStore,
+    KnownRefunds,
+    RefundDetails,
+    RefundDetailsSource,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class RefundDetailsSource(Protocol):
-    def get_refund_details(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> RefundDetails: ...
-
-
-class CaptureRefundsStore(Protocol):
-    def get_refund(self, refund_id: str) -> Refund | None: ...
-
-    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
-
-    def record_external_refund(
-        self,
-        amazon_capture_id: str,
-        amazon_refund_id: str,
-        amount: Decimal,
-        currency_code: str,
-        refund_type: str,
-        *,
-        at: datetime,
-        state: str | None = None,
-        ledger_seed: LedgerSeed | None = None,
-    ) -> bool: ...
 
 
 def reported(

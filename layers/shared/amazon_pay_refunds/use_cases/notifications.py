@@ -39,18 +39,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.adapters.dynamodb import LedgerNotFound, RefundNotFound, StoreError
 from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
 from amazon_pay_refunds.adapters.mws.client import deadline_in
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.adapters.mws.parse import MalformedXml, refund_details_from_xml
 from amazon_pay_refunds.adapters.sns import (
     DEFAULT_MAX_AGE,
@@ -70,7 +67,18 @@ from amazon_pay_refunds.core.classification import ReportedRefund, classify, nam
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
 from amazon_pay_refunds.core.models import AttemptState, Refund
-from amazon_pay_refunds.use_cases.capture_refunds import CaptureRefundsStore, opening_refunds, reported
+from amazon_pay_refunds.ports import (
+    AmazonPayError,
+    AmazonPayReader,
+    CaptureDetails,
+    LedgerNotFound,
+    NotificationStore,
+    RefundDetails,
+    RefundNotStored,
+    StoreError,
+    SubscribeUrlFetcher,
+)
+from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds, reported
 from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
 
 logger = logging.getLogger(__name__)
@@ -133,40 +141,6 @@ INTERNAL_ERROR = "internal_error"
 
 
 # --- ports ---------------------------------------------------------------------------------------------
-
-
-class NotificationStore(CaptureRefundsStore, Protocol):
-    """What this use case needs of `RefundStore` (beyond reading and recording a capture's refunds)."""
-
-    def transition(
-        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
-    ) -> Transition: ...
-
-    def list_open(
-        self, status: Any = None, older_than: datetime | None = None, limit: int = 100
-    ) -> list[Refund]: ...
-
-    def record_ipn_once(
-        self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
-    ) -> bool: ...
-
-
-class CaptureDetailsSource(Protocol):
-    """GetCaptureDetails and GetRefundDetails (the `AmazonPayClient` methods)."""
-
-    def get_capture_details(
-        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> CaptureDetails: ...
-
-    def get_refund_details(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> RefundDetails: ...
-
-
-class SubscribeUrlFetcher(Protocol):
-    """GET a verified SubscribeURL (no redirects, a timeout); raise `SubscriptionNotConfirmed` on failure."""
-
-    def __call__(self, url: str) -> None: ...
 
 
 class SubscriptionNotConfirmed(Exception):
@@ -241,7 +215,7 @@ class IpnService:
         verifier: SnsVerifier,
         binding: DeploymentBinding,
         store: NotificationStore,
-        amazon_pay: Callable[[], CaptureDetailsSource],
+        amazon_pay: Callable[[], AmazonPayReader],
         sandbox: bool,
         max_processing_failure_retries: int,
         allow_over_refund: bool = False,
@@ -266,7 +240,7 @@ class IpnService:
         *,
         certificate_fetcher: CertificateFetcher | None = None,
         subscribe_url_fetcher: SubscribeUrlFetcher | None = None,
-        amazon_pay: Callable[[], CaptureDetailsSource] | None = None,
+        amazon_pay: Callable[[], AmazonPayReader] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> IpnService:
         """The container's service: settings, trust (local CA refused in Lambda), binding, store, client.
@@ -396,7 +370,7 @@ class IpnService:
                     current, outcome, at=self._clock(), max_processing_failure_retries=self._max_retries
                 ),
             )
-        except RefundNotFound:  # pragma: no cover - refunds are never deleted
+        except RefundNotStored:  # pragma: no cover - refunds are never deleted
             return self._external(notification, details, report, answer, named=None)
         stored = transition.refund
         if not transition.changed:

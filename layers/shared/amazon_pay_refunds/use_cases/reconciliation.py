@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from amazon_pay_refunds.adapters.dynamodb import OpenRefund
 from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.lifecycle import (
     AMBIGUOUS_REFUSALS,
     AttemptOutcome,
@@ -45,14 +42,21 @@ from amazon_pay_refunds.core.models import (
     RefundStatus,
     format_timestamp,
 )
+from amazon_pay_refunds.ports import (
+    AmazonErrorObserver,
+    AmazonPayError,
+    AmazonPayPort,
+    CaptureDetails,
+    OpenRefund,
+    ProviderCreditReversal,
+    ReconcilerStorePort,
+    RefundDetails,
+    ignore_amazon_error,
+)
 from amazon_pay_refunds.use_cases.refund_requests import (
     MAX_AMAZON_SECONDS,
-    AmazonErrorObserver,
-    AmazonPayPort,
     FaultHook,
     RefundRequests,
-    RefundStorePort,
-    ignore_amazon_error,
     no_faults,
 )
 
@@ -79,22 +83,6 @@ AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
 def ignore_attempt_outcome(transition: Transition, outcome: AttemptOutcome) -> None:
     """The default listener of attempts a poll settled. The RetryWorkflow does not rely on the reconciler:
     it reads a retry's outcome itself (GetRefundDetails) when no IPN resumes it in time."""
-
-
-class ReconcilerStorePort(RefundStorePort, Protocol):
-    """What the reconciler needs of store.RefundStore, beyond what RefundRequests needs."""
-
-    def open_refunds(self) -> Iterator[list[OpenRefund]]: ...
-
-    def record_poll(self, refund: Refund, polls: int, at: datetime) -> bool: ...
-
-
-class ReconcilerAmazonPort(AmazonPayPort, Protocol):
-    """What the reconciler needs of mws.AmazonPayClient: the request path's calls and GetRefundDetails."""
-
-    def get_refund_details(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> RefundDetails: ...
 
 
 # --- the rules (pure) ------------------------------------------------------------------------------------
@@ -286,7 +274,7 @@ class Reconciler:
     def __init__(
         self,
         store: ReconcilerStorePort,
-        amazon_pay: ReconcilerAmazonPort,
+        amazon_pay: AmazonPayPort,
         requests: RefundRequests,
         *,
         retry_delay_seconds: int = 90,
@@ -310,7 +298,7 @@ class Reconciler:
     def build(
         cls,
         store: ReconcilerStorePort,
-        amazon_pay: ReconcilerAmazonPort,
+        amazon_pay: AmazonPayPort,
         seller_credentials: Callable[[str | None], SellerCredentials],
         *,
         allow_over_refund: bool = False,
@@ -505,7 +493,7 @@ class AdoptsRefundsAlreadyMade:
     lookup Amazon does not answer makes the outcome unknown (the refund stays `Requested` for the next run).
     """
 
-    def __init__(self, amazon_pay: ReconcilerAmazonPort) -> None:
+    def __init__(self, amazon_pay: AmazonPayPort) -> None:
         self._amazon = amazon_pay
 
     def refund(

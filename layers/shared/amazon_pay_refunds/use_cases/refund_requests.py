@@ -15,23 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Literal
 
-from amazon_pay_refunds.adapters.dynamodb import (
-    LedgerNotFound,
-    RefundAlreadyExists,
-    StoreBusy,
-    VersionConflict,
-)
-from amazon_pay_refunds.adapters.dynamodb import RefundNotFound as StoredRefundNotFound
 from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
 from amazon_pay_refunds.adapters.mws.credentials import UnknownSeller as UnknownSellerCredentials
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
 from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
@@ -39,7 +30,6 @@ from amazon_pay_refunds.core.lifecycle import (
     Observation,
     PermanentlyRefused,
     ResolvedOutOfBand,
-    Transition,
     TransitionNotAllowed,
     apply_observation,
     request_refund,
@@ -53,7 +43,19 @@ from amazon_pay_refunds.core.models import (
 )
 from amazon_pay_refunds.core.references import is_amazon_capture_id, is_valid_refund_id
 from amazon_pay_refunds.money import format_amount
-from amazon_pay_refunds.use_cases.capture_refunds import CaptureRefundsStore, opening_refunds, survey_capture
+from amazon_pay_refunds.ports import (
+    AmazonErrorObserver,
+    AmazonPayError,
+    AmazonPayPort,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    RefundNotStored,
+    RefundStorePort,
+    StoreBusy,
+    VersionConflict,
+    ignore_amazon_error,
+)
+from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds, survey_capture
 from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -78,15 +80,10 @@ CONFIGURATION_ERROR_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "Si
 
 FaultPoint = Literal["after_reservation", "after_amazon_answer"]
 FaultHook = Callable[[FaultPoint, Refund], None]
-AmazonErrorObserver = Callable[[str, AmazonPayError], None]
 
 
 def no_faults(point: FaultPoint, refund: Refund) -> None:
     """The default fault hook: tests inject one that raises at a named point to simulate a crash."""
-
-
-def ignore_amazon_error(operation: str, error: AmazonPayError) -> None:
-    """The default observer of Amazon's errors (the handler counts them as metrics)."""
 
 
 def deadline_for(
@@ -98,52 +95,6 @@ def deadline_for(
     """The absolute deadline (time.monotonic) for Amazon calls, given the invocation's remaining time."""
     budget = min(remaining_millis / 1000 - margin_seconds, MAX_AMAZON_SECONDS)
     return monotonic() + max(budget, 0.0)
-
-
-class RefundStorePort(CaptureRefundsStore, Protocol):
-    """What this service needs of store.RefundStore (beyond reading and recording a capture's refunds)."""
-
-    def create_refund_with_reservation(
-        self, refund: Refund, ledger_seed: LedgerSeed | None = None
-    ) -> Refund: ...
-
-    def create_refund_without_reservation(self, refund: Refund) -> Refund: ...
-
-    def reserve_pending_refund(self, refund: Refund, ledger_seed: LedgerSeed | None = None) -> Refund: ...
-
-    def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None: ...
-
-    def ledger_exists(self, amazon_capture_id: str) -> bool: ...
-
-    def transition(
-        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
-    ) -> Transition: ...
-
-
-class AmazonPayPort(Protocol):
-    """What this service needs of mws.AmazonPayClient."""
-
-    def refund(
-        self,
-        amazon_capture_id: str,
-        refund_reference_id: str,
-        amount: Decimal,
-        currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
-    ) -> RefundDetails: ...
-
-    def get_capture_details(
-        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> CaptureDetails: ...
-
-    def get_refund_details(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> RefundDetails: ...
 
 
 @dataclass(frozen=True)
@@ -578,7 +529,7 @@ class RefundRequests:
                     current, observation, at=self._now(), max_processing_failure_retries=self._max_retries
                 ),
             ).refund
-        except StoredRefundNotFound:
+        except RefundNotStored:
             raise RefundNotFound(refund_id) from None
         except TransitionNotAllowed as refused:
             raise InvalidRefundState(

@@ -28,13 +28,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds.adapters.dynamodb import StoreBusy
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.core.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
 from amazon_pay_refunds.core.lifecycle import (
     PROCESSING_FAILURE,
@@ -53,14 +50,21 @@ from amazon_pay_refunds.core.models import (
     RefundStatus,
 )
 from amazon_pay_refunds.core.references import is_valid_refund_id
-from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
-from amazon_pay_refunds.use_cases.refund_requests import (
+from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
+    AmazonPayError,
     AmazonPayPort,
+    CaptureDetails,
+    RefundDetails,
     RefundStorePort,
+    StoreBusy,
+    TaskCallbackPort,
+    TaskTokenPort,
+    WorkflowStarter,
     ignore_amazon_error,
-    submit_attempt,
 )
+from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
+from amazon_pay_refunds.use_cases.refund_requests import submit_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +174,6 @@ def execution_input(refund_id: str, declined_attempt: int, timing: RetryTiming) 
     }
 
 
-class StartExecutionPort(Protocol):
-    def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> Any: ...
-
-
 @dataclass(frozen=True)
 class StartResult:
     """`started`, `already_started` (a duplicate event) or `ignored` (no retry asked for)."""
@@ -187,9 +187,7 @@ class StartResult:
 class RetryStarter:
     """`Refund Declined` (ProcessingFailure, RetryScheduled) → one RetryWorkflow execution."""
 
-    def __init__(
-        self, stepfunctions: StartExecutionPort, state_machine_arn: str, timing: RetryTiming
-    ) -> None:
+    def __init__(self, stepfunctions: WorkflowStarter, state_machine_arn: str, timing: RetryTiming) -> None:
         self._stepfunctions = stepfunctions
         self._state_machine_arn = state_machine_arn
         self._timing = timing
@@ -240,28 +238,6 @@ def assess_eligibility(capture: CaptureDetails, other_refund_types: Iterable[str
 # --- the workflow's steps -------------------------------------------------------------------------------
 
 
-class RetryStorePort(RefundStorePort, Protocol):
-    """What the steps need of RefundStore (the refund, its transitions, the capture's ledger)."""
-
-
-class RetryAmazonPort(AmazonPayPort, Protocol):
-    def get_refund_details(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> RefundDetails: ...
-
-
-class TaskTokenPort(Protocol):
-    def put(self, refund_id: str, attempt: int, task_token: str) -> None: ...
-
-    def get(self, refund_id: str, attempt: int) -> str | None: ...
-
-
-class TaskCallbackPort(Protocol):
-    def send_task_success(self, *, taskToken: str, output: str) -> Any: ...
-
-    def send_task_failure(self, *, taskToken: str, error: str, cause: str) -> Any: ...
-
-
 StepResult = dict[str, Any]
 
 
@@ -282,8 +258,8 @@ class RetrySteps:
 
     def __init__(
         self,
-        store: RetryStorePort,
-        amazon_pay: RetryAmazonPort,
+        store: RefundStorePort,
+        amazon_pay: AmazonPayPort,
         tokens: TaskTokenPort,
         *,
         max_processing_failure_retries: int,

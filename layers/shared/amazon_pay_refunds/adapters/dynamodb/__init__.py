@@ -1,18 +1,18 @@
 """DynamoDB persistence: the table's key design (`items`), its definition (`schema`) and `RefundStore`."""
 
-from amazon_pay_refunds.adapters.dynamodb.dynamodb import (
+from amazon_pay_refunds.adapters.dynamodb.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.dynamodb.schema import TABLE_DEFINITION, create_table
+from amazon_pay_refunds.core.ledger import CurrencyMismatch, RefundExceedsCapture
+from amazon_pay_refunds.ports import (
     KnownRefunds,
     LedgerNotFound,
     OpenRefund,
     RefundAlreadyExists,
-    RefundNotFound,
-    RefundStore,
+    RefundNotStored,
     StoreBusy,
     StoreError,
     VersionConflict,
 )
-from amazon_pay_refunds.adapters.dynamodb.schema import TABLE_DEFINITION, create_table
-from amazon_pay_refunds.core.ledger import CurrencyMismatch, RefundExceedsCapture
 
 __all__ = [
     "TABLE_DEFINITION",
@@ -22,7 +22,7 @@ __all__ = [
     "OpenRefund",
     "RefundAlreadyExists",
     "RefundExceedsCapture",
-    "RefundNotFound",
+    "RefundNotStored",
     "RefundStore",
     "StoreBusy",
     "StoreError",

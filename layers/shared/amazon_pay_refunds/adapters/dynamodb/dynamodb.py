@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,16 @@ from amazon_pay_refunds.core.models import (
     RefundStatus,
     format_timestamp,
 )
+from amazon_pay_refunds.ports import (
+    KnownRefunds,
+    LedgerNotFound,
+    OpenRefund,
+    RefundAlreadyExists,
+    RefundNotStored,
+    StoreBusy,
+    StoreError,
+    VersionConflict,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,72 +61,13 @@ _DESERIALIZER = TypeDeserializer()
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 
-@dataclass(frozen=True)
-class KnownRefunds:
-    """A capture's refunds as the ledger knows them (see RefundStore.known_refunds): ours (by refund_id),
-    the external ones recorded, and what is still available."""
-
-    refunds: Mapping[str, Refund]
-    externals: tuple[ExternalRefund, ...]
-    available: Decimal
-
-    @property
-    def refund_ids(self) -> frozenset[str]:
-        return frozenset(self.refunds)
-
-    @property
-    def amazon_refund_ids(self) -> frozenset[str]:
-        """Every AmazonRefundId the ledger accounts for: our attempts' and the recorded external ones."""
-        ours = {a.amazon_refund_id for r in self.refunds.values() for a in r.attempts if a.amazon_refund_id}
-        return frozenset(ours | {e.amazon_refund_id for e in self.externals})
-
-
-class StoreError(Exception):
-    """Base of the store's named errors."""
-
-
-class RefundAlreadyExists(StoreError):
-    """A refund with this refund_id exists: compare `existing.request_fingerprint` (200 replay vs 409)."""
-
-    def __init__(self, existing: Refund) -> None:
-        super().__init__(f"refund {existing.refund_id} already exists")
-        self.existing = existing
-
-
-class LedgerNotFound(StoreError):
-    """The capture has no ledger yet and no GetCaptureDetails seed was given to open one."""
-
-
-class RefundNotFound(StoreError):
-    pass
-
-
-class VersionConflict(StoreError):
-    """The refund changed since it was read; re-read and re-apply (see `RefundStore.transition`)."""
-
-
-class StoreBusy(StoreError):
-    """Gave up after repeated transaction conflicts on the same items; safe to retry later."""
-
-
-@dataclass(frozen=True)
-class OpenRefund:
-    """An open refund as the reconciler reads it, with its check record (`polls` checks so far, the last at
-    `last_polled_at`). The record lives on the refund item but not in `Refund`: any change of the refund
-    rewrites the item without it, so the reconciler's backoff restarts after every change."""
-
-    refund: Refund
-    polls: int = 0
-    last_polled_at: datetime | None = None
-
-
 __all__ = [
     "CurrencyMismatch",
     "LedgerNotFound",
     "OpenRefund",
     "RefundAlreadyExists",
     "RefundExceedsCapture",
-    "RefundNotFound",
+    "RefundNotStored",
     "RefundStore",
     "StoreBusy",
     "StoreError",
@@ -372,12 +323,12 @@ class RefundStore:
         """Read the refund, compute `fn(refund)`, store it; on a concurrent change re-read and re-apply.
 
         Returns the applied Transition (its `refund` is the stored one). Errors raised by `fn` (such as
-        TransitionNotAllowed) propagate; RefundNotFound when there is no such refund.
+        TransitionNotAllowed) propagate; RefundNotStored when there is no such refund.
         """
         for attempt in range(max_attempts):
             current = self.get_refund(refund_id)
             if current is None:
-                raise RefundNotFound(refund_id)
+                raise RefundNotStored(refund_id)
             result = fn(current)
             if not result.changed:
                 return result
