@@ -13,12 +13,12 @@ import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
 from amazon_pay_refunds.adapters.sns import Reason
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.config import ConfigurationError
 from amazon_pay_refunds.use_cases.notifications import (
     CONFIGURATION_ERROR,
@@ -27,10 +27,7 @@ from amazon_pay_refunds.use_cases.notifications import (
     IpnService,
 )
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-observability.structured_library_logs(logger)
+logger, tracer, metrics = observability.handler_telemetry()
 
 MESSAGE_ID_HEADER = "x-amz-sns-message-id"
 
@@ -38,7 +35,7 @@ MESSAGE_ID_HEADER = "x-amz-sns-message-id"
 @cache
 def ipn_service() -> IpnService:
     """The container's service; a failed build (ConfigurationError) is retried on the next invocation."""
-    return IpnService.from_environment()
+    return lambda_services(on_amazon_error=observability.count_amazon_error).ipn_service()
 
 
 def request_headers(event: dict[str, Any]) -> dict[str, str] | None:

@@ -1,16 +1,15 @@
 """RefundApi: request, read and resolve refunds, read a capture's ledger (CONTRACT §3).
 
 Thin: each route validates its input (pydantic, through Powertools), makes one call into
-`service.refund_requests`, and answers the resource. Every error is answered by `service.http_errors`.
+`use_cases.refund_requests`, and answers the resource. Every error is answered by `api.http_errors`.
 """
 
 from __future__ import annotations
 
-import warnings
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -20,7 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.api.http_errors import error_response, refund_request_refusal
 from amazon_pay_refunds.api.models import (
     CaptureLedgerResource,
@@ -31,17 +29,13 @@ from amazon_pay_refunds.api.models import (
     to_refund_request,
 )
 from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.use_cases.errors import RefundServiceError
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequests, deadline_for
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-observability.structured_library_logs(logger)
+logger, tracer, metrics = observability.handler_telemetry()
 # Bodies are parsed strictly (duplicate keys, deep nesting, huge numbers → 400 MalformedRequest).
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads)
-# Reads and refusals publish no metric of their own; Powertools would warn about each of them.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 RefundId = Annotated[str, Path(description="The client's refund_id.")]
 CaptureId = Annotated[str, Path(description="Amazon's capture id.")]
@@ -81,8 +75,9 @@ def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int,
 
 
 def refund_service() -> RefundRequests:
-    """The service, wired from the container's cached runtime (tests replace this to inject faults)."""
-    return RefundRequests.from_runtime(on_amazon_error=count_amazon_error)
+    """The use case, from the composition root (the container's cached adapters; tests replace this to
+    inject faults)."""
+    return lambda_services(on_amazon_error=observability.count_amazon_error).refund_requests()
 
 
 @app.post(
@@ -183,7 +178,7 @@ app.use(middlewares=[require_json_body])
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def answer_error(error: Exception) -> Response[Any]:
-    """The single place errors become answers (service.http_errors); 5xx never reveal internals.
+    """The single place errors become answers (api.http_errors); 5xx never reveal internals.
 
     A body of another type than JSON is answered 415 whatever its parsing made of it.
     """
@@ -203,11 +198,6 @@ def answer_error(error: Exception) -> Response[Any]:
             ) as metric:
                 metric.add_dimension(name="code", value=code)
     return response
-
-
-def count_amazon_error(operation: str, error: AmazonPayError) -> None:
-    logger.warning("Amazon Pay %s failed", operation, extra={"amazon_error_code": error.code})
-    observability.count_amazon_error(operation, error)
 
 
 def _resource(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:

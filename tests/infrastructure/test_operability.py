@@ -494,8 +494,8 @@ def test_handlers_that_touch_refunds_put_the_refund_id_on_their_log_lines(folder
     assert re.search(r"append_keys\([^)]*refund_id=", source) or re.search(
         r"extra=action\.to_dict\(\)", source
     ), f"{folder} logs no refund_id key"
-    if folder != "retry_starter":  # the starter calls no library code that logs
-        assert "observability.structured_library_logs(logger)" in source, folder
+    # The shared setup sends the library's log lines through the handler's logger (structured_library_logs).
+    assert "logger, tracer, metrics = observability.handler_telemetry()" in source, folder
 
 
 def test_in_lambda_the_librarys_log_lines_are_json_with_the_handlers_refund_id(

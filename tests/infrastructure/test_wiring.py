@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.config import LOCAL_ONLY_VARIABLES
+from amazon_pay_refunds.config import LOCAL_ONLY_VARIABLES, ConfigurationError
 from refunds_local.lambdas import resolve_handler
 from refunds_local.template import function_specs, load_template, parameter_default
 from tests.infrastructure.test_template import _functions
@@ -112,7 +112,7 @@ def variables_read(
             runtime.settings()
             for build in builders:
                 build()
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, ConfigurationError):
             pass  # a missing or invalid variable: what was read tells which
         finally:
             runtime.reset()

@@ -105,6 +105,19 @@ def _local_endpoint(url: str) -> Endpoint:
     return Endpoint(parts.scheme, parts.netloc, parts.path or "/OffAmazonPayments_Sandbox/2013-01-01")
 
 
+RETRY_WORKFLOW_ARN_VARIABLE = "RETRY_WORKFLOW_ARN"
+
+
+def retry_workflow_arn(environ: Mapping[str, str] | None = None) -> str:
+    """The RetryWorkflow state machine's ARN: only the RetryStarter function is given it (template.yaml),
+    so it is read when the starter is built, not with the settings every function loads."""
+    env = os.environ if environ is None else environ
+    arn = env.get(RETRY_WORKFLOW_ARN_VARIABLE, "").strip()
+    if not arn.startswith("arn:"):
+        raise ConfigurationError(f"{RETRY_WORKFLOW_ARN_VARIABLE} must be the RetryWorkflow's ARN")
+    return arn
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     refuse_local_settings_in_lambda(env)

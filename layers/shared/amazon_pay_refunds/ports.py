@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
-from amazon_pay_refunds.core.lifecycle import Transition
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
 from amazon_pay_refunds.core.models import CaptureLedger, ExternalRefund, Refund, RefundStatus
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "AmazonPayError",
     "AmazonPayPort",
     "AmazonPayReader",
+    "AttemptOutcomeListener",
     "CaptureDetails",
     "CaptureDetailsSource",
     "CaptureRefundsStore",
@@ -52,6 +53,7 @@ __all__ = [
     "RefundDetailsSource",
     "RefundNotStored",
     "RefundReader",
+    "RefundStoreAdapter",
     "RefundStorePort",
     "RefundTransitions",
     "StoreBusy",
@@ -62,6 +64,7 @@ __all__ = [
     "VersionConflict",
     "WorkflowStarter",
     "ignore_amazon_error",
+    "ignore_attempt_outcome",
 ]
 
 
@@ -197,6 +200,11 @@ class NotificationStore(CaptureRefundsStore, RefundTransitions, Protocol):
     ) -> bool: ...
 
 
+class RefundStoreAdapter(ReconcilerStorePort, NotificationStore, Protocol):
+    """Everything the use cases ask of the refund store (`adapters/dynamodb.RefundStore`): what the
+    composition root hands each of them."""
+
+
 # --- Amazon Pay -----------------------------------------------------------------------------------------
 
 
@@ -239,6 +247,15 @@ AmazonErrorObserver = Callable[[str, AmazonPayError], None]
 
 def ignore_amazon_error(operation: str, error: AmazonPayError) -> None:
     """The default observer of Amazon's errors (the handlers count them: observability.count_amazon_error)."""
+
+
+AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
+
+
+def ignore_attempt_outcome(transition: Transition, outcome: AttemptOutcome) -> None:
+    """The default listener of attempts an IPN or a poll settled (the composition root wires
+    `use_cases.retries.ResumeWaitingRetry` for the IPN handler; the RetryWorkflow does not rely on the
+    reconciler: it reads a retry's outcome itself when no IPN resumes it in time)."""
 
 
 # --- the retry workflow (Step Functions) and its task tokens --------------------------------------------

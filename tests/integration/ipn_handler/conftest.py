@@ -16,6 +16,7 @@ from moto import mock_aws
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.adapters.dynamodb import RefundStore, create_table
 from amazon_pay_refunds.adapters.sns import CertificateFetcher
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import request_refund
 from amazon_pay_refunds.core.models import Refund, request_fingerprint
@@ -82,11 +83,10 @@ class Endpoint:
         """Build the container's service from the environment now, with these injections."""
         runtime.reset()
         BUILD_SERVICE.cache_clear()
-        service = IpnService.from_environment(
+        service = lambda_services(now=clock).ipn_service(
             certificate_fetcher=fetcher,
             subscribe_url_fetcher=self.subscribe,
             amazon_pay=(lambda: amazon_pay) if amazon_pay is not None else None,
-            clock=clock,
         )
         self.install_service(service)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds import runtime
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
 from amazon_pay_refunds.core.models import AttemptState
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
@@ -34,7 +34,7 @@ def handler(
     module = importlib.import_module("functions.reconciler.app")
 
     def wired() -> Reconciler:
-        return Reconciler.build(runtime.store(), runtime.amazon_pay(), runtime.seller_credentials, now=clock)
+        return lambda_services(now=clock).reconciler()
 
     monkeypatch.setattr(module, "reconciler", wired)
 

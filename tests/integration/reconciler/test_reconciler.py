@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
-from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
 from amazon_pay_sim import Simulator
 from tests.integration.refund_api.conftest import refund_body
 
@@ -29,7 +30,7 @@ def crash_the_api_at(monkeypatch: pytest.MonkeyPatch, where: FaultPoint) -> None
             raise Crash(point)
 
     module = importlib.import_module("functions.refund_api.app")
-    monkeypatch.setattr(module, "refund_service", lambda: RefundRequests.from_runtime(fault_hook=hook))
+    monkeypatch.setattr(module, "refund_service", lambda: lambda_services().refund_requests(fault_hook=hook))
 
 
 # --- a lost IPN ---------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from botocore.endpoint import Endpoint
 
 from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.api.http_errors import error_response
-from amazon_pay_refunds.use_cases.refund_requests import RefundRequest, RefundRequests
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 from amazon_pay_sim import Simulator
 
 from .conftest import Api
@@ -53,7 +54,7 @@ def test_parallel_refunds_never_overdraw_the_capture_and_each_gets_a_definite_an
     start = threading.Barrier(REQUESTS)
 
     def request(index: int) -> tuple[int, str]:
-        service = RefundRequests.from_runtime()
+        service = lambda_services().refund_requests()
         wanted = RefundRequest(f"par-{index}", capture_id, Decimal("10.00"), "USD")
         start.wait()
         try:

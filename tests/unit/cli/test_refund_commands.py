@@ -15,10 +15,11 @@ import pytest
 
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
 from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation, request_refund
 from amazon_pay_refunds.core.models import AttemptState, Refund
 from amazon_pay_refunds.use_cases import reconciliation
-from amazon_pay_refunds.use_cases.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from refunds_cli import target as target_module
@@ -43,7 +44,7 @@ def crash_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
             raise RuntimeError("the Lambda died")
 
     module = importlib.import_module("functions.refund_api.app")
-    monkeypatch.setattr(module, "refund_service", lambda: RefundRequests.from_runtime(fault_hook=hook))
+    monkeypatch.setattr(module, "refund_service", lambda: lambda_services().refund_requests(fault_hook=hook))
 
 
 def reject(store: RefundStore, refund_id: str) -> None:

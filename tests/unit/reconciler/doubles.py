@@ -11,6 +11,7 @@ from decimal import Decimal
 from amazon_pay_refunds.adapters.dynamodb import OpenRefund
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import RefundDetails
+from amazon_pay_refunds.composition import Services
 from amazon_pay_refunds.core.ledger import LedgerSeed, open_ledger, reserve
 from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
@@ -20,6 +21,8 @@ from amazon_pay_refunds.core.lifecycle import (
 )
 from amazon_pay_refunds.core.models import AttemptState, Refund
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
+from amazon_pay_refunds.use_cases.refund_requests import FaultHook
+from tests.support.settings import make_settings
 from tests.unit.refund_api.doubles import (
     CAPTURE_ID,
     NOW,
@@ -147,6 +150,14 @@ class ReconcilerAmazon(ScriptedAmazonPay):
 
 
 def reconciler(
-    store: ReconcilerStore, amazon: ReconcilerAmazon, clock: Clock, **options: object
+    store: ReconcilerStore, amazon: ReconcilerAmazon, clock: Clock, *, fault_hook: FaultHook | None = None
 ) -> Reconciler:
-    return Reconciler.build(store, amazon, credentials, now=clock, **options)  # type: ignore[arg-type]
+    """As the composition root wires it, over these doubles."""
+    services = Services(
+        make_settings(),
+        store=lambda: store,
+        amazon_pay=lambda: amazon,
+        seller_credentials=credentials,
+        now=clock,
+    )
+    return services.reconciler(fault_hook=fault_hook)

@@ -45,24 +45,19 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds import runtime
-from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
 from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.adapters.mws.parse import MalformedXml, refund_details_from_xml
 from amazon_pay_refunds.adapters.sns import (
     DEFAULT_MAX_AGE,
     AmazonPayNotification,
-    CertificateFetcher,
     DeploymentBinding,
     MessageType,
     NotAuthentic,
     SnsMessage,
     SnsVerificationError,
     SnsVerifier,
-    trust_from_environment,
     verify_ipn,
 )
-from amazon_pay_refunds.config import ConfigurationError
 from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
@@ -70,6 +65,7 @@ from amazon_pay_refunds.core.models import AttemptState, Refund
 from amazon_pay_refunds.ports import (
     AmazonPayError,
     AmazonPayReader,
+    AttemptOutcomeListener,
     CaptureDetails,
     LedgerNotFound,
     NotificationStore,
@@ -77,9 +73,9 @@ from amazon_pay_refunds.ports import (
     RefundNotStored,
     StoreError,
     SubscribeUrlFetcher,
+    ignore_attempt_outcome,
 )
 from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds, reported
-from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
 
 logger = logging.getLogger(__name__)
 
@@ -162,32 +158,6 @@ class RequestsSubscribeUrlFetcher:
             raise SubscriptionNotConfirmed(f"SNS answered {response.status_code}")
 
 
-AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
-
-
-def resume_waiting_retry(transition: Transition, outcome: AttemptOutcome) -> None:
-    """Called after an IPN stored an attempt's final outcome: resume the RetryWorkflow execution waiting
-    for it (SendTaskSuccess for Completed, SendTaskFailure for Declined; service/retries.py).
-
-    Only retry attempts (n >= 2) have an execution waiting, so nothing is read for attempt 1. Failures are
-    logged, never raised: the IPN is stored, and the waiting execution falls back on GetRefundDetails when
-    no outcome reaches it in time.
-    """
-    del outcome
-    if not settled_retry_attempts(transition):
-        return
-    try:
-        store = runtime.store()
-        resume_retry_executions(
-            transition, TaskTokenStore(store.table_name, store.client), runtime.stepfunctions_client()
-        )
-    except (StoreError, ClientError, BotoCoreError, ConfigurationError) as error:
-        logger.warning(
-            "refund %s: waiting retry not resumed (%s); its workflow will poll",
-            transition.refund.refund_id, type(error).__name__,
-        )  # fmt: skip
-
-
 # --- the use case --------------------------------------------------------------------------------------
 
 
@@ -220,7 +190,7 @@ class IpnService:
         max_processing_failure_retries: int,
         allow_over_refund: bool = False,
         subscribe_url_fetcher: SubscribeUrlFetcher | None = None,
-        on_attempt_outcome: AttemptOutcomeListener = resume_waiting_retry,
+        on_attempt_outcome: AttemptOutcomeListener = ignore_attempt_outcome,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._verifier = verifier
@@ -233,38 +203,6 @@ class IpnService:
         self._subscribe = subscribe_url_fetcher or RequestsSubscribeUrlFetcher()
         self._on_attempt_outcome = on_attempt_outcome
         self._clock = clock
-
-    @classmethod
-    def from_environment(
-        cls,
-        *,
-        certificate_fetcher: CertificateFetcher | None = None,
-        subscribe_url_fetcher: SubscribeUrlFetcher | None = None,
-        amazon_pay: Callable[[], AmazonPayReader] | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> IpnService:
-        """The container's service: settings, trust (local CA refused in Lambda), binding, store, client.
-
-        Raises ConfigurationError for an unusable environment.
-        """
-        settings = runtime.settings()
-        try:
-            binding = DeploymentBinding.of(topic_arns=settings.ipn_topic_arns, seller_ids=settings.seller_ids)
-        except ValueError:
-            raise ConfigurationError("SELLER_IDS or IPN_TOPIC_ARNS must name what IPNs to accept") from None
-        now = clock or (lambda: datetime.now(UTC))
-        verifier = SnsVerifier(trust_from_environment(), fetcher=certificate_fetcher, clock=now)
-        return cls(
-            verifier=verifier,
-            binding=binding,
-            store=runtime.store(),
-            amazon_pay=amazon_pay or runtime.amazon_pay,
-            sandbox=settings.amazon_pay_sandbox,
-            max_processing_failure_retries=settings.max_processing_failure_retries,
-            allow_over_refund=settings.allow_over_refund,
-            subscribe_url_fetcher=subscribe_url_fetcher,
-            clock=now,
-        )
 
     # -- entry ---------------------------------------------------------------------------------------
 

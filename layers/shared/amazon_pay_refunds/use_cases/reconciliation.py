@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
 from amazon_pay_refunds.core.lifecycle import (
     AMBIGUOUS_REFUSALS,
     AttemptOutcome,
@@ -46,18 +45,18 @@ from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
     AmazonPayError,
     AmazonPayPort,
+    AttemptOutcomeListener,
     CaptureDetails,
     OpenRefund,
     ProviderCreditReversal,
     ReconcilerStorePort,
     RefundDetails,
     ignore_amazon_error,
+    ignore_attempt_outcome,
 )
 from amazon_pay_refunds.use_cases.refund_requests import (
     MAX_AMAZON_SECONDS,
-    FaultHook,
     RefundRequests,
-    no_faults,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,12 +76,6 @@ MIN_ACTION_SECONDS = 3.0
 MEASURED_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.RETRY_SCHEDULED)
 
 ActionKind = Literal["submit", "poll"]
-AttemptOutcomeListener = Callable[[Transition, AttemptOutcome], None]
-
-
-def ignore_attempt_outcome(transition: Transition, outcome: AttemptOutcome) -> None:
-    """The default listener of attempts a poll settled. The RetryWorkflow does not rely on the reconciler:
-    it reads a retry's outcome itself (GetRefundDetails) when no IPN resumes it in time."""
 
 
 # --- the rules (pure) ------------------------------------------------------------------------------------
@@ -293,61 +286,6 @@ class Reconciler:
         self._monotonic = monotonic
         self._on_amazon_error = on_amazon_error
         self._on_attempt_outcome = on_attempt_outcome
-
-    @classmethod
-    def build(
-        cls,
-        store: ReconcilerStorePort,
-        amazon_pay: AmazonPayPort,
-        seller_credentials: Callable[[str | None], SellerCredentials],
-        *,
-        allow_over_refund: bool = False,
-        retry_delay_seconds: int = 90,
-        max_processing_failure_retries: int = 1,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        fault_hook: FaultHook = no_faults,
-        on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
-    ) -> Reconciler:
-        """The reconciler and the RefundRequests it submits through (whose Refund calls recover a refund
-        Amazon already made under a refused RefundReferenceId)."""
-        requests = RefundRequests(
-            store,
-            AdoptsRefundsAlreadyMade(amazon_pay),
-            seller_credentials,
-            allow_over_refund=allow_over_refund,
-            max_processing_failure_retries=max_processing_failure_retries,
-            now=now,
-            fault_hook=fault_hook,
-            on_amazon_error=on_amazon_error,
-        )
-        return cls(
-            store,
-            amazon_pay,
-            requests,
-            retry_delay_seconds=retry_delay_seconds,
-            max_processing_failure_retries=max_processing_failure_retries,
-            now=now,
-            on_amazon_error=on_amazon_error,
-        )
-
-    @classmethod
-    def from_runtime(
-        cls, *, fault_hook: FaultHook = no_faults, on_amazon_error: AmazonErrorObserver = ignore_amazon_error
-    ) -> Reconciler:
-        """Wired from `runtime` (lazy, cached per container): the store, Amazon Pay, the credentials."""
-        from amazon_pay_refunds import runtime
-
-        settings = runtime.settings()
-        return cls.build(
-            runtime.store(),
-            runtime.amazon_pay(),
-            runtime.seller_credentials,
-            allow_over_refund=settings.allow_over_refund,
-            retry_delay_seconds=settings.retry_delay_seconds,
-            max_processing_failure_retries=settings.max_processing_failure_retries,
-            fault_hook=fault_hook,
-            on_amazon_error=on_amazon_error,
-        )
 
     def run(self, *, deadline: float, limit: int = DEFAULT_LIMIT) -> ReconciliationReport:
         """One reconciliation pass: at most `limit` refunds acted on, none started after `deadline`

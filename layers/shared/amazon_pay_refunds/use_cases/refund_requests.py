@@ -306,24 +306,6 @@ class RefundRequests:
         self._fault = fault_hook
         self._on_amazon_error = on_amazon_error
 
-    @classmethod
-    def from_runtime(
-        cls, *, fault_hook: FaultHook = no_faults, on_amazon_error: AmazonErrorObserver = ignore_amazon_error
-    ) -> RefundRequests:
-        """Wired from `runtime` (lazy, cached per container): the store, Amazon Pay, the credentials."""
-        from amazon_pay_refunds import runtime
-
-        settings = runtime.settings()
-        return cls(
-            runtime.store(),
-            runtime.amazon_pay(),
-            runtime.seller_credentials,
-            allow_over_refund=settings.allow_over_refund,
-            max_processing_failure_retries=settings.max_processing_failure_retries,
-            fault_hook=fault_hook,
-            on_amazon_error=on_amazon_error,
-        )
-
     # --- POST /refunds -------------------------------------------------------------------------------
 
     def request_refund(self, request: RefundRequest, *, deadline: float) -> RequestOutcome:

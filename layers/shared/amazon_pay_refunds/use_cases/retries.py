@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from amazon_pay_refunds.config import ConfigurationError
 from amazon_pay_refunds.core.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
 from amazon_pay_refunds.core.lifecycle import (
     PROCESSING_FAILURE,
@@ -58,6 +59,7 @@ from amazon_pay_refunds.ports import (
     RefundDetails,
     RefundStorePort,
     StoreBusy,
+    StoreError,
     TaskCallbackPort,
     TaskTokenPort,
     WorkflowStarter,
@@ -272,20 +274,6 @@ class RetrySteps:
         self._max_retries = max_processing_failure_retries
         self._now = now
         self._on_amazon_error = on_amazon_error
-
-    @classmethod
-    def from_runtime(cls, *, on_amazon_error: AmazonErrorObserver = ignore_amazon_error) -> RetrySteps:
-        from amazon_pay_refunds import runtime
-        from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
-
-        store = runtime.store()
-        return cls(
-            store,
-            runtime.amazon_pay(),
-            TaskTokenStore(store.table_name, store.client),
-            max_processing_failure_retries=runtime.settings().max_processing_failure_retries,
-            on_amazon_error=on_amazon_error,
-        )
 
     # -- CheckEligibility --
 
@@ -535,6 +523,34 @@ def resume_retry_executions(
     return sent
 
 
+class ResumeWaitingRetry:
+    """The IPN use case's listener: after an IPN stored an attempt's final outcome, resume the RetryWorkflow
+    execution waiting for it (SendTaskSuccess for Completed, SendTaskFailure for Declined).
+
+    Only retry attempts (n >= 2) have an execution waiting, so nothing is read for attempt 1. Failures are
+    logged, never raised: the IPN is stored, and the waiting execution falls back on GetRefundDetails when
+    no outcome reaches it in time. The ports are built on first use (most IPNs settle attempt 1).
+    """
+
+    def __init__(
+        self, tokens: Callable[[], TaskTokenPort], stepfunctions: Callable[[], TaskCallbackPort]
+    ) -> None:
+        self._tokens = tokens
+        self._stepfunctions = stepfunctions
+
+    def __call__(self, transition: Transition, outcome: AttemptOutcome) -> None:
+        del outcome
+        if not settled_retry_attempts(transition):
+            return
+        try:
+            resume_retry_executions(transition, self._tokens(), self._stepfunctions())
+        except (StoreError, ClientError, BotoCoreError, ConfigurationError) as error:
+            logger.warning(
+                "refund %s: waiting retry not resumed (%s); its workflow will poll",
+                transition.refund.refund_id, type(error).__name__,
+            )  # fmt: skip
+
+
 __all__ = [
     "ATTEMPT_DECLINED_ERROR",
     "REASON_A_TO_Z",
@@ -543,6 +559,7 @@ __all__ = [
     "AmazonPayUnavailable",
     "Eligibility",
     "OutcomeAlreadyKnown",
+    "ResumeWaitingRetry",
     "RetryStarter",
     "RetrySteps",
     "RetryTiming",
