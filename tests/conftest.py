@@ -9,10 +9,7 @@ import pytest
 
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate
-
-REPO = Path(__file__).resolve().parent.parent
-# The real, signed protocol fixtures (tests/fixtures/README.md names each file's public source).
-FIXTURES = REPO / "tests" / "fixtures"
+from tests.support.paths import FIXTURES, REPO
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from amazon_pay_refunds.use_cases import retries
-from tests.infrastructure.test_template import (
-    _functions,
-    translated,  # noqa: F401 - the fixture, shared
-)
+from tests.support.template import template_functions as _functions
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"

@@ -23,7 +23,7 @@ from amazon_pay_refunds import runtime
 from amazon_pay_refunds.config import LOCAL_ONLY_VARIABLES, ConfigurationError
 from refunds_local.lambdas import resolve_handler
 from refunds_local.template import function_specs, load_template, parameter_default
-from tests.infrastructure.test_template import _functions
+from tests.support.template import template_functions as _functions
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"

@@ -25,7 +25,7 @@ from amazon_pay_refunds.use_cases.notifications import IpnService
 from functions.ipn_handler import app
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
-from tests.unit.ipn_handler.signing import NOW, OTHER_SELLER, SELLER
+from tests.support.ipn_signing import NOW, OTHER_SELLER, SELLER
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -11,7 +11,7 @@ from amazon_pay_refunds import runtime
 from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreBusy
 from amazon_pay_refunds.core.models import RefundStatus
 from functions.ipn_handler import app
-from tests.unit.ipn_handler.signing import LOCAL_PREFIX, Signer
+from tests.support.ipn_signing import LOCAL_PREFIX, Signer
 
 from .conftest import BUILD_SERVICE, Endpoint, FakeContext, create_refund
 from .local_ipns import LocalIpns, trust_local_authority
@@ -102,7 +102,7 @@ def test_a_missing_table_answers_503_for_a_notification_that_needs_a_write(
 ) -> None:
     ipns = trust_local_authority(monkeypatch, endpoint)
     dynamodb.delete_table(TableName="refunds-ipn")
-    from tests.unit.ipn_handler.signing import amazon_pay_message, api_event
+    from tests.support.ipn_signing import amazon_pay_message, api_event
 
     capture = amazon_pay_message("<CaptureNotification/>", notification_type="PaymentCapture")
     answer = endpoint.post(api_event(ipns.signer.envelope(capture)))

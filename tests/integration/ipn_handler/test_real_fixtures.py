@@ -20,8 +20,8 @@ from amazon_pay_refunds.adapters.sns import (
     SnsVerifier,
 )
 from amazon_pay_refunds.use_cases.notifications import IpnService
-from tests.unit.ipn_handler.signing import api_event
-from tests.unit.sns.forge import headers_for
+from tests.support.ipn_signing import api_event
+from tests.support.sns_forge import headers_for
 
 from .conftest import Endpoint, create_refund, table_items
 

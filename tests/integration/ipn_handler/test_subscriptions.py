@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.unit.ipn_handler.signing import OTHER_TOPIC, TOPIC, Signer, api_event
+from tests.support.ipn_signing import OTHER_TOPIC, TOPIC, Signer, api_event
 
 from .conftest import Endpoint
 

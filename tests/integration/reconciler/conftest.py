@@ -17,7 +17,7 @@ from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
 from amazon_pay_refunds.use_cases.refund_requests import FaultHook, no_faults
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
-from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures used by the tests here
+from tests.support.refund_api_stack import (  # noqa: F401 - fixtures used by the tests here
     Api,
     aws,
     capture,

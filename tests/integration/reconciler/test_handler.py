@@ -18,7 +18,7 @@ from amazon_pay_refunds.core.models import AttemptState
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
-from tests.integration.refund_api.conftest import LambdaContext, refund_body
+from tests.support.refund_api_stack import LambdaContext, refund_body
 
 from .conftest import Api, Clock
 

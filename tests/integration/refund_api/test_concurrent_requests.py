@@ -24,8 +24,7 @@ from amazon_pay_refunds.api.http_errors import error_response
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 from amazon_pay_sim import Simulator
-
-from .conftest import Api
+from tests.support.refund_api_stack import Api
 
 REQUESTS = 20
 

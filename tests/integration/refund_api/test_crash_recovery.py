@@ -17,8 +17,7 @@ from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
 from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
 from amazon_pay_sim import Simulator
-
-from .conftest import Api, refund_body, refund_calls
+from tests.support.refund_api_stack import Api, refund_body, refund_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]

@@ -17,8 +17,7 @@ from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY, MwsAnswer
 from amazon_pay_sim.state import MwsError
-
-from .conftest import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
+from tests.support.refund_api_stack import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
 
 Capture = Callable[..., str]
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

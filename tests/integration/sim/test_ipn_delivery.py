@@ -12,10 +12,10 @@ import requests
 from amazon_pay_refunds.adapters.sns import NotAuthentic, Reason, SnsCertificateTrust, SnsVerifier
 from amazon_pay_refunds.adapters.sns.certificates import CertificateResponse
 from amazon_pay_sim.receiver import IpnReceiver, Posted
-from tests.conftest import FIXTURES
-from tests.integration.sim.conftest import SimClient
-from tests.integration.sim.ipn_support import local_verifier, verify_posted
-from tests.unit.sim.support import refund_params
+from tests.support.paths import FIXTURES
+from tests.support.sim import refund_params
+from tests.support.sim_client import SimClient
+from tests.support.sim_ipn import local_verifier, verify_posted
 
 FIXTURE = FIXTURES / "sns" / "amazon-pay-refund-completed-eu-2017.json"
 SELLER = "A1LOCALSELLER"

@@ -26,8 +26,7 @@ from amazon_pay_refunds.core.lifecycle import (
     NewAttemptStarted,
 )
 from amazon_pay_refunds.core.models import AttemptState, Refund
-
-from .support import CAPTURE_ID, drive, new_refund
+from tests.support.domain import CAPTURE_ID, drive, new_refund
 
 AMAZON_ID_1 = "S01-1234567-1234567-R000001"
 AMAZON_ID_2 = "S01-1234567-1234567-R000002"

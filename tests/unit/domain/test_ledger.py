@@ -23,8 +23,7 @@ from amazon_pay_refunds.core.ledger import (
     reserve,
 )
 from amazon_pay_refunds.core.models import CaptureLedger
-
-from .support import CAPTURE_ID, T0
+from tests.support.domain import CAPTURE_ID, T0
 
 
 def ledger(captured: str = "100.00", currency: str = "USD", *, over: bool = False) -> CaptureLedger:

@@ -18,8 +18,7 @@ from amazon_pay_refunds.core.lifecycle import (
 )
 from amazon_pay_refunds.core.models import AttemptState, DetailType, RefundStatus
 from amazon_pay_refunds.core.references import InvalidRefundId
-
-from .support import CAPTURE_ID, T0, drive, new_refund, step
+from tests.support.domain import CAPTURE_ID, T0, drive, new_refund, step
 
 PENDING, COMPLETED, DECLINED = AttemptState.PENDING, AttemptState.COMPLETED, AttemptState.DECLINED
 R1 = "S01-1234567-1234567-R000001"

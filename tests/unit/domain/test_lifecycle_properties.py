@@ -20,8 +20,7 @@ from amazon_pay_refunds.core.lifecycle import (
     reservation_state,
 )
 from amazon_pay_refunds.core.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
-
-from .support import new_refund, step
+from tests.support.domain import new_refund, step
 
 PENDING, COMPLETED, DECLINED = AttemptState.PENDING, AttemptState.COMPLETED, AttemptState.DECLINED
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from amazon_pay_refunds.core.lifecycle import AttemptAccepted
 from amazon_pay_refunds.core.models import format_timestamp, request_fingerprint
-
-from .support import T0, drive, new_refund
+from tests.support.domain import T0, drive, new_refund
 
 
 def test_refund_resource_has_exactly_the_spec_fields() -> None:

@@ -11,8 +11,7 @@ import pytest
 from amazon_pay_refunds.config import ConfigurationError
 from amazon_pay_refunds.use_cases.notifications import IpnAnswer
 from functions.ipn_handler import app
-
-from .signing import api_event
+from tests.support.ipn_signing import api_event
 
 
 @dataclass

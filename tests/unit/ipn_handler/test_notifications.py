@@ -19,9 +19,7 @@ from amazon_pay_refunds.use_cases.notifications import (
     SubscriptionNotConfirmed,
     order_reference_of,
 )
-
-from .doubles import CaptureDetailsSpy, MemoryStore
-from .signing import (
+from tests.support.ipn_signing import (
     NOW,
     OTHER_SELLER,
     OTHER_TOPIC,
@@ -31,6 +29,8 @@ from .signing import (
     amazon_pay_message,
     refund_notification_xml,
 )
+
+from .doubles import CaptureDetailsSpy, MemoryStore
 
 REFUND_ID = "ord-1-r1"
 CAPTURE_ID = "S01-1111111-2222222-C000001"
@@ -94,7 +94,7 @@ class World:
     def post(self, message: str, **envelope: Any) -> tuple[str, dict[str, str]]:
         import json
 
-        from tests.unit.sns.forge import headers_for
+        from tests.support.sns_forge import headers_for
 
         document = self.signer.envelope(message, **envelope)
         return json.dumps(document), headers_for(document)

@@ -28,7 +28,7 @@ from amazon_pay_refunds.adapters.mws.parse import (
     parse_service_status_response,
     refund_details_from_xml,
 )
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 MWS = FIXTURES / "mws"
 RESPONSE_PARSERS: dict[str, tuple[Callable[[bytes], Any], str]] = {

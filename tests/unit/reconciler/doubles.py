@@ -22,8 +22,7 @@ from amazon_pay_refunds.core.lifecycle import (
 from amazon_pay_refunds.core.models import AttemptState, Refund
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from amazon_pay_refunds.use_cases.refund_requests import FaultHook
-from tests.support.settings import make_settings
-from tests.unit.refund_api.doubles import (
+from tests.support.doubles import (
     CAPTURE_ID,
     NOW,
     MemoryStore,
@@ -32,6 +31,7 @@ from tests.unit.refund_api.doubles import (
     credentials,
     refund_details,
 )
+from tests.support.settings import make_settings
 
 __all__ = [
     "CAPTURE_ID",

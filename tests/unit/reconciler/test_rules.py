@@ -18,7 +18,7 @@ from amazon_pay_refunds.use_cases.reconciliation import (
     retry_overdue,
     submission_due,
 )
-from tests.unit.domain.support import T0, drive, new_refund
+from tests.support.domain import T0, drive, new_refund
 
 PENDING = AttemptAccepted(1, "S01-1234567-1234567-R000001", AttemptState.PENDING)
 

@@ -24,8 +24,7 @@ from amazon_pay_refunds.use_cases.refund_requests import (
     RefundRequests,
     deadline_for,
 )
-
-from .doubles import (
+from tests.support.doubles import (
     CAPTURE_ID,
     NOW,
     MemoryStore,

@@ -22,7 +22,7 @@ from amazon_pay_refunds.core.lifecycle import (
 )
 from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
 from amazon_pay_refunds.use_cases.retries import RetrySteps
-from tests.unit.refund_api.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
+from tests.support.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
 
 __all__ = ["CAPTURE_ID", "NOW", "MemoryStore"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from tests.unit.sim.support import FakeClock, call, refund_params, signed_body
+from tests.support.sim import FakeClock, call, refund_params, signed_body
 
 
 def test_each_call_is_logged_with_action_key_params_and_answer(sim: Simulator, clock: FakeClock) -> None:

@@ -16,7 +16,7 @@ from amazon_pay_refunds.adapters.sns import parse_sns_message, string_to_sign, t
 from amazon_pay_refunds.adapters.sns.trust import LocalAuthorityTrust
 from amazon_pay_sim.authority import CA_CERTIFICATE_FILE, CA_KEY_FILE, SIGNING_KEY_FILE, LocalAuthority
 from amazon_pay_sim.ipn import IPN_REGIONS, IpnNotification, amazon_pay_message, sns_envelope, topic_arn
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "sns" / "amazon-pay-refund-completed-eu-2017.json"
 

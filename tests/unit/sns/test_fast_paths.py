@@ -34,9 +34,9 @@ from amazon_pay_refunds.adapters.sns import (
     string_to_sign,
 )
 from amazon_pay_refunds.adapters.sns.message import MAX_BODY_BYTES, _parse_document, load_json_object
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
-from tests.unit.sns.forge import CERT_URL, NOW, Identity
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
+from tests.support.sns_forge import CERT_URL, NOW, Identity
 
 Outcome = tuple[str, Any]
 

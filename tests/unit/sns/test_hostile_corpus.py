@@ -23,8 +23,8 @@ from amazon_pay_refunds.adapters.sns import (
     SnsVerifier,
     verify_ipn,
 )
-from tests.unit.sns import forge
-from tests.unit.sns.forge import CERT_URL, NOW, SELLER, TOPIC, Identity
+from tests.support import sns_forge as forge
+from tests.support.sns_forge import CERT_URL, NOW, SELLER, TOPIC, Identity
 
 
 @dataclass(frozen=True)

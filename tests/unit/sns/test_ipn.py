@@ -19,8 +19,8 @@ from amazon_pay_refunds.adapters.sns import (
     verify_ipn,
 )
 from amazon_pay_refunds.adapters.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
 
 NAMESPACE = "{https://mws.amazonservices.com/ipn/OffAmazonPayments/2013-01-01}"
 

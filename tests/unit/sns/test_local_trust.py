@@ -17,8 +17,8 @@ from amazon_pay_refunds.adapters.sns import (
     trust_from_environment,
 )
 from amazon_pay_refunds.config import ConfigurationError
-from tests.unit.sns import forge
-from tests.unit.sns.forge import NOW
+from tests.support import sns_forge as forge
+from tests.support.sns_forge import NOW
 
 PREFIX = "http://127.0.0.1:8701/sns/"
 LOCAL_URL = f"{PREFIX}SimpleNotificationService-local.pem"

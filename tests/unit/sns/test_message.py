@@ -21,8 +21,8 @@ from amazon_pay_refunds.adapters.sns.errors import (
     NOT_AUTHENTIC_REASONS,
     UNAVAILABLE_REASONS,
 )
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
 
 
 def test_the_string_to_sign_of_a_notification_without_subject(real_fixtures: list[RealFixture]) -> None:

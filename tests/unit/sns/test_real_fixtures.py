@@ -14,9 +14,9 @@ from amazon_pay_refunds.adapters.sns import (
     SnsVerifier,
     parse_sns_message,
 )
-from tests.conftest import FIXTURES
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from tests.support import sns_forge as forge
+from tests.support.paths import FIXTURES
+from tests.support.sns_fixtures import RealFixture
 
 FIXTURE_NAMES = sorted(path.name for path in (FIXTURES / "sns").glob("*.json"))
 

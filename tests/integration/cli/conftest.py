@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures for the command tests
+from tests.support.refund_api_stack import (  # noqa: F401 - fixtures for the command tests
     api,
     aws,
     capture,

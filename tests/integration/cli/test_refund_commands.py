@@ -24,7 +24,7 @@ from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from refunds_cli import target as target_module
 from refunds_cli.main import main
-from tests.integration.refund_api.conftest import SECRET_NAME, TABLE, Api, refund_body
+from tests.support.refund_api_stack import SECRET_NAME, TABLE, Api, refund_body
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]

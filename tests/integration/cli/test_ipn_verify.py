@@ -14,9 +14,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from amazon_pay_refunds.adapters.sns import system_trust_roots
 from refunds_cli import ipn as ipn_command
 from refunds_cli.main import main
-from tests.conftest import FIXTURES, REPO
-from tests.unit.sns import forge
-from tests.unit.sns.forge import Identity
+from tests.support import sns_forge as forge
+from tests.support.paths import FIXTURES, REPO
+from tests.support.sns_forge import Identity
 
 SNS = FIXTURES / "sns"
 REFUND = SNS / "amazon-pay-refund-completed-eu-2017.json"

@@ -22,6 +22,9 @@ NAMESPACE = "http://mws.amazonservices.com/schema/OffAmazonPayments/2013-01-01"
 HOST = "sim.test:8701"
 START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
+# The settle time of the unit tests' simulator (tests/unit/sim/conftest.py).
+SETTLE_SECONDS = 30.0
+
 
 class FakeClock:
     """A clock that only moves when told to."""

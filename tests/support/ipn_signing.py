@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from amazon_pay_refunds.adapters.sns import CertificateResponse
-from tests.unit.sns.forge import Identity, headers_for, make_identity, sign
+from tests.support.sns_forge import Identity, headers_for, make_identity, sign
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SELLER = "A1EXAMPLE"
