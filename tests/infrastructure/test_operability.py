@@ -68,7 +68,7 @@ def _emitted_in(tree: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
                         if isinstance(inner, ast.Call) and _callee(inner) == "add_dimension"
                     }
                     assert None not in dimensions, f"line {call.lineno}: a dimension with a computed name"
-                    yield name, frozenset({"service", *dimensions} - {None})
+                    yield name, frozenset({"service", *(d for d in dimensions if d is not None)})
         elif isinstance(node, ast.Call) and _callee(node) == "add_metric":
             name = _literal(_keyword(node, "name"))
             assert name, f"line {node.lineno}: add_metric with a computed name hides it from the checks"

@@ -50,7 +50,8 @@ def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:
         for a in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         if a["Properties"]["MetricName"] == metric
     ]
-    return alarm
+    found: dict[str, Any] = alarm
+    return found
 
 
 def _emitted_metric_dimensions(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, str]]:

@@ -316,7 +316,7 @@ def test_deployed_api_demands_the_key_on_every_route_but_ipn(translated: dict[st
     operations = {(method, path): op for path, item in paths.items() for method, op in item.items()}
     assert set(operations) == STOREFRONT_ROUTES | {("post", "/ipn")}
     for route, operation in operations.items():
-        expected = [] if route == ("post", "/ipn") else [{"api_key": []}]
+        expected: list[dict[str, list[str]]] = [] if route == ("post", "/ipn") else [{"api_key": []}]
         assert operation["security"] == expected, route
 
 

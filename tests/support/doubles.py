@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +18,11 @@ from amazon_pay_refunds.adapters.dynamodb import (
 from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials, UnknownSeller
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import (
+    AmazonRefundStatus,
     CaptureDetails,
     CaptureStatus,
     Price,
     RefundDetails,
-    RefundStatus,
 )
 from amazon_pay_refunds.core.ledger import (
     EffectKind,
@@ -33,7 +33,8 @@ from amazon_pay_refunds.core.ledger import (
     reserve,
 )
 from amazon_pay_refunds.core.lifecycle import Transition
-from amazon_pay_refunds.core.models import CaptureLedger, Refund
+from amazon_pay_refunds.core.models import CaptureLedger, Refund, RefundStatus
+from amazon_pay_refunds.ports import OpenRefund
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SELLER = SellerCredentials("A1EXAMPLE", "AKIAEXAMPLE", "secret")
@@ -47,11 +48,12 @@ def credentials(seller_id: str | None) -> SellerCredentials:
 
 
 class MemoryStore:
-    """RefundStore's contract in memory; the ledger follows domain.ledger."""
+    """RefundStore's contract in memory (`ports.RefundStoreAdapter`); the ledger follows core.ledger."""
 
     def __init__(self) -> None:
         self.refunds: dict[str, Refund] = {}
         self.ledgers: dict[str, CaptureLedger] = {}
+        self.ipns: set[str] = set()
 
     def _reserve(self, refund: Refund, seed: LedgerSeed | None) -> None:
         ledger = self.ledgers.get(refund.amazon_capture_id)
@@ -134,6 +136,28 @@ class MemoryStore:
         self.refunds[refund_id] = stored = replace(result.refund, version=current.version + 1)
         return Transition(current, stored, result.effect)
 
+    def list_open(
+        self, status: RefundStatus | None = None, older_than: datetime | None = None, limit: int = 100
+    ) -> list[Refund]:
+        open_refunds = [r for r in self.refunds.values() if not r.is_final and status in (None, r.status)]
+        return sorted(open_refunds, key=lambda r: r.created_at)[:limit]
+
+    def record_ipn_once(
+        self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
+    ) -> bool:
+        if notification_reference_id in self.ipns:
+            return False
+        self.ipns.add(notification_reference_id)
+        return True
+
+    def open_refunds(self) -> Iterator[list[OpenRefund]]:
+        yield [
+            OpenRefund(r) for r in sorted(self.refunds.values(), key=lambda r: r.created_at) if not r.is_final
+        ]
+
+    def record_poll(self, refund: Refund, polls: int, at: datetime) -> bool:
+        return False  # no check record is kept here (the reconciler's doubles keep one)
+
 
 def refund_details(
     amazon_refund_id: str = "S01-1234567-1234567-R000001", state: str = "Pending"
@@ -145,7 +169,7 @@ def refund_details(
         refund_amount=Price(Decimal("12.50"), "USD"),
         fee_refunded=None,
         creation_timestamp=NOW,
-        refund_status=RefundStatus(state, NOW, None, None),
+        refund_status=AmazonRefundStatus(state, NOW, None, None),
         seller_refund_note=None,
         soft_descriptor=None,
         converted_amount=None,
@@ -191,14 +215,12 @@ class ScriptedAmazonPay:
         refund_reference_id: str,
         amount: Decimal,
         currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[Any] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
+        **options: Any,
     ) -> RefundDetails:
-        self.refund_calls.append({"reference": refund_reference_id, "amount": amount, "deadline": deadline})
+        """`AmazonPayPort.refund`; the options (deadline, notes, seller) are recorded, not checked."""
+        self.refund_calls.append(
+            {"reference": refund_reference_id, "amount": amount, "deadline": options.get("deadline")}
+        )
         answer = self.refund_answers[min(len(self.refund_calls), len(self.refund_answers)) - 1]
         if isinstance(answer, AmazonPayError):
             raise answer

@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,8 +22,8 @@ from amazon_pay_sim.server import ServerHandle
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 EVENT_TEMPLATE = REPO / "events" / "refund_api" / "post_refunds.json"
 TABLE = "refunds-api-test"
 SECRET_NAME = "amazon-pay-refunds/amazon-pay-credentials-1234567db123"

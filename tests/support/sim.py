@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
@@ -98,7 +99,7 @@ def post(sim: Simulator, body: Mapping[str, str], *, host: str = HOST, path: str
 
 
 def call(
-    sim: Simulator, clock: FakeClock, action: str, params: Mapping[str, str] | None = None, **kw: str
+    sim: Simulator, clock: FakeClock, action: str, params: Mapping[str, str] | None = None, **kw: Any
 ) -> Answer:
     return post(sim, signed_body(action, params or {}, now=clock(), **kw))
 

@@ -20,7 +20,7 @@ class SimClient:
         self.host = f"127.0.0.1:{handle.port}"
 
     def mws(
-        self, action: str, params: Mapping[str, str] | None = None, *, timeout: float = 5, **kw: str
+        self, action: str, params: Mapping[str, str] | None = None, *, timeout: float = 5, **kw: Any
     ) -> Answer:
         body = signed_body(action, params or {}, host=self.host, **kw)
         response = requests.post(self.handle.url + MWS_PATH, data=body, timeout=timeout)

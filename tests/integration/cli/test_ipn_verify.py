@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from amazon_pay_refunds.adapters.sns import system_trust_roots
-from refunds_cli import ipn as ipn_command
+from amazon_pay_refunds.adapters.sns import CertificateResponse, system_trust_roots
+from amazon_pay_refunds.adapters.sns.certificates import RequestsCertificateFetcher
 from refunds_cli.main import main
 from tests.support import sns_forge as forge
 from tests.support.paths import FIXTURES, REPO
@@ -36,7 +36,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(self: object, url: str) -> object:
         raise AssertionError(f"the CLI tried to fetch {url}")
 
-    monkeypatch.setattr(ipn_command.RequestsCertificateFetcher, "__call__", refuse)
+    monkeypatch.setattr(RequestsCertificateFetcher, "__call__", refuse)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -49,11 +49,11 @@ def served_as_genuine(monkeypatch: pytest.MonkeyPatch, certificate: Path) -> lis
     """The SigningCertURL answers `certificate` over (verified) TLS: the path without --certificate."""
     fetched: list[str] = []
 
-    def fetch(self: object, url: str) -> ipn_command.CertificateResponse:
+    def fetch(self: object, url: str) -> CertificateResponse:
         fetched.append(url)
-        return ipn_command.CertificateResponse(200, certificate.read_bytes())
+        return CertificateResponse(200, certificate.read_bytes())
 
-    monkeypatch.setattr(ipn_command.RequestsCertificateFetcher, "__call__", fetch)
+    monkeypatch.setattr(RequestsCertificateFetcher, "__call__", fetch)
     return fetched
 
 
@@ -252,11 +252,11 @@ def test_without_a_certificate_only_the_genuine_sns_url_would_be_fetched(
 ) -> None:
     fetched: list[str] = []
 
-    def fetch(self: object, url: str) -> ipn_command.CertificateResponse:
+    def fetch(self: object, url: str) -> CertificateResponse:
         fetched.append(url)
-        return ipn_command.CertificateResponse(200, REFUND_CERTIFICATE.read_bytes())
+        return CertificateResponse(200, REFUND_CERTIFICATE.read_bytes())
 
-    monkeypatch.setattr(ipn_command.RequestsCertificateFetcher, "__call__", fetch)
+    monkeypatch.setattr(RequestsCertificateFetcher, "__call__", fetch)
 
     code, _, _ = run(capsys, str(REFUND), "--at", at_message_time(REFUND))
 

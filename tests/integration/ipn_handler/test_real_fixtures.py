@@ -12,7 +12,7 @@ import pytest
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price, RefundDetails
 from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
@@ -100,6 +100,11 @@ class CaptureListing:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        raise AssertionError("the IPN carries the refund's details: none is read")
 
     def get_capture_details(
         self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None

@@ -18,9 +18,9 @@ from amazon_pay_refunds.core.models import AttemptState
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
-from tests.support.refund_api_stack import LambdaContext, refund_body
+from tests.support.refund_api_stack import Api, LambdaContext, refund_body
 
-from .conftest import Api, Clock
+from .conftest import Clock
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEDULED_EVENT = json.loads((REPO / "events" / "reconciler" / "scheduled.json").read_text())

@@ -12,9 +12,9 @@ from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
 from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
 from amazon_pay_sim import Simulator
-from tests.support.refund_api_stack import refund_body
+from tests.support.refund_api_stack import Api, refund_body
 
-from .conftest import Api, Clock, Reconcile, calls, get, refunds_at_amazon
+from .conftest import Clock, Reconcile, calls, get, refunds_at_amazon
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]

@@ -36,7 +36,7 @@ def serialised_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     removes moto's own races: the requests still interleave between their DynamoDB calls, and their calls
     to Amazon (the simulator, over HTTP) run fully in parallel."""
     lock = threading.Lock()
-    original = Endpoint._do_get_response
+    original = getattr(Endpoint, "_do_get_response")  # noqa: B009 - moto's private method, patched
 
     def one_at_a_time(self: Endpoint, *args: Any, **kwargs: Any) -> Any:
         with lock:
@@ -60,7 +60,8 @@ def test_parallel_refunds_never_overdraw_the_capture_and_each_gets_a_definite_an
             outcome = service.request_refund(wanted, deadline=deadline_in(20))
         except Exception as error:
             response = error_response(error)
-            return response.status_code, response.body["error"]["code"]
+            body: Any = response.body
+            return response.status_code, body["error"]["code"]
         return (202 if outcome.created else 200), outcome.refund.status.value
 
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:

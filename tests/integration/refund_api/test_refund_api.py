@@ -423,6 +423,9 @@ def test_secrets_never_appear_in_logs_or_answers(
     json_lines.setFormatter(handler_module.logger.registered_formatter)
     service_logger = logging.getLogger(handler_module.logger.service)
     service_logger.addHandler(json_lines)
+    # The library's lines (Amazon's errors among them) go out the same way in Lambda (structured_library_logs)
+    library_logger = logging.getLogger("amazon_pay_refunds")
+    library_logger.addHandler(json_lines)
     # Everything of ours down to DEBUG. (botocore's own DEBUG wire log prints GetSecretValue's answer: it
     # must never be switched on in a deployment, and is left at INFO here.)
     caplog.set_level(logging.INFO)
@@ -438,6 +441,7 @@ def test_secrets_never_appear_in_logs_or_answers(
         answers.append(api.get_capture(capture_id))
     finally:
         service_logger.removeHandler(json_lines)
+        library_logger.removeHandler(json_lines)
     captured = capsys.readouterr()
     everything = "\n".join(
         [

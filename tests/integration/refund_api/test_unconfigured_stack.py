@@ -13,9 +13,8 @@ import boto3
 import pytest
 
 from amazon_pay_refunds import runtime
+from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
 from tests.support.refund_api_stack import (
-    DEFAULT_ACCESS_KEY,
-    DEFAULT_SECRET_KEY,
     SECRET_NAME,
     SELLER_ID,
     Api,

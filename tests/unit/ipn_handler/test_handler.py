@@ -120,4 +120,4 @@ def test_the_log_correlation_id_is_the_sns_message_id(
     accepted = [r for r in caplog.records if r.getMessage() == "IPN accepted"]
     assert len(accepted) == 1
     assert app.logger.get_correlation_id() == "verified-message-id"
-    assert accepted[0].reason == "processed"
+    assert vars(accepted[0])["reason"] == "processed"

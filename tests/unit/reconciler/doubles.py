@@ -3,7 +3,7 @@ answering GetRefundDetails from a script, and a clock the test moves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,6 +16,7 @@ from amazon_pay_refunds.core.ledger import LedgerSeed, open_ledger, reserve
 from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     Observation,
+    Transition,
     apply_observation,
     request_refund,
 )
@@ -88,7 +89,9 @@ class ReconcilerStore(MemoryStore):
         if self.refunds[refund_id].version != version:
             self.checks.pop(refund_id, None)
 
-    def transition(self, refund_id, fn, *, max_attempts=10):  # type: ignore[no-untyped-def]
+    def transition(
+        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
+    ) -> Transition:
         before = self.refunds[refund_id].version if refund_id in self.refunds else None
         result = super().transition(refund_id, fn, max_attempts=max_attempts)
         if before is not None:

@@ -253,7 +253,11 @@ def test_a_refund_that_an_unreported_a_to_z_refund_leaves_no_room_for_is_refused
     assert refused.value.code == "RefundExceedsCapture"
     assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]  # r2 never reached Amazon
     ledger = store.ledgers[CAPTURE_ID]
-    assert (ledger.external, ledger.in_flight, ledger.available) == (Decimal("30.00"), Decimal("60.00"), 10)
+    assert (ledger.external, ledger.in_flight, ledger.available) == (
+        Decimal("30.00"),
+        Decimal("60.00"),
+        Decimal("10.00"),
+    )
     stored = store.get_refund("r2")
     assert stored is not None and stored.status is RefundStatus.FAILED
 

@@ -103,13 +103,9 @@ class RetryAmazonPay:
         refund_reference_id: str,
         amount: Decimal,
         currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[Any] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
+        **options: Any,
     ) -> RefundDetails:
+        """`AmazonPayPort.refund`; the options are not checked."""
         self.calls.append(("Refund", refund_reference_id))
         answer = self.refund_answers.pop(0) if len(self.refund_answers) > 1 else self.refund_answers[0]
         if isinstance(answer, AmazonPayError):
@@ -180,7 +176,7 @@ class RecordingStepFunctions:
 
 def steps(store: MemoryStore, amazon: RetryAmazonPay, tokens: MemoryTokens | None = None) -> RetrySteps:
     return RetrySteps(
-        store,  # type: ignore[arg-type]
+        store,
         amazon,
         tokens or MemoryTokens(),
         max_processing_failure_retries=1,

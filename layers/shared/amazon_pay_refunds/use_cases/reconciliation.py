@@ -48,7 +48,6 @@ from amazon_pay_refunds.ports import (
     AttemptOutcomeListener,
     CaptureDetails,
     OpenRefund,
-    ProviderCreditReversal,
     ReconcilerStorePort,
     RefundDetails,
     ignore_amazon_error,
@@ -440,24 +439,13 @@ class AdoptsRefundsAlreadyMade:
         refund_reference_id: str,
         amount: Decimal,
         currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
+        **options: Any,
     ) -> RefundDetails:
+        """`AmazonPayPort.refund` (the options pass through unchanged)."""
+        seller_id, deadline = options.get("seller_id"), options.get("deadline")
         try:
             return self._amazon.refund(
-                amazon_capture_id,
-                refund_reference_id,
-                amount,
-                currency_code,
-                seller_refund_note=seller_refund_note,
-                soft_descriptor=soft_descriptor,
-                provider_credit_reversals=provider_credit_reversals,
-                seller_id=seller_id,
-                deadline=deadline,
+                amazon_capture_id, refund_reference_id, amount, currency_code, **options
             )
         except AmazonPayError as refusal:
             if refusal.code not in AMBIGUOUS_REFUSALS:

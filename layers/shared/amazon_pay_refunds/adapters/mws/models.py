@@ -16,7 +16,7 @@ class Price:
 
 
 @dataclass(frozen=True)
-class RefundStatus:
+class AmazonRefundStatus:
     state: str  # Pending, Completed, Declined
     last_update_timestamp: datetime | None
     reason_code: str | None  # AmazonRejected, ProcessingFailure when Declined
@@ -31,7 +31,7 @@ class RefundDetails:
     refund_amount: Price
     fee_refunded: Price | None
     creation_timestamp: datetime
-    refund_status: RefundStatus
+    refund_status: AmazonRefundStatus
     seller_refund_note: str | None
     soft_descriptor: str | None
     converted_amount: Price | None

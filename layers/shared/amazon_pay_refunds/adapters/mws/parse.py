@@ -20,11 +20,11 @@ from defusedxml import ElementTree as SafeElementTree
 from ...money import parse_reported_amount
 from .errors import MALFORMED_RESPONSE, AmazonPayError
 from .models import (
+    AmazonRefundStatus,
     CaptureDetails,
     CaptureStatus,
     Price,
     RefundDetails,
-    RefundStatus,
     ServiceMessage,
     ServiceStatus,
 )
@@ -177,7 +177,7 @@ def refund_details_from_element(element: Element, *, request_id: str | None = No
         refund_amount=_required_price(element, "RefundAmount"),
         fee_refunded=_price(element, "FeeRefunded"),
         creation_timestamp=_required_timestamp(element, "CreationTimestamp"),
-        refund_status=RefundStatus(
+        refund_status=AmazonRefundStatus(
             state=_required_text(status, "State"),
             last_update_timestamp=_timestamp(status, "LastUpdateTimestamp"),
             reason_code=_text(status, "ReasonCode"),
