@@ -31,7 +31,8 @@ from amazon_pay_refunds.api.models import (
 from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.use_cases.errors import RefundServiceError
-from amazon_pay_refunds.use_cases.refund_requests import RefundRequests, deadline_for
+from amazon_pay_refunds.use_cases.refund_requests import RefundService
+from amazon_pay_refunds.use_cases.submission import deadline_for
 
 logger, tracer, metrics = observability.handler_telemetry()
 # Bodies are parsed strictly (duplicate keys, deep nesting, huge numbers → 400 MalformedRequest).
@@ -74,7 +75,7 @@ def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int,
     return dict(sorted({**answers, **routes_own}.items()))
 
 
-def refund_service() -> RefundRequests:
+def refund_service() -> RefundService:
     """The use case, from the composition root (the container's cached adapters; tests replace this to
     inject faults)."""
     return lambda_services(on_amazon_error=observability.count_amazon_error).refund_requests()

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
 from amazon_pay_refunds.composition import lambda_services
-from amazon_pay_refunds.use_cases.refund_requests import deadline_for
 from amazon_pay_refunds.use_cases.retries import RetrySteps, StepResult
+from amazon_pay_refunds.use_cases.submission import deadline_for
 
 logger, tracer, metrics = observability.handler_telemetry()
 

@@ -14,7 +14,7 @@ import pytest
 from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
-from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from refunds_local.clients import Answer, SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 

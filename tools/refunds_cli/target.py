@@ -31,7 +31,7 @@ from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
 from amazon_pay_refunds.composition import Services
 from amazon_pay_refunds.config import REGIONS, Settings
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
-from amazon_pay_refunds.use_cases.refund_requests import RefundRequests
+from amazon_pay_refunds.use_cases.refund_requests import RefundService
 from refunds_local.state_file import LocalStateError, read_state
 
 EXIT_OK = 0
@@ -153,7 +153,7 @@ class Target:
             seller_credentials=self.seller_credentials,
         )
 
-    def refund_requests(self) -> RefundRequests:
+    def refund_requests(self) -> RefundService:
         return self.services().refund_requests()
 
     def reconciler(self) -> Reconciler:

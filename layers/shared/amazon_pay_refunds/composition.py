@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from amazon_pay_refunds.ports import SubscribeUrlFetcher
     from amazon_pay_refunds.use_cases.notifications import IpnService
     from amazon_pay_refunds.use_cases.reconciliation import Reconciler
-    from amazon_pay_refunds.use_cases.refund_requests import FaultHook, RefundRequests
+    from amazon_pay_refunds.use_cases.refund_requests import RefundService
     from amazon_pay_refunds.use_cases.retries import RetryStarter, RetrySteps
+    from amazon_pay_refunds.use_cases.submission import FaultHook
 
 
 def _no_faults(point: Any, refund: Any) -> None:
@@ -75,10 +76,10 @@ class Services:
 
     # --- the request path (RefundApi, the CLI) ---------------------------------------------------------
 
-    def refund_requests(self, *, fault_hook: FaultHook | None = None) -> RefundRequests:
-        from amazon_pay_refunds.use_cases.refund_requests import RefundRequests
+    def refund_requests(self, *, fault_hook: FaultHook | None = None) -> RefundService:
+        from amazon_pay_refunds.use_cases.refund_requests import RefundService
 
-        return RefundRequests(
+        return RefundService(
             self.store(),
             _Lazy(self.amazon_pay),
             self.seller_credentials,
@@ -92,13 +93,13 @@ class Services:
     # --- the reconciler (scheduled, the CLI) -----------------------------------------------------------
 
     def reconciler(self, *, fault_hook: FaultHook | None = None) -> Reconciler:
-        """The reconciler and the RefundRequests it submits through (whose Refund calls recover a refund
+        """The reconciler and the RefundService it submits through (whose Refund calls recover a refund
         Amazon already made under a refused RefundReferenceId: `AdoptsRefundsAlreadyMade`)."""
         from amazon_pay_refunds.use_cases.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
-        from amazon_pay_refunds.use_cases.refund_requests import RefundRequests
+        from amazon_pay_refunds.use_cases.refund_requests import RefundService
 
         store, amazon_pay = self.store(), self.amazon_pay()
-        requests = RefundRequests(
+        requests = RefundService(
             store,
             AdoptsRefundsAlreadyMade(amazon_pay),
             self.seller_credentials,

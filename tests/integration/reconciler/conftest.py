@@ -14,7 +14,7 @@ from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
 from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
-from amazon_pay_refunds.use_cases.refund_requests import FaultHook, no_faults
+from amazon_pay_refunds.use_cases.submission import FaultHook, no_faults
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
 from tests.support.refund_api_stack import (  # noqa: F401 - fixtures used by the tests here

@@ -10,7 +10,7 @@ import pytest
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
-from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
 from tests.support.refund_api_stack import Api, refund_body
 

@@ -1,7 +1,7 @@
 """Twenty refunds on one capture at once, whose sum exceeds it: the ledger is never overdrawn.
 
 The requests run in 20 threads through the very call the POST /refunds route makes
-(`RefundRequests.request_refund`), answered through `http_errors` as the handler answers. They do not go
+(`RefundService.request_refund`), answered through `http_errors` as the handler answers. They do not go
 through `lambda_handler` itself: Powertools' resolver keeps the current event on class attributes
 (`BaseRouter.current_event`), so one process cannot run two handler invocations at once — Lambda never
 does; concurrent invocations run in separate execution environments. Everything after the resolver runs

@@ -15,7 +15,7 @@ from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
-from amazon_pay_refunds.use_cases.refund_requests import FaultPoint
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
 from tests.support.refund_api_stack import Api, refund_body, refund_calls
 

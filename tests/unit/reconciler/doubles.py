@@ -22,7 +22,7 @@ from amazon_pay_refunds.core.lifecycle import (
 )
 from amazon_pay_refunds.core.models import AttemptState, Refund
 from amazon_pay_refunds.use_cases.reconciliation import Reconciler
-from amazon_pay_refunds.use_cases.refund_requests import FaultHook
+from amazon_pay_refunds.use_cases.submission import FaultHook
 from tests.support.doubles import (
     CAPTURE_ID,
     NOW,

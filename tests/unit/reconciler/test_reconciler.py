@@ -12,7 +12,7 @@ from amazon_pay_refunds.adapters.mws.models import Price
 from amazon_pay_refunds.core.lifecycle import AttemptAccepted
 from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
 from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
-from amazon_pay_refunds.use_cases.refund_requests import FaultHook, FaultPoint
+from amazon_pay_refunds.use_cases.submission import FaultHook, FaultPoint
 
 from .doubles import (
     NOW,

@@ -18,12 +18,8 @@ from amazon_pay_refunds.use_cases.errors import (
     ReservationRefused,
     UnknownSeller,
 )
-from amazon_pay_refunds.use_cases.refund_requests import (
-    FaultPoint,
-    RefundRequest,
-    RefundRequests,
-    deadline_for,
-)
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest, RefundService
+from amazon_pay_refunds.use_cases.submission import FaultPoint, deadline_for
 from tests.support.doubles import (
     CAPTURE_ID,
     NOW,
@@ -39,8 +35,8 @@ TIMEOUT = AmazonPayError("RequestTimeout", "no answer")
 NOT_REFUNDABLE = AmazonPayError("CaptureNotRefundable", "closed", http_status=405)
 
 
-def service(store: MemoryStore, amazon: ScriptedAmazonPay, **options: object) -> RefundRequests:
-    return RefundRequests(store, amazon, credentials, now=lambda: NOW, **options)  # type: ignore[arg-type]
+def service(store: MemoryStore, amazon: ScriptedAmazonPay, **options: object) -> RefundService:
+    return RefundService(store, amazon, credentials, now=lambda: NOW, **options)  # type: ignore[arg-type]
 
 
 def request(refund_id: str = "r1", amount: str = "12.50", **changes: object) -> RefundRequest:

@@ -40,6 +40,20 @@ class AttemptState(StrEnum):
 TERMINAL_ATTEMPT_STATES = frozenset({AttemptState.COMPLETED, AttemptState.DECLINED})
 
 
+def reported_attempt_state(state: str) -> AttemptState | None:
+    """Amazon's RefundStatus.State (Pending, Completed, Declined) as an AttemptState: the one mapping.
+
+    None for anything else ("Requested" is this service's own state, never Amazon's). What None means is the
+    caller's to say: the Refund call's answer and a poll stay Pending (an IPN or a later poll settles the
+    attempt); an IPN is answered as unreadable; a retry step treats the outcome as not known yet.
+    """
+    try:
+        reported = AttemptState(state)
+    except ValueError:
+        return None
+    return None if reported is AttemptState.REQUESTED else reported
+
+
 class DetailType(StrEnum):
     """EventBridge detail-types (CONTRACT §4)."""
 

@@ -61,7 +61,7 @@ from amazon_pay_refunds.adapters.sns import (
 from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
-from amazon_pay_refunds.core.models import AttemptState, Refund
+from amazon_pay_refunds.core.models import AttemptState, Refund, reported_attempt_state
 from amazon_pay_refunds.ports import (
     AmazonPayError,
     AmazonPayReader,
@@ -169,13 +169,6 @@ def order_reference_of(amazon_object_id: str) -> str | None:
     return "-".join(parts[:3])
 
 
-def _attempt_state(details: RefundDetails) -> AttemptState | None:
-    try:
-        return AttemptState(details.refund_status.state)
-    except ValueError:
-        return None
-
-
 class IpnService:
     """Verifies IPNs with one long-lived verifier (warm certificate cache) and applies them to the store."""
 
@@ -267,7 +260,7 @@ class IpnService:
             details = refund_details_from_xml(notification.notification_data)
         except MalformedXml as error:
             return answer(400, REFUND_DETAILS_INVALID, detail=str(error))
-        state = _attempt_state(details)
+        state = reported_attempt_state(details.refund_status.state)
         if state is None or state is AttemptState.REQUESTED:
             return answer(400, REFUND_DETAILS_INVALID, detail="RefundStatus/State is not a refund state")
         try:

@@ -2,7 +2,7 @@
 
 One run reads every open refund once (gsi1, oldest first), then, within a limit and the time it has:
 1. `Requested` refunds quiet for `REQUESTED_GRACE` (so a request still in flight is not raced) are handed to
-   `RefundRequests.submit_requested`: the reservation is taken if still pending, and attempt 1 is sent with
+   `RefundService.submit_requested`: the reservation is taken if still pending, and attempt 1 is sent with
    its unchanged RefundReferenceId, which Amazon answers with the refund it may already have made. If Amazon
    refuses the reference id as already used, the refund it made under it is looked up (the capture's IdList,
    GetRefundDetails) and recorded instead, when it is the same refund.
@@ -40,6 +40,7 @@ from amazon_pay_refunds.core.models import (
     Refund,
     RefundStatus,
     format_timestamp,
+    reported_attempt_state,
 )
 from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
@@ -53,10 +54,8 @@ from amazon_pay_refunds.ports import (
     ignore_amazon_error,
     ignore_attempt_outcome,
 )
-from amazon_pay_refunds.use_cases.refund_requests import (
-    MAX_AMAZON_SECONDS,
-    RefundRequests,
-)
+from amazon_pay_refunds.use_cases.refund_requests import RefundService
+from amazon_pay_refunds.use_cases.submission import MAX_AMAZON_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +266,7 @@ class Reconciler:
         self,
         store: ReconcilerStorePort,
         amazon_pay: AmazonPayPort,
-        requests: RefundRequests,
+        requests: RefundService,
         *,
         retry_delay_seconds: int = 90,
         max_processing_failure_retries: int = 1,
@@ -388,10 +387,8 @@ class Reconciler:
             self._store.record_poll(refund, checks, self._now())  # back off from a failing call too
             detail = f"GetRefundDetails failed ({error.code}); next poll in {_minutes(wait)}"
             return Action(refund.refund_id, "poll", refund.status, refund.status, detail, error.code)
-        try:
-            state = AttemptState(details.refund_status.state)
-        except ValueError:
-            state = AttemptState.PENDING  # an unexpected state settles nothing
+        # An unexpected state settles nothing.
+        state = reported_attempt_state(details.refund_status.state) or AttemptState.PENDING
         outcome = AttemptOutcome(
             state=state,
             cause=POLL_CAUSE,

@@ -8,7 +8,7 @@ retry fails too, refund the buyer another way. Here:
   execution of the RetryWorkflow state machine, named after the declined attempt, so a duplicate event
   starts nothing (ExecutionAlreadyExists counts as started).
 - `RetrySteps` are the workflow's Lambda steps (statemachine/retry.asl.json): `check_eligibility`,
-  `start_attempt` (through `refund_requests.submit_attempt`, the one home of the Refund call),
+  `start_attempt` (through `submission.submit_attempt`, the one home of the Refund call),
   `await_outcome` (stores the task token the IPN handler resumes; raises OutcomeAlreadyKnown when the IPN
   came first), `poll_outcome` (the stored outcome, else GetRefundDetails) and `require_manual_action`.
 - `resume_waiting_retry` is called by the IPN handler when an IPN settled a retry attempt: it sends the
@@ -49,6 +49,7 @@ from amazon_pay_refunds.core.models import (
     AttemptState,
     Refund,
     RefundStatus,
+    reported_attempt_state,
 )
 from amazon_pay_refunds.core.references import is_valid_refund_id
 from amazon_pay_refunds.ports import (
@@ -66,7 +67,7 @@ from amazon_pay_refunds.ports import (
     ignore_amazon_error,
 )
 from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
-from amazon_pay_refunds.use_cases.refund_requests import submit_attempt
+from amazon_pay_refunds.use_cases.submission import submit_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +388,7 @@ class RetrySteps:
         current = refund.attempt(attempt)
         if current is not None and current.state not in TERMINAL_ATTEMPT_STATES and current.amazon_refund_id:
             details = self._refund_details(current.amazon_refund_id, refund.seller_id, deadline)
-            state = _reported_state(details.refund_status.state)
+            state = reported_attempt_state(details.refund_status.state)
             if state is not None:
                 observation = AttemptOutcome(
                     state=state,
@@ -448,14 +449,6 @@ class RetrySteps:
             if error.retryable:
                 raise AmazonPayUnavailable(f"{operation}: {error.code}") from None
             raise
-
-
-def _reported_state(state: str) -> AttemptState | None:
-    try:
-        reported = AttemptState(state)
-    except ValueError:
-        return None
-    return None if reported is AttemptState.REQUESTED else reported
 
 
 # --- resuming a waiting execution (the IPN handler) -----------------------------------------------------
