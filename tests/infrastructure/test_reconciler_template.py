@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport, open_refund_stats
+from amazon_pay_refunds.core.reconciliation import open_refund_stats
+from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
 from tests.support.template import resources_of_type as _resources_of_type
 from tests.support.template import template_functions as _functions
 

@@ -32,6 +32,7 @@ from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCredi
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
 from amazon_pay_refunds.core.models import CaptureLedger, ExternalRefund, Refund, RefundStatus
+from amazon_pay_refunds.core.reconciliation import OpenRefund
 
 __all__ = [
     "AmazonErrorObserver",
@@ -89,17 +90,6 @@ class KnownRefunds:
         """Every AmazonRefundId the ledger accounts for: our attempts' and the recorded external ones."""
         ours = {a.amazon_refund_id for r in self.refunds.values() for a in r.attempts if a.amazon_refund_id}
         return frozenset(ours | {e.amazon_refund_id for e in self.externals})
-
-
-@dataclass(frozen=True)
-class OpenRefund:
-    """An open refund as the reconciler reads it, with its check record (`polls` checks so far, the last at
-    `last_polled_at`). The record lives on the refund item but not in `Refund`: any change of the refund
-    rewrites the item without it, so the reconciler's backoff restarts after every change."""
-
-    refund: Refund
-    polls: int = 0
-    last_polled_at: datetime | None = None
 
 
 class StoreError(Exception):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from amazon_pay_refunds.adapters.dynamodb import OpenRefund
 from amazon_pay_refunds.core.lifecycle import AttemptAccepted, ManualActionRequired, PermanentlyRefused
 from amazon_pay_refunds.core.models import AttemptState, RefundStatus
-from amazon_pay_refunds.use_cases.reconciliation import (
+from amazon_pay_refunds.core.reconciliation import (
     MAX_POLL_INTERVAL,
     backoff,
     next_check_at,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,13 +34,20 @@ from amazon_pay_refunds.core.lifecycle import (
     apply_observation,
 )
 from amazon_pay_refunds.core.models import (
-    OPEN_STATUSES,
-    Attempt,
     AttemptState,
     Refund,
     RefundStatus,
     format_timestamp,
     reported_attempt_state,
+)
+from amazon_pay_refunds.core.reconciliation import (
+    MAX_POLL_INTERVAL,
+    MAX_RESUBMIT_INTERVAL,
+    OpenRefundStats,
+    attempt_to_poll,
+    backoff,
+    open_refund_stats,
+    plan_run,
 )
 from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
@@ -60,128 +67,11 @@ from amazon_pay_refunds.use_cases.submission import MAX_AMAZON_SECONDS
 logger = logging.getLogger(__name__)
 
 POLL_CAUSE = "poll:GetRefundDetails"
-# A `Requested` refund younger than this may still be in its first request: never race it.
-REQUESTED_GRACE = timedelta(minutes=2)
-BACKOFF_BASE = timedelta(minutes=1)
-MAX_POLL_INTERVAL = timedelta(hours=6)
-MAX_RESUBMIT_INTERVAL = timedelta(minutes=30)
-# How long past RETRY_DELAY_SECONDS a RetryScheduled refund may go without progress before it is reported.
-RETRY_WINDOW_SLACK = timedelta(minutes=10)
 DEFAULT_LIMIT = 25
 # No refund is started with less time than this left: Amazon's answer could not be recorded.
 MIN_ACTION_SECONDS = 3.0
-# Statuses whose age the OldestOpenRefundAgeSeconds metric measures (ManualActionRequired waits on people).
-MEASURED_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.RETRY_SCHEDULED)
 
 ActionKind = Literal["submit", "poll"]
-
-
-# --- the rules (pure) ------------------------------------------------------------------------------------
-
-
-def backoff(checks: int, cap: timedelta) -> timedelta:
-    """The wait before the next check after `checks` checks: 1, 2, 4, ... minutes, at most `cap`."""
-    wait: timedelta = BACKOFF_BASE * (2 ** min(checks, 20))
-    return min(wait, cap)
-
-
-def next_check_at(open_refund: OpenRefund, cap: timedelta) -> datetime:
-    """When the refund is next due: its backoff after the later of its last change and its last check."""
-    refund, last = open_refund.refund, open_refund.last_polled_at
-    since = refund.updated_at if last is None or last < refund.updated_at else last
-    return since + backoff(open_refund.polls, cap)
-
-
-def submission_due(open_refund: OpenRefund, now: datetime) -> bool:
-    """A `Requested` refund quiet for the grace period, and not backing off from an unknown answer."""
-    refund = open_refund.refund
-    if refund.status is not RefundStatus.REQUESTED or now - refund.updated_at < REQUESTED_GRACE:
-        return False
-    return open_refund.polls == 0 or now >= next_check_at(open_refund, MAX_RESUBMIT_INTERVAL)
-
-
-def attempt_to_poll(refund: Refund) -> Attempt | None:
-    """The attempt Amazon last reported Pending (the one GetRefundDetails can settle), if any."""
-    return next(
-        (
-            a
-            for a in reversed(refund.attempts)
-            if a.state is AttemptState.PENDING and a.amazon_refund_id is not None
-        ),
-        None,
-    )
-
-
-def poll_due(open_refund: OpenRefund, now: datetime) -> bool:
-    return attempt_to_poll(open_refund.refund) is not None and now >= next_check_at(
-        open_refund, MAX_POLL_INTERVAL
-    )
-
-
-def retry_overdue(refund: Refund, now: datetime, retry_delay: timedelta) -> bool:
-    """A `RetryScheduled` refund the RetryWorkflow should long have moved on (it is left to the workflow)."""
-    return refund.status is RefundStatus.RETRY_SCHEDULED and now - refund.updated_at > (
-        retry_delay + RETRY_WINDOW_SLACK
-    )
-
-
-@dataclass(frozen=True)
-class OpenRefundStats:
-    """What is open right now, for the metrics and the alarms."""
-
-    by_status: dict[RefundStatus, int]
-    oldest_age_seconds: float
-    oldest_refund_id: str | None
-
-    @property
-    def manual_action_required(self) -> int:
-        return self.by_status[RefundStatus.MANUAL_ACTION_REQUIRED]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "open_refunds": {status.value: count for status, count in self.by_status.items()},
-            "manual_action_required": self.manual_action_required,
-            "oldest_open_refund_age_seconds": round(self.oldest_age_seconds, 3),
-            "oldest_open_refund_id": self.oldest_refund_id,
-        }
-
-
-def open_refund_stats(refunds: Iterable[Refund], now: datetime) -> OpenRefundStats:
-    by_status = dict.fromkeys(OPEN_STATUSES, 0)
-    oldest: Refund | None = None
-    for refund in refunds:
-        if refund.is_final:
-            continue
-        by_status[refund.status] += 1
-        if refund.status in MEASURED_STATUSES and (oldest is None or refund.created_at < oldest.created_at):
-            oldest = refund
-    age = max((now - oldest.created_at).total_seconds(), 0.0) if oldest is not None else 0.0
-    return OpenRefundStats(by_status, age, oldest.refund_id if oldest is not None else None)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A run's work, in the order it is done: submissions (oldest first), then polls (longest due first)."""
-
-    submissions: tuple[OpenRefund, ...]
-    polls: tuple[OpenRefund, ...]
-    retry_overdue: tuple[Refund, ...]
-
-
-def plan_run(open_refunds: Sequence[OpenRefund], now: datetime, retry_delay: timedelta) -> Plan:
-    submissions = [o for o in open_refunds if submission_due(o, now)]
-    submissions.sort(key=lambda o: (o.refund.created_at, o.refund.refund_id))
-    chosen = {o.refund.refund_id for o in submissions}
-    polls = [o for o in open_refunds if o.refund.refund_id not in chosen and poll_due(o, now)]
-    polls.sort(key=lambda o: (next_check_at(o, MAX_POLL_INTERVAL), o.refund.refund_id))
-    return Plan(
-        submissions=tuple(submissions),
-        polls=tuple(polls),
-        retry_overdue=tuple(o.refund for o in open_refunds if retry_overdue(o.refund, now, retry_delay)),
-    )
-
-
-# --- the run's report ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
