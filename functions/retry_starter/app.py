@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
 from amazon_pay_refunds.composition import lambda_services
-from amazon_pay_refunds.use_cases.retries import RetryStarter
+from amazon_pay_refunds.use_cases.retry_starter import RetryStarter
 
 logger, tracer, metrics = observability.handler_telemetry()
 

@@ -37,10 +37,7 @@ from amazon_pay_refunds.composition import Services
 from amazon_pay_refunds.config import Settings
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
 from amazon_pay_refunds.core.references import parse_refund_reference_id
-from amazon_pay_refunds.use_cases.retries import (
-    resume_retry_executions,
-    settled_retry_attempts,
-)
+from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
 from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from amazon_pay_refunds.use_cases.notifications import IpnService
     from amazon_pay_refunds.use_cases.reconciliation import Reconciler
     from amazon_pay_refunds.use_cases.refund_requests import RefundService
-    from amazon_pay_refunds.use_cases.retries import RetryStarter, RetrySteps
+    from amazon_pay_refunds.use_cases.retries import RetrySteps
+    from amazon_pay_refunds.use_cases.retry_starter import RetryStarter
     from amazon_pay_refunds.use_cases.submission import FaultHook
 
 
@@ -124,7 +125,7 @@ class Services:
 
     def retry_starter(self, state_machine_arn: str | None = None) -> RetryStarter:
         from amazon_pay_refunds.config import retry_workflow_arn
-        from amazon_pay_refunds.use_cases.retries import RetryStarter, RetryTiming
+        from amazon_pay_refunds.use_cases.retry_starter import RetryStarter, RetryTiming
 
         timing = RetryTiming(retry_delay_seconds=self.settings.retry_delay_seconds)
         starter: WorkflowStarter = self._required(self.stepfunctions, "stepfunctions")

@@ -24,18 +24,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.core.classification import REASON_A_TO_Z, REASON_CHARGEBACK, forbids_retry
+from amazon_pay_refunds.core.classification import REASON_A_TO_Z, REASON_CHARGEBACK
 from amazon_pay_refunds.core.lifecycle import (
-    PROCESSING_FAILURE,
     AttemptOutcome,
     ManualActionRequired,
     NewAttemptStarted,
@@ -52,18 +49,17 @@ from amazon_pay_refunds.core.models import (
     reported_attempt_state,
 )
 from amazon_pay_refunds.core.references import is_valid_refund_id
+from amazon_pay_refunds.core.retry_eligibility import Eligibility, assess_eligibility
 from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
     AmazonPayError,
     AmazonPayPort,
-    CaptureDetails,
     RefundDetails,
     RefundStorePort,
     StoreBusy,
     StoreError,
     TaskCallbackPort,
     TaskTokenPort,
-    WorkflowStarter,
     ignore_amazon_error,
 )
 from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
@@ -71,16 +67,12 @@ from amazon_pay_refunds.use_cases.submission import submit_attempt
 
 logger = logging.getLogger(__name__)
 
-CAPTURE_COMPLETED = "Completed"
 # Reasons stored on the refund (its reason_code) when a person must refund the buyer another way.
 REASON_WORKFLOW_FAILED = "retry workflow failed"
 # The error a declined retry attempt resumes its waiting execution with (statemachine/retry.asl.json).
 ATTEMPT_DECLINED_ERROR = "RetryAttemptDeclined"
 # Step Functions refuses a second outcome for a token: the execution already moved on. Not an error here.
 _SETTLED_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
-# Execution names: 1-80 characters, none of whitespace, < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /
-_NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
-MAX_EXECUTION_NAME = 80
 
 Decision = Literal["eligible", "not_eligible", "not_needed"]
 T = TypeVar("T")
@@ -105,137 +97,6 @@ class OutcomeAlreadyKnown(RetryStepError):
 
 class UnknownRefund(RetryStepError):
     """The execution names a refund that does not exist (never expected: executions come from events)."""
-
-
-# --- timing ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryTiming:
-    """How long the workflow waits: before the retry (RETRY_DELAY_SECONDS), for the IPN, between polls.
-
-    Without an IPN after `outcome_timeout_seconds`, the attempt is polled up to `max_polls` times, every
-    `poll_interval_seconds`; still Pending then, it is left to the reconciler (it polls Pending refunds).
-    """
-
-    retry_delay_seconds: int
-    outcome_timeout_seconds: int = 900
-    poll_interval_seconds: int = 300
-    max_polls: int = 6
-
-    def __post_init__(self) -> None:
-        if self.retry_delay_seconds < 0 or self.poll_interval_seconds < 0 or self.max_polls < 0:
-            raise ValueError("retry timings must not be negative")
-        if self.outcome_timeout_seconds < 1:
-            raise ValueError("outcome_timeout_seconds must be at least 1")
-
-
-# --- starting executions --------------------------------------------------------------------------------
-
-
-def declined_attempt_to_retry(detail: Mapping[str, Any]) -> int | None:
-    """The attempt a `Refund Declined` event asks to retry, or None when it asks for no retry.
-
-    Only a ProcessingFailure decline that left the refund `RetryScheduled` is retried (the rule matches
-    exactly that; this check keeps a mis-routed event, e.g. AmazonRejected, out of the workflow).
-    """
-    if detail.get("reason_code") != PROCESSING_FAILURE:
-        return None
-    if detail.get("status") != RefundStatus.RETRY_SCHEDULED.value:
-        return None
-    if not is_valid_refund_id(detail.get("refund_id", "")):
-        return None
-    declined: list[int] = []
-    for attempt in detail.get("attempts") or ():
-        number = attempt.get("attempt") if isinstance(attempt, Mapping) else None
-        if not isinstance(number, int) or isinstance(number, bool):
-            continue
-        state, reason = attempt.get("state"), attempt.get("reason_code")
-        if state == AttemptState.DECLINED.value and reason == PROCESSING_FAILURE:
-            declined.append(number)
-    return max(declined) if declined else None
-
-
-def execution_name(refund_id: str, declined_attempt: int) -> str:
-    """`{refund_id}-attempt-{n}`, within Step Functions' name rules: one execution per declined attempt."""
-    suffix = f"-attempt-{declined_attempt}"
-    base = _NAME_FORBIDDEN.sub("-", refund_id) or "refund"
-    return base[: MAX_EXECUTION_NAME - len(suffix)] + suffix
-
-
-def execution_input(refund_id: str, declined_attempt: int, timing: RetryTiming) -> dict[str, Any]:
-    """The RetryWorkflow's input (statemachine/retry.asl.json reads every field)."""
-    return {
-        "refund_id": refund_id,
-        "declined_attempt": declined_attempt,
-        "attempt": declined_attempt + 1,
-        "retry_delay_seconds": timing.retry_delay_seconds,
-        "outcome_timeout_seconds": timing.outcome_timeout_seconds,
-        "poll_interval_seconds": timing.poll_interval_seconds,
-        "max_polls": timing.max_polls,
-        "poll": {"polls": 0},
-    }
-
-
-@dataclass(frozen=True)
-class StartResult:
-    """`started`, `already_started` (a duplicate event) or `ignored` (no retry asked for)."""
-
-    outcome: Literal["started", "already_started", "ignored"]
-    refund_id: str | None = None
-    execution_name: str | None = None
-    execution_arn: str | None = None
-
-
-class RetryStarter:
-    """`Refund Declined` (ProcessingFailure, RetryScheduled) → one RetryWorkflow execution."""
-
-    def __init__(self, stepfunctions: WorkflowStarter, state_machine_arn: str, timing: RetryTiming) -> None:
-        self._stepfunctions = stepfunctions
-        self._state_machine_arn = state_machine_arn
-        self._timing = timing
-
-    def start(self, detail: Mapping[str, Any]) -> StartResult:
-        declined = declined_attempt_to_retry(detail)
-        if declined is None:
-            return StartResult("ignored", detail.get("refund_id"))
-        refund_id = str(detail["refund_id"])
-        name = execution_name(refund_id, declined)
-        try:
-            answer = self._stepfunctions.start_execution(
-                stateMachineArn=self._state_machine_arn,
-                name=name,
-                input=json.dumps(execution_input(refund_id, declined, self._timing), separators=(",", ":")),
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return StartResult("already_started", refund_id, name)
-            raise
-        return StartResult("started", refund_id, name, str(answer.get("executionArn", "")) or None)
-
-
-# --- eligibility (pure) ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Eligibility:
-    eligible: bool
-    reason: str | None = None
-
-
-def assess_eligibility(capture: CaptureDetails, other_refund_types: Iterable[str]) -> Eligibility:
-    """Whether Amazon's procedure allows the retry: the capture still `Completed`, and no A-to-z Guarantee
-    or chargeback refund among the capture's other refunds (`other_refund_types`: their RefundTypes;
-    domain/classification.py `forbids_retry`)."""
-    reasons = [r for r in (forbids_retry(t) for t in other_refund_types) if r is not None]
-    if REASON_A_TO_Z in reasons:
-        return Eligibility(False, REASON_A_TO_Z)
-    if reasons:
-        return Eligibility(False, reasons[0])
-    state = capture.capture_status.state
-    if state != CAPTURE_COMPLETED:
-        return Eligibility(False, f"Capture {state}")
-    return Eligibility(True)
 
 
 # --- the workflow's steps -------------------------------------------------------------------------------
@@ -296,7 +157,11 @@ class RetrySteps:
             ),
         )
         forbidden = survey.hold_reason or survey.retry_forbidden
-        eligibility = assess_eligibility(capture, ()) if forbidden is None else Eligibility(False, forbidden)
+        eligibility = (
+            assess_eligibility(capture.capture_status.state, ())
+            if forbidden is None
+            else Eligibility(False, forbidden)
+        )
         if eligibility.eligible:
             return self._decision(refund, "eligible", None)
         logger.info("refund %s: retry not eligible: %s", refund_id, eligibility.reason)
@@ -550,19 +415,11 @@ __all__ = [
     "REASON_CHARGEBACK",
     "REASON_WORKFLOW_FAILED",
     "AmazonPayUnavailable",
-    "Eligibility",
     "OutcomeAlreadyKnown",
     "ResumeWaitingRetry",
-    "RetryStarter",
     "RetrySteps",
-    "RetryTiming",
-    "StartResult",
     "StoreUnavailable",
     "UnknownRefund",
-    "assess_eligibility",
-    "declined_attempt_to_retry",
-    "execution_input",
-    "execution_name",
     "resume_retry_executions",
     "send_attempt_outcome",
 ]
