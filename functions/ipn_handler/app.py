@@ -18,14 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
 from amazon_pay_refunds.adapters.sns import Reason
+from amazon_pay_refunds.api.ipn_answers import CONFIGURATION_ERROR, INTERNAL_ERROR, IpnAnswer
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.use_cases.notifications import (
-    CONFIGURATION_ERROR,
-    INTERNAL_ERROR,
-    IpnAnswer,
-    IpnService,
-)
+from amazon_pay_refunds.use_cases.notifications import IpnService
 
 logger, tracer, metrics = observability.handler_telemetry()
 
@@ -85,7 +81,7 @@ def _answer(event: dict[str, Any]) -> IpnAnswer:
     except ConfigurationError as error:
         logger.error("IPN handler misconfigured", extra={"detail": str(error)})
         return IpnAnswer(500, CONFIGURATION_ERROR)
-    return service.handle(body, headers)
+    return IpnAnswer.of(service.handle(body, headers))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -33,6 +33,7 @@ from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     LocalAuthorityTrust,
 )
+from amazon_pay_refunds.api.ipn_answers import IpnAnswer
 from amazon_pay_refunds.composition import Services
 from amazon_pay_refunds.config import Settings
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
@@ -455,7 +456,7 @@ class World:
     def deliver(self, ipn: Ipn) -> int:
         """POST /ipn as the handler does it: the use case's answer; an unexpected error is a 500."""
         try:
-            return self.ipn_service.handle(ipn.body, ipn.headers).status
+            return IpnAnswer.of(self.ipn_service.handle(ipn.body, ipn.headers)).status
         except Exception:
             return 500
 

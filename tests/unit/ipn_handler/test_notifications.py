@@ -12,6 +12,7 @@ import pytest
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
 from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
+from amazon_pay_refunds.api.ipn_answers import IpnAnswer
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
 from amazon_pay_refunds.core.models import AttemptState, RefundStatus
 from amazon_pay_refunds.use_cases.notifications import (
@@ -100,7 +101,7 @@ class World:
         return json.dumps(document), headers_for(document)
 
     def handle(self, posted: tuple[str, dict[str, str]]) -> tuple[int, str]:
-        answer = self.service.handle(*posted)
+        answer = IpnAnswer.of(self.service.handle(*posted))
         return answer.status, answer.reason
 
 
@@ -263,8 +264,6 @@ def test_a_subscription_confirmation_that_sns_does_not_confirm_now_answers_503(w
 
 
 def test_answers_never_echo_the_body() -> None:
-    from amazon_pay_refunds.use_cases.notifications import IpnAnswer
-
     answer = IpnAnswer(
         403, "signature_invalid", fields={"detail": "the signature does not match the message"}
     )

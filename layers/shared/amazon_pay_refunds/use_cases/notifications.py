@@ -1,14 +1,15 @@
 """The IPN endpoint's use case (CONTRACT §5): verify an SNS post, then act on the Amazon Pay notification.
 
-`IpnService.handle(body, headers)` returns an `IpnAnswer` (HTTP status + reason code + safe log fields) for
-every input but unexpected failures (see below). Mapping, in one place:
+`IpnService.handle(body, headers)` returns an `IpnOutcome` (a disposition + reason code + safe log fields)
+for every input but unexpected failures (see below); `api/ipn_answers.py` turns it into the HTTP answer:
 
-- 200: processed, duplicate, or verified but not acted upon (other notification types, samples, another
-  release environment, an unsubscribe confirmation, an external refund we cannot place);
-- 400: `MalformedNotification`, or NotificationData without readable RefundDetails;
-- 403: `NotAuthentic` (signature, certificate, certificate URL, headers, freshness, topic, seller);
-- 503: transient (certificate fetch, DynamoDB throttling/StoreBusy/any store error, Amazon Pay
-  unreachable, the SubscribeURL unreachable), so that SNS redelivers.
+- ACCEPTED (200): processed, duplicate, or verified but not acted upon (other notification types, samples,
+  another release environment, an unsubscribe confirmation, an external refund we cannot place);
+- MALFORMED (400): `MalformedNotification`, or NotificationData without readable RefundDetails;
+- NOT_AUTHENTIC (403): `NotAuthentic` (signature, certificate, certificate URL, headers, freshness, topic,
+  seller);
+- UNAVAILABLE (503): transient (certificate fetch, DynamoDB throttling/StoreBusy/any store error, Amazon
+  Pay unreachable, the SubscribeURL unreachable), so that SNS redelivers.
 
 Decisions (docs in the module, tests in tests/*/ipn_handler):
 - A PaymentRefund IPN is classified (domain/classification.py): it is one of our refunds only when its
@@ -40,6 +41,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -51,6 +53,7 @@ from amazon_pay_refunds.adapters.sns import (
     DEFAULT_MAX_AGE,
     AmazonPayNotification,
     DeploymentBinding,
+    MalformedNotification,
     MessageType,
     NotAuthentic,
     SnsMessage,
@@ -91,27 +94,34 @@ SUBSCRIBE_TIMEOUT = (3.05, 5.0)
 # --- answers -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IpnAnswer:
-    """What the endpoint answers, and the safe fields to log with it (never the body or secrets)."""
+class Disposition(StrEnum):
+    """What became of an IPN; the HTTP status is the API layer's (api/ipn_answers.py)."""
 
-    status: int
+    ACCEPTED = "accepted"  # processed, a duplicate, or verified and deliberately not acted upon
+    MALFORMED = "malformed"  # not a well-formed SNS message or Amazon Pay notification
+    NOT_AUTHENTIC = "not_authentic"  # not from SNS, or not for this deployment
+    UNAVAILABLE = "unavailable"  # transient: SNS is to deliver it again
+    FAILED = "failed"  # unexpected (a bug, a configuration error): SNS delivers it again
+
+
+@dataclass(frozen=True)
+class IpnOutcome:
+    """What the use case made of an IPN, and the safe fields to log with it (never the body or secrets)."""
+
+    disposition: Disposition
     reason: str
     message_id: str | None = None
     notification_type: str | None = None
     refund_id: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.status < 300
 
-    @property
-    def transient(self) -> bool:
-        return self.status >= 500
-
-    def body(self) -> dict[str, str]:
-        return {"status": "accepted" if self.accepted else "rejected", "reason": self.reason}
+def _refusal(error: SnsVerificationError) -> Disposition:
+    if isinstance(error, MalformedNotification):
+        return Disposition.MALFORMED
+    if isinstance(error, NotAuthentic):
+        return Disposition.NOT_AUTHENTIC
+    return Disposition.UNAVAILABLE  # CertificateUnavailable
 
 
 # Reason codes of accepted IPNs (200).
@@ -132,8 +142,6 @@ REFUND_DETAILS_INVALID = "refund_details_invalid"
 STORE_UNAVAILABLE = "store_unavailable"
 AMAZON_PAY_UNAVAILABLE = "amazon_pay_unavailable"
 SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
-CONFIGURATION_ERROR = "configuration_error"
-INTERNAL_ERROR = "internal_error"
 
 
 # --- ports ---------------------------------------------------------------------------------------------
@@ -199,26 +207,36 @@ class IpnService:
 
     # -- entry ---------------------------------------------------------------------------------------
 
-    def handle(self, body: str | bytes, headers: Mapping[str, str]) -> IpnAnswer:
+    def handle(self, body: str | bytes, headers: Mapping[str, str]) -> IpnOutcome:
         try:
             verified = verify_ipn(body, headers=headers, verifier=self._verifier, binding=self._binding)
         except SnsVerificationError as error:
-            return IpnAnswer(error.http_status, error.reason.value, fields={"detail": error.detail})
+            return IpnOutcome(_refusal(error), error.reason.value, fields={"detail": error.detail})
         sns = verified.sns
         try:
             if sns.type is MessageType.SUBSCRIPTION_CONFIRMATION:
                 return self._confirm_subscription(sns)
             if sns.type is MessageType.UNSUBSCRIBE_CONFIRMATION:
-                return IpnAnswer(200, UNSUBSCRIBE_LOGGED, sns.message_id, fields={"topic_arn": sns.topic_arn})
+                return IpnOutcome(
+                    Disposition.ACCEPTED,
+                    UNSUBSCRIBE_LOGGED,
+                    sns.message_id,
+                    fields={"topic_arn": sns.topic_arn},
+                )
             notification = verified.notification
             assert notification is not None  # DeploymentBinding.check parses every Notification
             return self._notification(sns, notification)
         except (StoreError, ClientError, BotoCoreError) as error:
-            return IpnAnswer(503, STORE_UNAVAILABLE, sns.message_id, fields={"error": type(error).__name__})
+            return IpnOutcome(
+                Disposition.UNAVAILABLE,
+                STORE_UNAVAILABLE,
+                sns.message_id,
+                fields={"error": type(error).__name__},
+            )
 
     # -- subscriptions -------------------------------------------------------------------------------
 
-    def _confirm_subscription(self, sns: SnsMessage) -> IpnAnswer:
+    def _confirm_subscription(self, sns: SnsMessage) -> IpnOutcome:
         assert sns.subscribe_url is not None and sns.token is not None
         # verify_ipn already applied both checks; repeated here so the fetch below can never be reached for
         # a topic that is not one of this deployment's sellers' (another merchant's topic in Amazon Pay's
@@ -229,54 +247,72 @@ class IpnService:
                 sns.subscribe_url, topic_arn=sns.topic_arn, token=sns.token
             )
         except NotAuthentic as error:
-            return IpnAnswer(403, error.reason.value, sns.message_id, fields={"detail": error.detail})
+            return IpnOutcome(
+                Disposition.NOT_AUTHENTIC, error.reason.value, sns.message_id, fields={"detail": error.detail}
+            )
         try:
             self._subscribe(sns.subscribe_url)
         except SubscriptionNotConfirmed as error:
-            return IpnAnswer(503, SUBSCRIPTION_CONFIRM_FAILED, sns.message_id, fields={"detail": str(error)})
-        return IpnAnswer(200, SUBSCRIPTION_CONFIRMED, sns.message_id, fields={"topic_arn": sns.topic_arn})
+            return IpnOutcome(
+                Disposition.UNAVAILABLE,
+                SUBSCRIPTION_CONFIRM_FAILED,
+                sns.message_id,
+                fields={"detail": str(error)},
+            )
+        return IpnOutcome(
+            Disposition.ACCEPTED, SUBSCRIPTION_CONFIRMED, sns.message_id, fields={"topic_arn": sns.topic_arn}
+        )
 
     # -- notifications -------------------------------------------------------------------------------
 
-    def _notification(self, sns: SnsMessage, notification: AmazonPayNotification) -> IpnAnswer:
-        def answer(status: int, reason: str, **fields: Any) -> IpnAnswer:
+    def _notification(self, sns: SnsMessage, notification: AmazonPayNotification) -> IpnOutcome:
+        def answer(disposition: Disposition, reason: str, **fields: Any) -> IpnOutcome:
             refund_id = fields.pop("refund_id", None)
             base = {"notification_reference_id": notification.notification_reference_id}
-            return IpnAnswer(
-                status, reason, sns.message_id, notification.notification_type, refund_id, {**base, **fields}
+            return IpnOutcome(
+                disposition,
+                reason,
+                sns.message_id,
+                notification.notification_type,
+                refund_id,
+                {**base, **fields},
             )
 
         if notification.is_sample:
-            return answer(200, SAMPLE_IGNORED)
+            return answer(Disposition.ACCEPTED, SAMPLE_IGNORED)
         environment = notification.release_environment
         if environment is not None and environment != self._release_environment:
-            return answer(200, ENVIRONMENT_IGNORED, release_environment=environment)
+            return answer(Disposition.ACCEPTED, ENVIRONMENT_IGNORED, release_environment=environment)
         if notification.notification_type != PAYMENT_REFUND:
             first = self._store.record_ipn_once(
                 notification.notification_reference_id, IPN_DEDUPE_TTL, now=self._clock()
             )
-            return answer(200, ACKNOWLEDGED if first else DUPLICATE)
+            return answer(Disposition.ACCEPTED, ACKNOWLEDGED if first else DUPLICATE)
         try:
             details = refund_details_from_xml(notification.notification_data)
         except MalformedXml as error:
-            return answer(400, REFUND_DETAILS_INVALID, detail=str(error))
+            return answer(Disposition.MALFORMED, REFUND_DETAILS_INVALID, detail=str(error))
         state = reported_attempt_state(details.refund_status.state)
         if state is None or state is AttemptState.REQUESTED:
-            return answer(400, REFUND_DETAILS_INVALID, detail="RefundStatus/State is not a refund state")
+            return answer(
+                Disposition.MALFORMED,
+                REFUND_DETAILS_INVALID,
+                detail="RefundStatus/State is not a refund state",
+            )
         try:
             return self._refund(notification, details, state, answer)
         except AmazonPayError as error:
             if not error.retryable:
                 raise
-            return answer(503, AMAZON_PAY_UNAVAILABLE, error=error.code)
+            return answer(Disposition.UNAVAILABLE, AMAZON_PAY_UNAVAILABLE, error=error.code)
 
     def _refund(
         self,
         notification: AmazonPayNotification,
         details: RefundDetails,
         state: AttemptState,
-        answer: Callable[..., IpnAnswer],
-    ) -> IpnAnswer:
+        answer: Callable[..., IpnOutcome],
+    ) -> IpnOutcome:
         report = reported(details, amazon_capture_id=None, seller_id=notification.seller_id)
         named_id = named_refund_id(details.refund_reference_id)
         named = self._store.get_refund(named_id) if named_id is not None else None
@@ -305,14 +341,16 @@ class IpnService:
             return self._external(notification, details, report, answer, named=None)
         stored = transition.refund
         if not transition.changed:
-            return answer(200, DUPLICATE, refund_id=stored.refund_id, refund_status=stored.status.value)
+            return answer(
+                Disposition.ACCEPTED, DUPLICATE, refund_id=stored.refund_id, refund_status=stored.status.value
+            )
         if state in (AttemptState.COMPLETED, AttemptState.DECLINED) and _attempt_now(transition, outcome):
             self._on_attempt_outcome(transition, outcome)
         late = transition.before is not None and len(stored.late_observations) > len(
             transition.before.late_observations
         )
         return answer(
-            200,
+            Disposition.ACCEPTED,
             PROCESSED,
             refund_id=stored.refund_id,
             refund_status=stored.status.value,
@@ -325,11 +363,11 @@ class IpnService:
         notification: AmazonPayNotification,
         details: RefundDetails,
         report: ReportedRefund,
-        answer: Callable[..., IpnAnswer],
+        answer: Callable[..., IpnOutcome],
         *,
         named: Refund | None,
         seller_mismatch: str | None = None,
-    ) -> IpnAnswer:
+    ) -> IpnOutcome:
         """A refund this service did not issue (domain/classification.py): recorded on its capture's ledger.
         A Declined one moved no money and is only acknowledged: the capture's refunds are read again before
         a retry (service/capture_refunds.py), which records it with its type."""
@@ -342,11 +380,11 @@ class IpnService:
         elif named is not None:
             fields["named_refund_id"] = named.refund_id  # its reference looks like ours; it is not
         if report.state == AttemptState.DECLINED.value:
-            return answer(200, EXTERNAL_DECLINED, **fields)
+            return answer(Disposition.ACCEPTED, EXTERNAL_DECLINED, **fields)
         hint = named.amazon_capture_id if named is not None and seller_mismatch is None else None
         located = self._locate_capture(notification.seller_id, details.amazon_refund_id, hint)
         if located is None:
-            return answer(200, EXTERNAL_UNMATCHED, **fields)
+            return answer(Disposition.ACCEPTED, EXTERNAL_UNMATCHED, **fields)
         capture = located
         fields["amazon_capture_id"] = capture.amazon_capture_id
 
@@ -369,8 +407,8 @@ class IpnService:
                 recorded = record(self._seed(notification.seller_id, capture))
         except CurrencyMismatch:
             # A fact we cannot count in this ledger's currency; redelivery would not change that.
-            return answer(200, EXTERNAL_CURRENCY_MISMATCH, **fields)
-        return answer(200, EXTERNAL_RECORDED if recorded else EXTERNAL_DUPLICATE, **fields)
+            return answer(Disposition.ACCEPTED, EXTERNAL_CURRENCY_MISMATCH, **fields)
+        return answer(Disposition.ACCEPTED, EXTERNAL_RECORDED if recorded else EXTERNAL_DUPLICATE, **fields)
 
     def _locate_capture(
         self, seller_id: str, amazon_refund_id: str, hint: str | None = None
