@@ -13,7 +13,6 @@ from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,12 +21,12 @@ from amazon_pay_refunds import observability
 from amazon_pay_refunds.api.http_errors import error_response, refund_request_refusal
 from amazon_pay_refunds.api.models import (
     CaptureLedgerResource,
-    ErrorBody,
     RefundRequestBody,
     RefundResource,
     ResolveRequestBody,
     to_refund_request,
 )
+from amazon_pay_refunds.api.openapi import answers, documented
 from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.use_cases.errors import RefundServiceError
@@ -42,39 +41,6 @@ RefundId = Annotated[str, Path(description="The client's refund_id.")]
 CaptureId = Annotated[str, Path(description="Amazon's capture id.")]
 
 
-def _documented(description: str, model: type[Any] = ErrorBody) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int, OpenAPIResponse]:
-    """A route's own answers plus those every route can give (API Gateway's, and the 5xx)."""
-    answers: dict[int, OpenAPIResponse] = {
-        403: _documented(
-            "API Gateway: INVALID_API_KEY (no or a wrong x-api-key), or MISSING_AUTHENTICATION_TOKEN "
-            "(no such route or method)"
-        ),
-        429: _documented("API Gateway: THROTTLED or QUOTA_EXCEEDED (the usage plan); repeat later"),
-        500: _documented("InternalError: reveals nothing; repeating the same request is safe"),
-        502: _documented(
-            "API Gateway: the function failed (timeout, out of memory); repeat the same request"
-        ),
-        503: _documented(
-            "ServiceBusy (the store is throttled) or ServiceNotConfigured (the credentials secret has no "
-            "value yet): nothing changed; repeat the same request later"
-        ),
-        504: _documented("API Gateway: INTEGRATION_TIMEOUT; repeat the same request"),
-    }
-    if body:
-        answers |= {
-            400: _documented(
-                "MalformedRequest: not JSON, or JSON with duplicate keys, numbers, nesting no request has"
-            ),
-            413: _documented("API Gateway: REQUEST_TOO_LARGE (over 10 MB)"),
-            415: _documented("UnsupportedMediaType: the body must be application/json"),
-        }
-    return dict(sorted({**answers, **routes_own}.items()))
-
-
 def refund_service() -> RefundService:
     """The use case, from the composition root (the container's cached adapters; tests replace this to
     inject faults)."""
@@ -84,15 +50,15 @@ def refund_service() -> RefundService:
 @app.post(
     "/refunds",
     summary="Request a refund",
-    responses=_answers(
+    responses=answers(
         {
-            202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
-            200: _documented("The same request again: the refund as it is now", RefundResource),
-            409: _documented(
+            202: documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
+            200: documented("The same request again: the refund as it is now", RefundResource),
+            409: documented(
                 "IdempotencyConflict: this refund_id belongs to a refund requested with another body; "
                 "details.status is that refund's status (a new refund needs a new refund_id)"
             ),
-            422: _documented(
+            422: documented(
                 "ValidationError (nothing stored); UnknownSeller, CaptureNotRefundable, "
                 "RefundExceedsCapture, CurrencyMismatch or Amazon's own permanent error code, with "
                 "details.refund_id_reusable: "
@@ -121,8 +87,8 @@ def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
 @app.get(
     "/refunds/<refund_id>",
     summary="Read a refund",
-    responses=_answers(
-        {200: _documented("The refund", RefundResource), 404: _documented("RefundNotFound")}, body=False
+    responses=answers(
+        {200: documented("The refund", RefundResource), 404: documented("RefundNotFound")}, body=False
     ),
 )
 def get_refund(refund_id: RefundId) -> Response[RefundResource]:
@@ -133,10 +99,10 @@ def get_refund(refund_id: RefundId) -> Response[RefundResource]:
 @app.get(
     "/captures/<amazon_capture_id>",
     summary="Read a capture's refund ledger",
-    responses=_answers(
+    responses=answers(
         {
-            200: _documented("The capture's ledger", CaptureLedgerResource),
-            404: _documented("CaptureNotFound: no refund was requested on it"),
+            200: documented("The capture's ledger", CaptureLedgerResource),
+            404: documented("CaptureNotFound: no refund was requested on it"),
         },
         body=False,
     ),
@@ -149,12 +115,12 @@ def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]
 @app.post(
     "/refunds/<refund_id>/resolve",
     summary="Mark a ManualActionRequired refund as refunded another way",
-    responses=_answers(
+    responses=answers(
         {
-            200: _documented("ResolvedOutOfBand", RefundResource),
-            404: _documented("RefundNotFound"),
-            409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
-            422: _documented("ValidationError"),
+            200: documented("ResolvedOutOfBand", RefundResource),
+            404: documented("RefundNotFound"),
+            409: documented("InvalidRefundState: the refund is not ManualActionRequired"),
+            422: documented("ValidationError"),
         },
         body=True,
     ),
