@@ -15,7 +15,7 @@ from amazon_pay_refunds.adapters.dynamodb import (
     RefundNotStored,
     VersionConflict,
 )
-from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials, UnknownSeller
+from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import (
     AmazonRefundStatus,
@@ -43,7 +43,7 @@ CAPTURE_ID = "S01-1234567-1234567-C000001"
 
 def credentials(seller_id: str | None) -> SellerCredentials:
     if seller_id not in (None, SELLER.seller_id):
-        raise UnknownSeller(str(seller_id))
+        raise NoCredentialsForSeller(str(seller_id))
     return SELLER
 
 

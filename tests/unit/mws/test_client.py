@@ -18,7 +18,11 @@ from requests.structures import CaseInsensitiveDict
 
 from amazon_pay_refunds.adapters.mws import signing
 from amazon_pay_refunds.adapters.mws.client import AmazonPayClient, deadline_in
-from amazon_pay_refunds.adapters.mws.credentials import CredentialsBook, SellerCredentials, UnknownSeller
+from amazon_pay_refunds.adapters.mws.credentials import (
+    CredentialsBook,
+    NoCredentialsForSeller,
+    SellerCredentials,
+)
 from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import ProviderCreditReversal
@@ -261,7 +265,7 @@ def test_a_per_call_seller_is_signed_with_that_sellers_credentials(refund_ok: by
 
 def test_an_unknown_seller_fails_before_any_request() -> None:
     h = make([])
-    with pytest.raises(UnknownSeller):
+    with pytest.raises(NoCredentialsForSeller):
         h.client.refund(CAPTURE_ID, "r_1", Decimal("1.00"), "USD", seller_id="Z9OTHER")
     assert h.sent == []
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
-from amazon_pay_refunds.adapters.mws.credentials import UnknownSeller as UnknownSellerCredentials
+from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
 from amazon_pay_refunds.core.lifecycle import (
     Observation,
@@ -164,7 +163,7 @@ class RefundService:
     def _seller_id(self, requested: str | None) -> str:
         try:
             return self._seller_credentials(requested).seller_id
-        except UnknownSellerCredentials:
+        except NoCredentialsForSeller:
             raise UnknownSeller(requested or "(default)") from None
 
     def _store_new(self, refund: Refund, deadline: float) -> tuple[Refund, bool]:

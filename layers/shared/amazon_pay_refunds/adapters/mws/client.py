@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 import requests
 
 from ...money import format_amount, minor_units
-from .credentials import SellerCredentials, UnknownSeller
+from .credentials import NoCredentialsForSeller, SellerCredentials
 from .endpoints import Endpoint
 from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError
 from .models import CaptureDetails, ProviderCreditReversal, RefundDetails, ServiceStatus
@@ -191,7 +191,7 @@ class AmazonPayClient:
     def _seller_credentials(self, seller_id: str | None) -> SellerCredentials:
         if isinstance(self._credentials, SellerCredentials):
             if seller_id is not None and seller_id != self._credentials.seller_id:
-                raise UnknownSeller(seller_id)
+                raise NoCredentialsForSeller(seller_id)
             return self._credentials
         return self._credentials(seller_id)
 

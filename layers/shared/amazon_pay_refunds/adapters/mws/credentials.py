@@ -14,7 +14,7 @@ class InvalidCredentialsSecret(ValueError):
     """The credentials secret is not in the documented shape (the message names the field, never a value)."""
 
 
-class UnknownSeller(LookupError):
+class NoCredentialsForSeller(LookupError):
     """No credentials are configured for this SellerId."""
 
     def __init__(self, seller_id: str) -> None:
@@ -54,7 +54,7 @@ class CredentialsBook:
         try:
             return self.sellers[wanted]
         except KeyError:
-            raise UnknownSeller(wanted) from None
+            raise NoCredentialsForSeller(wanted) from None
 
 
 def _non_empty_string(value: Any, where: str) -> str:
