@@ -16,9 +16,9 @@ import pytest
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
 from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
 from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core import reconciliation
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation, request_refund
 from amazon_pay_refunds.core.models import AttemptState, Refund
-from amazon_pay_refunds.use_cases import reconciliation
 from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
