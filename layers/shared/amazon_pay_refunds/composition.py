@@ -174,6 +174,7 @@ class Services:
         Raises ConfigurationError for an unusable environment.
         """
         from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsVerifier, trust_from_environment
+        from amazon_pay_refunds.adapters.sns.subscriptions import RequestsSubscribeUrlFetcher
         from amazon_pay_refunds.use_cases.notifications import IpnService
 
         try:
@@ -193,7 +194,7 @@ class Services:
             sandbox=self.settings.amazon_pay_sandbox,
             max_processing_failure_retries=self.settings.max_processing_failure_retries,
             allow_over_refund=self.settings.allow_over_refund,
-            subscribe_url_fetcher=subscribe_url_fetcher,
+            subscribe_url_fetcher=subscribe_url_fetcher or RequestsSubscribeUrlFetcher(),
             on_attempt_outcome=on_attempt_outcome or self.resume_waiting_retry(),
             clock=self.now,
         )

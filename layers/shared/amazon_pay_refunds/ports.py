@@ -60,6 +60,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "SubscribeUrlFetcher",
+    "SubscriptionNotConfirmed",
     "TaskCallbackPort",
     "TaskTokenPort",
     "VersionConflict",
@@ -272,6 +273,10 @@ class TaskCallbackPort(Protocol):
 
 
 # --- IPN subscriptions ----------------------------------------------------------------------------------
+
+
+class SubscriptionNotConfirmed(Exception):
+    """SNS did not confirm the subscription just now (network error, non-2xx): SNS may send it again."""
 
 
 class SubscribeUrlFetcher(Protocol):

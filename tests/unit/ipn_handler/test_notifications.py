@@ -15,11 +15,8 @@ from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsCertificateTru
 from amazon_pay_refunds.api.ipn_answers import IpnAnswer
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
 from amazon_pay_refunds.core.models import AttemptState, RefundStatus
-from amazon_pay_refunds.use_cases.notifications import (
-    IpnService,
-    SubscriptionNotConfirmed,
-    order_reference_of,
-)
+from amazon_pay_refunds.ports import SubscriptionNotConfirmed
+from amazon_pay_refunds.use_cases.notifications import IpnService, order_reference_of
 from tests.support.ipn_signing import (
     NOW,
     OTHER_SELLER,

@@ -44,7 +44,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_pay_refunds.adapters.mws.client import deadline_in
@@ -76,6 +75,7 @@ from amazon_pay_refunds.ports import (
     RefundNotStored,
     StoreError,
     SubscribeUrlFetcher,
+    SubscriptionNotConfirmed,
     ignore_attempt_outcome,
 )
 from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds, reported
@@ -88,7 +88,6 @@ IPN_DEDUPE_TTL = DEFAULT_MAX_AGE
 # How many open refunds are searched for an external refund's capture.
 MAX_OPEN_REFUNDS_SEARCHED = 1000
 AMAZON_PAY_DEADLINE_SECONDS = 6.0
-SUBSCRIBE_TIMEOUT = (3.05, 5.0)
 
 
 # --- answers -------------------------------------------------------------------------------------------
@@ -147,23 +146,8 @@ SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
 # --- ports ---------------------------------------------------------------------------------------------
 
 
-class SubscriptionNotConfirmed(Exception):
-    """SNS did not confirm the subscription just now (network error, non-2xx): SNS may send it again."""
-
-
-class RequestsSubscribeUrlFetcher:
-    """The default confirmation: one GET, verified TLS, no redirects, connect/read timeouts."""
-
-    def __init__(self, session: requests.Session | None = None) -> None:
-        self._session = session or requests.Session()
-
-    def __call__(self, url: str) -> None:
-        try:
-            response = self._session.get(url, timeout=SUBSCRIBE_TIMEOUT, allow_redirects=False)
-        except requests.RequestException as error:
-            raise SubscriptionNotConfirmed(type(error).__name__) from None
-        if response.status_code != 200:
-            raise SubscriptionNotConfirmed(f"SNS answered {response.status_code}")
+def _no_subscriptions(url: str) -> None:
+    raise SubscriptionNotConfirmed("no SubscribeURL fetcher is configured")
 
 
 # --- the use case --------------------------------------------------------------------------------------
@@ -201,7 +185,7 @@ class IpnService:
         self._release_environment = "Sandbox" if sandbox else "Live"
         self._max_retries = max_processing_failure_retries
         self._allow_over_refund = allow_over_refund
-        self._subscribe = subscribe_url_fetcher or RequestsSubscribeUrlFetcher()
+        self._subscribe = subscribe_url_fetcher or _no_subscriptions
         self._on_attempt_outcome = on_attempt_outcome
         self._clock = clock
 
