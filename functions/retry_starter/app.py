@@ -1,7 +1,7 @@
 """RetryStarter: `Refund Declined` (ProcessingFailure, RetryScheduled) → one RetryWorkflow execution.
 
 The EventBridge rule in template.yaml routes only those events here; the execution is named after the
-declined attempt, so a duplicate event starts nothing (use_cases/retries.py).
+declined attempt, so a duplicate event starts nothing (use_cases/retry_starter.py).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class LedgerSeed:
     """What Amazon says about a capture we have not refunded yet: opens its ledger.
 
     `refunds` are the refunds already on the capture (its IdList, each read with GetRefundDetails), all
-    external (domain/classification.py): Pending and Completed ones count against the capture.
+    external (core/classification.py): Pending and Completed ones count against the capture.
     """
 
     amazon_capture_id: str

@@ -242,7 +242,7 @@ class LedgerRefund:
 @dataclass(frozen=True)
 class ExternalRefund:
     """A refund this service did not issue (A-to-z claim, chargeback, Seller Central, the seller's other
-    systems), with its amount, type and state when it was recorded (domain/classification.py).
+    systems), with its amount, type and state when it was recorded (core/classification.py).
 
     `amount` is None only on entries of ledgers opened before refunds on the capture were read at opening
     (type `Opening`): their amount and type are unknown until read (`is_read`).

@@ -1,4 +1,4 @@
-"""Every refund Amazon reports on a capture, read and classified (domain/classification.py) before a
+"""Every refund Amazon reports on a capture, read and classified (core/classification.py) before a
 decision depends on it: the ledger's opening, the headroom check before each Refund call, retry
 eligibility. The IPN handler classifies the one refund an IPN reports with the same rule.
 

@@ -12,7 +12,7 @@ for every input but unexpected failures (see below); `api/ipn_answers.py` turns 
   Pay unreachable, the SubscribeURL unreachable), so that SNS redelivers.
 
 Decisions (docs in the module, tests in tests/*/ipn_handler):
-- A PaymentRefund IPN is classified (domain/classification.py): it is one of our refunds only when its
+- A PaymentRefund IPN is classified (core/classification.py): it is one of our refunds only when its
   RefundReferenceId (`{refund_id}_{n}`) names an attempt that exists on that refund, with the same
   AmazonRefundId where the attempt knows one, the same amount and currency, and the IPN's SellerId; the
   domain then matches the attempt by AmazonRefundId first. Refund IPNs need no dedupe write: the refund
@@ -352,9 +352,9 @@ class IpnService:
         named: Refund | None,
         seller_mismatch: str | None = None,
     ) -> IpnOutcome:
-        """A refund this service did not issue (domain/classification.py): recorded on its capture's ledger.
+        """A refund this service did not issue (core/classification.py): recorded on its capture's ledger.
         A Declined one moved no money and is only acknowledged: the capture's refunds are read again before
-        a retry (service/capture_refunds.py), which records it with its type."""
+        a retry (use_cases/capture_refunds.py), which records it with its type."""
         fields: dict[str, Any] = {
             "amazon_refund_id": details.amazon_refund_id,
             "refund_type": details.refund_type,

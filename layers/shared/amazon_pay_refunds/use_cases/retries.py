@@ -15,7 +15,7 @@ retry fails too, refund the buyer another way. Here:
   outcome to the waiting execution (SendTaskSuccess for Completed, SendTaskFailure `RetryAttemptDeclined`
   for Declined).
 
-What a declined retry leads to is the lifecycle's decision (domain/lifecycle.py): `RetryScheduled` again
+What a declined retry leads to is the lifecycle's decision (core/lifecycle.py): `RetryScheduled` again
 while retries remain (a new `Refund Declined` event, a new execution), else `ManualActionRequired`.
 Every step is idempotent: Step Functions may run any of them again.
 """
@@ -233,7 +233,7 @@ class RetrySteps:
     # -- AwaitOutcome --
 
     def await_outcome(self, refund_id: str, attempt: int, task_token: str) -> StepResult:
-        """Store the token the IPN handler resumes the execution with (store/task_tokens.py).
+        """Store the token the IPN handler resumes the execution with (adapters/dynamodb/task_tokens.py).
 
         Then read the attempt: if its outcome is already stored (the IPN came before the token), raise
         OutcomeAlreadyKnown, so that the workflow reads it rather than wait for an IPN that came already.

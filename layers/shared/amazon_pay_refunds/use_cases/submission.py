@@ -176,7 +176,7 @@ def check_capture_headroom(
 
     The ledger learns of refunds this service did not issue (A-to-z claims, chargebacks, Seller Central,
     the seller's other systems) from their IPNs, which may still be on their way or be lost. So before each
-    Refund call the capture's refunds are read and classified (service/capture_refunds.py) and the
+    Refund call the capture's refunds are read and classified (use_cases/capture_refunds.py) and the
     external ones recorded; the attempt is sent only if the ledger is then not overdrawn. A retry attempt
     (n >= 2) is also held when an A-to-z or chargeback refund is now on the capture (Amazon's procedure),
     and any attempt when Amazon lists a refund on the capture that it will not describe. An attempt that
