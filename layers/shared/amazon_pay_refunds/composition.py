@@ -173,7 +173,12 @@ class Services:
 
         Raises ConfigurationError for an unusable environment.
         """
-        from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsVerifier, trust_from_environment
+        from amazon_pay_refunds.adapters.sns import (
+            DeploymentBinding,
+            IpnAuthenticator,
+            SnsVerifier,
+            trust_from_environment,
+        )
         from amazon_pay_refunds.adapters.sns.subscriptions import RequestsSubscribeUrlFetcher
         from amazon_pay_refunds.use_cases.notifications import IpnService
 
@@ -187,8 +192,7 @@ class Services:
             trust or trust_from_environment(environ), fetcher=certificate_fetcher, clock=self.now
         )
         return IpnService(
-            verifier=verifier,
-            binding=binding,
+            authenticity=IpnAuthenticator(verifier, binding),
             store=self.store(),
             amazon_pay=amazon_pay or self.amazon_pay,
             sandbox=self.settings.amazon_pay_sandbox,

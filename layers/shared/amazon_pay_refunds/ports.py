@@ -3,7 +3,9 @@
 Adapters implement them structurally (`adapters/dynamodb.RefundStore`, `adapters/mws.AmazonPayClient`, the
 boto3 Step Functions client); so do the test doubles in `tests/support/`, and mypy checks both against the
 Protocols here. The values that cross a port (the store's errors and read models; Amazon Pay's typed
-answers and `AmazonPayError`) are named here too, so that a use case imports from `core` and `ports` only.
+answers and `AmazonPayError`) are named here too. The IPN use case also reads the SNS adapter's value
+types (a verified message, the verifier's refusals) and the parse of an IPN's RefundDetails directly:
+re-exported here, they would load `cryptography` into every function's cold start.
 
 Roles, narrowest first (a use case asks for the narrowest it needs):
 
@@ -16,7 +18,7 @@ Roles, narrowest first (a use case asks for the narrowest it needs):
 | `NotificationStore` | the refund store | the IPN use case |
 | `RefundDetailsSource` ⊂ `AmazonPayReader` ⊂ `AmazonPayPort` | the Amazon Pay client | reads; Refund |
 | `TaskTokenPort`, `TaskCallbackPort`, `WorkflowStarter` | DynamoDB task tokens; Step Functions | retries |
-| `SubscribeUrlFetcher` | an HTTP GET of the verified SubscribeURL | the IPN use case |
+| `IpnAuthenticity`, `SubscribeUrlFetcher` | the SNS verifier; a GET of the SubscribeURL | the IPN use case |
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
 from amazon_pay_refunds.core.models import CaptureLedger, ExternalRefund, Refund, RefundStatus
 from amazon_pay_refunds.core.reconciliation import OpenRefund
+
+if TYPE_CHECKING:  # the SNS adapter (cryptography) is loaded only by the functions that verify IPNs
+    from amazon_pay_refunds.adapters.sns import SnsMessage, VerifiedIpn
 
 __all__ = [
     "AmazonErrorObserver",
@@ -43,8 +49,10 @@ __all__ = [
     "CaptureDetails",
     "CaptureDetailsSource",
     "CaptureRefundsStore",
+    "IpnAuthenticity",
     "KnownRefunds",
     "LedgerNotFound",
+    "NoCredentialsForSeller",
     "NotificationStore",
     "OpenRefund",
     "ProviderCreditReversal",
@@ -57,6 +65,7 @@ __all__ = [
     "RefundStoreAdapter",
     "RefundStorePort",
     "RefundTransitions",
+    "SellerCredentials",
     "StoreBusy",
     "StoreError",
     "SubscribeUrlFetcher",
@@ -270,6 +279,21 @@ class TaskCallbackPort(Protocol):
     def send_task_success(self, *, taskToken: str, output: str) -> Any: ...
 
     def send_task_failure(self, *, taskToken: str, error: str, cause: str) -> Any: ...
+
+
+# --- IPNs: authenticity (adapters/sns) and subscriptions ------------------------------------------------
+
+
+class IpnAuthenticity(Protocol):
+    """Whether an IPN post is genuine and meant for this deployment (`adapters/sns.IpnAuthenticator`)."""
+
+    def verify(self, body: str | bytes, headers: Mapping[str, str] | None) -> VerifiedIpn:
+        """The verified message; raises MalformedNotification, NotAuthentic or CertificateUnavailable."""
+        ...
+
+    def check_subscription(self, sns: SnsMessage) -> None:
+        """Raises NotAuthentic unless this deployment may confirm the subscription (topic, SubscribeURL)."""
+        ...
 
 
 # --- IPN subscriptions ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus
 from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
+    IpnAuthenticator,
     SnsCertificateTrust,
     SnsVerifier,
 )
@@ -204,9 +205,11 @@ def test_every_real_fixture_is_refused_today_because_its_certificate_expired(
     )
     endpoint.install_service(
         IpnService(
-            verifier=verifier,
-            binding=DeploymentBinding.of(
-                topic_arns=runtime.settings().ipn_topic_arns, seller_ids=runtime.settings().seller_ids
+            authenticity=IpnAuthenticator(
+                verifier,
+                DeploymentBinding.of(
+                    topic_arns=runtime.settings().ipn_topic_arns, seller_ids=runtime.settings().seller_ids
+                ),
             ),
             store=runtime.store(),
             amazon_pay=runtime.amazon_pay,

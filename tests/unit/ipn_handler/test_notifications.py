@@ -11,7 +11,12 @@ import pytest
 
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
-from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
+from amazon_pay_refunds.adapters.sns import (
+    DeploymentBinding,
+    IpnAuthenticator,
+    SnsCertificateTrust,
+    SnsVerifier,
+)
 from amazon_pay_refunds.api.ipn_answers import IpnAnswer
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
 from amazon_pay_refunds.core.models import AttemptState, RefundStatus
@@ -122,8 +127,10 @@ def world() -> World:
     )
     amazon, resumed, subscribe = CaptureDetailsSpy(), Resumed(), SubscribeSpy()
     service = IpnService(
-        verifier=SnsVerifier(SnsCertificateTrust(), fetcher=signer.fetch, clock=lambda: NOW),
-        binding=DeploymentBinding.of(seller_ids=[SELLER, OTHER_SELLER]),
+        authenticity=IpnAuthenticator(
+            SnsVerifier(SnsCertificateTrust(), fetcher=signer.fetch, clock=lambda: NOW),
+            DeploymentBinding.of(seller_ids=[SELLER, OTHER_SELLER]),
+        ),
         store=store,
         amazon_pay=lambda: amazon,
         sandbox=True,

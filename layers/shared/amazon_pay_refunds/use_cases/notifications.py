@@ -38,6 +38,7 @@ Decisions (docs in the module, tests in tests/*/ipn_handler):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,19 +47,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.adapters.mws.parse import MalformedXml, refund_details_from_xml
 from amazon_pay_refunds.adapters.sns import (
     DEFAULT_MAX_AGE,
     AmazonPayNotification,
-    DeploymentBinding,
     MalformedNotification,
     MessageType,
     NotAuthentic,
     SnsMessage,
     SnsVerificationError,
-    SnsVerifier,
-    verify_ipn,
 )
 from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
@@ -69,6 +66,7 @@ from amazon_pay_refunds.ports import (
     AmazonPayReader,
     AttemptOutcomeListener,
     CaptureDetails,
+    IpnAuthenticity,
     LedgerNotFound,
     NotificationStore,
     RefundDetails,
@@ -167,8 +165,7 @@ class IpnService:
     def __init__(
         self,
         *,
-        verifier: SnsVerifier,
-        binding: DeploymentBinding,
+        authenticity: IpnAuthenticity,
         store: NotificationStore,
         amazon_pay: Callable[[], AmazonPayReader],
         sandbox: bool,
@@ -178,8 +175,7 @@ class IpnService:
         on_attempt_outcome: AttemptOutcomeListener = ignore_attempt_outcome,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._verifier = verifier
-        self._binding = binding
+        self._authenticity = authenticity
         self._store = store
         self._amazon_pay = amazon_pay
         self._release_environment = "Sandbox" if sandbox else "Live"
@@ -193,7 +189,7 @@ class IpnService:
 
     def handle(self, body: str | bytes, headers: Mapping[str, str]) -> IpnOutcome:
         try:
-            verified = verify_ipn(body, headers=headers, verifier=self._verifier, binding=self._binding)
+            verified = self._authenticity.verify(body, headers)
         except SnsVerificationError as error:
             return IpnOutcome(_refusal(error), error.reason.value, fields={"detail": error.detail})
         sns = verified.sns
@@ -222,14 +218,11 @@ class IpnService:
 
     def _confirm_subscription(self, sns: SnsMessage) -> IpnOutcome:
         assert sns.subscribe_url is not None and sns.token is not None
-        # verify_ipn already applied both checks; repeated here so the fetch below can never be reached for
-        # a topic that is not one of this deployment's sellers' (another merchant's topic in Amazon Pay's
+        # Verification already applied both checks; repeated here so the fetch below can never be reached
+        # for a topic that is not one of this deployment's sellers' (another merchant's topic in Amazon Pay's
         # account included) or with a URL the trust policy (production: check_sns_subscribe_url) refused.
         try:
-            self._binding.check_topic(sns.topic_arn)
-            self._verifier.trust.check_subscribe_url(
-                sns.subscribe_url, topic_arn=sns.topic_arn, token=sns.token
-            )
+            self._authenticity.check_subscription(sns)
         except NotAuthentic as error:
             return IpnOutcome(
                 Disposition.NOT_AUTHENTIC, error.reason.value, sns.message_id, fields={"detail": error.detail}
@@ -418,7 +411,7 @@ class IpnService:
         client = self._amazon_pay()
         for capture_id in candidates:
             details = client.get_capture_details(
-                capture_id, seller_id=seller_id, deadline=deadline_in(AMAZON_PAY_DEADLINE_SECONDS)
+                capture_id, seller_id=seller_id, deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS
             )
             if amazon_refund_id in details.id_list:
                 return details
@@ -431,7 +424,7 @@ class IpnService:
             self._amazon_pay(),
             capture,
             seller_id,
-            deadline=deadline_in(AMAZON_PAY_DEADLINE_SECONDS),
+            deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS,
         )
         return LedgerSeed(
             amazon_capture_id=capture.amazon_capture_id,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerError, LedgerSeed, RefundExceedsCapture
 from amazon_pay_refunds.core.lifecycle import (
     Observation,
@@ -42,9 +41,11 @@ from amazon_pay_refunds.ports import (
     AmazonPayError,
     AmazonPayPort,
     LedgerNotFound,
+    NoCredentialsForSeller,
     RefundAlreadyExists,
     RefundNotStored,
     RefundStorePort,
+    SellerCredentials,
     StoreBusy,
     VersionConflict,
     ignore_amazon_error,

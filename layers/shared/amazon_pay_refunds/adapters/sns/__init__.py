@@ -22,7 +22,7 @@ from .trust import (
     system_trust_roots,
     trust_from_environment,
 )
-from .verifier import DEFAULT_MAX_AGE, SnsVerifier, VerifiedIpn, verify_ipn
+from .verifier import DEFAULT_MAX_AGE, IpnAuthenticator, SnsVerifier, VerifiedIpn, verify_ipn
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -33,6 +33,7 @@ __all__ = [
     "CertificateTrust",
     "CertificateUnavailable",
     "DeploymentBinding",
+    "IpnAuthenticator",
     "LocalAuthorityTrust",
     "MalformedNotification",
     "MessageType",

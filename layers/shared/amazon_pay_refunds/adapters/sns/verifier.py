@@ -169,3 +169,23 @@ def verify_ipn(
     if notification is not None:
         notification_xml(notification.notification_data)
     return VerifiedIpn(message, notification)
+
+
+class IpnAuthenticator:
+    """IPN authenticity as the IPN use case asks for it (`ports.IpnAuthenticity`): one long-lived verifier
+    (its certificate cache stays warm) and this deployment's binding (topics, sellers)."""
+
+    def __init__(self, verifier: SnsVerifier, binding: DeploymentBinding) -> None:
+        self._verifier = verifier
+        self._binding = binding
+
+    def verify(self, body: str | bytes, headers: Mapping[str, str] | None) -> VerifiedIpn:
+        """Signature, certificate, freshness, topic, seller, safe NotificationData (see `verify_ipn`)."""
+        return verify_ipn(body, headers=headers, verifier=self._verifier, binding=self._binding)
+
+    def check_subscription(self, sns: SnsMessage) -> None:
+        """A verified SubscriptionConfirmation's topic and SubscribeURL, once more, right before the GET:
+        raises NotAuthentic for a topic of no seller of this deployment or a URL the trust policy refuses."""
+        assert sns.subscribe_url is not None and sns.token is not None
+        self._binding.check_topic(sns.topic_arn)
+        self._verifier.trust.check_subscribe_url(sns.subscribe_url, topic_arn=sns.topic_arn, token=sns.token)
