@@ -61,18 +61,7 @@ _DESERIALIZER = TypeDeserializer()
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 
-__all__ = [
-    "CurrencyMismatch",
-    "LedgerNotFound",
-    "OpenRefund",
-    "RefundAlreadyExists",
-    "RefundExceedsCapture",
-    "RefundNotStored",
-    "RefundStore",
-    "StoreBusy",
-    "StoreError",
-    "VersionConflict",
-]
+__all__ = ["RefundStore"]
 
 
 def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
