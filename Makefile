@@ -15,10 +15,11 @@ BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: help venv sam-venv test lint typecheck template statemachine unit demo local bench clean simulate build python313
+.PHONY: help venv sam-venv test check lint typecheck template statemachine unit unit-fast demo local bench clean simulate build python313
 
 help:
 	@echo "make demo   - run the demo scenarios on the embedded local stack"
+	@echo "make check  - the fast lane (about a minute): lint, types, unit tests"
 	@echo "make test   - every check: lint, types, template, state machines, tests"
 	@echo "make local  - serve the local stack until interrupted"
 	@echo "make build  - sam build (Python 3.13, no Docker), before sam deploy: see docs/DEPLOY.md"
@@ -84,6 +85,12 @@ unit: venv
 	$(BIN)/pytest
 
 test: lint typecheck template statemachine unit
+
+# The fast lane: no servers, no moto, no simulation (tests/unit refuses sockets). `make test` runs everything.
+unit-fast: venv
+	$(BIN)/pytest tests/unit -q -m "not slow" -p no:cacheprovider
+
+check: lint typecheck unit-fast
 
 demo: venv
 	$(BIN)/python -m refunds_local.demo

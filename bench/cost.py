@@ -281,7 +281,7 @@ class Meter:
 
 
 def table_and_index_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from amazon_pay_refunds.store.schema import TABLE_DEFINITION
+    from amazon_pay_refunds.adapters.dynamodb.schema import TABLE_DEFINITION
 
     table = tuple(k["AttributeName"] for k in TABLE_DEFINITION["KeySchema"])
     indexes = TABLE_DEFINITION.get("GlobalSecondaryIndexes") or []
@@ -359,7 +359,7 @@ def one_refund(
     sim.settle(everything=True)
     sim.wait_for_ipn_idle(timeout=30)
 
-    from amazon_pay_refunds.store import RefundStore
+    from amazon_pay_refunds.adapters.dynamodb import RefundStore
 
     store = RefundStore(stack.table_name, stack.client("dynamodb"))  # from this thread: not billed
 

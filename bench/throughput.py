@@ -79,7 +79,7 @@ def in_process_service() -> Iterator[Service]:
     from moto import mock_aws
 
     from amazon_pay_refunds import runtime
-    from amazon_pay_refunds.store import create_table
+    from amazon_pay_refunds.adapters.dynamodb import create_table
     from amazon_pay_sim import Simulator
     from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 

@@ -9,10 +9,16 @@ import pytest
 
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate
+from tests.support.paths import FIXTURES, REPO
 
-REPO = Path(__file__).resolve().parent.parent
-# The real, signed protocol fixtures (tests/fixtures/README.md names each file's public source).
-FIXTURES = REPO / "tests" / "fixtures"
+# Folders whose every test is `slow` (they start the local stack's servers): `make check` skips them.
+SLOW_FOLDERS = (REPO / "tests" / "e2e", REPO / "tests" / "integration" / "local")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in SLOW_FOLDERS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

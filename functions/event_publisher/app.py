@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, TypedDict
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from amazon_pay_refunds import runtime
-from amazon_pay_refunds.events import publish_stream_records
+from amazon_pay_refunds import observability
+from amazon_pay_refunds.composition import Services, lambda_services
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = observability.handler_telemetry()
 
 
-@logger.inject_lambda_context
+class StreamEvent(TypedDict):
+    """A DynamoDB stream batch (the records are read by `events.events_from_stream_record`)."""
+
+    Records: list[dict[str, Any]]
+
+
+@cache
+def services() -> Services:
+    return lambda_services()
+
+
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records", [])
-    result = publish_stream_records(runtime.events_client(), runtime.settings().event_bus_name, records)
+def lambda_handler(event: StreamEvent, context: LambdaContext) -> dict[str, Any]:
+    result = services().publish_stream_records(event.get("Records", []))
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     if result.failed:
         metrics.add_metric(name="EventPublishFailures", unit=MetricUnit.Count, value=len(result.failed))

@@ -1,6 +1,6 @@
 """IpnHandler: `POST /ipn` (API Gateway REST proxy) → verify the SNS post → act on the Amazon Pay IPN.
 
-The use case lives in `amazon_pay_refunds.service.notifications`; this module only adapts the proxy event
+The use case lives in `amazon_pay_refunds.use_cases.notifications`; this module only adapts the proxy event
 (raw body byte-exact, base64 when API Gateway says so, headers in any case), logs, counts and answers.
 The service (and its verifier's certificate cache) is built once per warm container.
 """
@@ -13,24 +13,17 @@ import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
+from amazon_pay_refunds.adapters.sns import Reason
+from amazon_pay_refunds.api.ipn_answers import CONFIGURATION_ERROR, INTERNAL_ERROR, IpnAnswer
+from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.service.notifications import (
-    CONFIGURATION_ERROR,
-    INTERNAL_ERROR,
-    IpnAnswer,
-    IpnService,
-)
-from amazon_pay_refunds.sns import Reason
+from amazon_pay_refunds.use_cases.notifications import IpnService
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-observability.structured_library_logs(logger)
+logger, tracer, metrics = observability.handler_telemetry()
 
 MESSAGE_ID_HEADER = "x-amz-sns-message-id"
 
@@ -38,7 +31,7 @@ MESSAGE_ID_HEADER = "x-amz-sns-message-id"
 @cache
 def ipn_service() -> IpnService:
     """The container's service; a failed build (ConfigurationError) is retried on the next invocation."""
-    return IpnService.from_environment()
+    return lambda_services(on_amazon_error=observability.count_amazon_error).ipn_service()
 
 
 def request_headers(event: dict[str, Any]) -> dict[str, str] | None:
@@ -88,7 +81,7 @@ def _answer(event: dict[str, Any]) -> IpnAnswer:
     except ConfigurationError as error:
         logger.error("IPN handler misconfigured", extra={"detail": str(error)})
         return IpnAnswer(500, CONFIGURATION_ERROR)
-    return service.handle(body, headers)
+    return IpnAnswer.of(service.handle(body, headers))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,6 +1,6 @@
 """Reconciler: every few minutes (EventBridge schedule), one bounded reconciliation pass (CONTRACT §6).
 
-The rules live in `amazon_pay_refunds.service.reconciliation`; this module runs one pass within the
+The use case lives in `amazon_pay_refunds.use_cases.reconciliation`; this module runs one pass within the
 invocation's remaining time and publishes what it found as CloudWatch metrics (EMF): the age of the oldest
 open refund, open refunds by status, refunds waiting for manual action, and the work done.
 """
@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.reconciliation import Reconciler, ReconciliationReport
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler, ReconciliationReport
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-observability.structured_library_logs(logger)
+logger, tracer, metrics = observability.handler_telemetry()
 
 # Refunds acted on per run (Amazon calls stay well inside its quotas); the rest waits for the next run.
 MAX_ACTIONS_PER_RUN = 25
@@ -30,13 +27,8 @@ SAFETY_MARGIN_SECONDS = 5.0
 
 
 def reconciler() -> Reconciler:
-    """The reconciler, wired from the container's cached runtime (tests replace this)."""
-    return Reconciler.from_runtime(on_amazon_error=count_amazon_error)
-
-
-def count_amazon_error(operation: str, error: AmazonPayError) -> None:
-    logger.warning("Amazon Pay %s failed", operation, extra={"amazon_error_code": error.code})
-    observability.count_amazon_error(operation, error)
+    """The reconciler, from the composition root (the container's cached adapters; tests replace this)."""
+    return lambda_services(on_amazon_error=observability.count_amazon_error).reconciler()
 
 
 def publish_metrics(report: ReconciliationReport) -> None:

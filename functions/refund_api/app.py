@@ -1,102 +1,64 @@
 """RefundApi: request, read and resolve refunds, read a capture's ledger (CONTRACT §3).
 
 Thin: each route validates its input (pydantic, through Powertools), makes one call into
-`service.refund_requests`, and answers the resource. Every error is answered by `service.http_errors`.
+`use_cases.refund_requests`, and answers the resource. Every error is answered by `api.http_errors`.
 """
 
 from __future__ import annotations
 
-import warnings
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.api_models import (
+from amazon_pay_refunds.api.http_errors import error_response, refund_request_refusal
+from amazon_pay_refunds.api.models import (
     CaptureLedgerResource,
-    ErrorBody,
     RefundRequestBody,
     RefundResource,
     ResolveRequestBody,
     to_refund_request,
 )
-from amazon_pay_refunds.service.errors import RefundServiceError
-from amazon_pay_refunds.service.http_errors import error_response, refund_request_refusal
-from amazon_pay_refunds.service.refund_requests import RefundRequests, deadline_for
-from amazon_pay_refunds.service.request_bodies import content_type_refusal, strict_json_loads
+from amazon_pay_refunds.api.openapi import answers, documented
+from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.use_cases.errors import RefundServiceError
+from amazon_pay_refunds.use_cases.refund_requests import RefundService
+from amazon_pay_refunds.use_cases.submission import deadline_for
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-observability.structured_library_logs(logger)
+logger, tracer, metrics = observability.handler_telemetry()
 # Bodies are parsed strictly (duplicate keys, deep nesting, huge numbers → 400 MalformedRequest).
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads)
-# Reads and refusals publish no metric of their own; Powertools would warn about each of them.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 RefundId = Annotated[str, Path(description="The client's refund_id.")]
 CaptureId = Annotated[str, Path(description="Amazon's capture id.")]
 
 
-def _documented(description: str, model: type[Any] = ErrorBody) -> OpenAPIResponse:
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-def _answers(routes_own: dict[int, OpenAPIResponse], *, body: bool) -> dict[int, OpenAPIResponse]:
-    """A route's own answers plus those every route can give (API Gateway's, and the 5xx)."""
-    answers: dict[int, OpenAPIResponse] = {
-        403: _documented(
-            "API Gateway: INVALID_API_KEY (no or a wrong x-api-key), or MISSING_AUTHENTICATION_TOKEN "
-            "(no such route or method)"
-        ),
-        429: _documented("API Gateway: THROTTLED or QUOTA_EXCEEDED (the usage plan); repeat later"),
-        500: _documented("InternalError: reveals nothing; repeating the same request is safe"),
-        502: _documented(
-            "API Gateway: the function failed (timeout, out of memory); repeat the same request"
-        ),
-        503: _documented(
-            "ServiceBusy (the store is throttled) or ServiceNotConfigured (the credentials secret has no "
-            "value yet): nothing changed; repeat the same request later"
-        ),
-        504: _documented("API Gateway: INTEGRATION_TIMEOUT; repeat the same request"),
-    }
-    if body:
-        answers |= {
-            400: _documented(
-                "MalformedRequest: not JSON, or JSON with duplicate keys, numbers, nesting no request has"
-            ),
-            413: _documented("API Gateway: REQUEST_TOO_LARGE (over 10 MB)"),
-            415: _documented("UnsupportedMediaType: the body must be application/json"),
-        }
-    return dict(sorted({**answers, **routes_own}.items()))
-
-
-def refund_service() -> RefundRequests:
-    """The service, wired from the container's cached runtime (tests replace this to inject faults)."""
-    return RefundRequests.from_runtime(on_amazon_error=count_amazon_error)
+def refund_service() -> RefundService:
+    """The use case, from the composition root (the container's cached adapters; tests replace this to
+    inject faults)."""
+    return lambda_services(on_amazon_error=observability.count_amazon_error).refund_requests()
 
 
 @app.post(
     "/refunds",
     summary="Request a refund",
-    responses=_answers(
+    responses=answers(
         {
-            202: _documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
-            200: _documented("The same request again: the refund as it is now", RefundResource),
-            409: _documented(
+            202: documented("Accepted: Pending, or Requested when Amazon is unreachable", RefundResource),
+            200: documented("The same request again: the refund as it is now", RefundResource),
+            409: documented(
                 "IdempotencyConflict: this refund_id belongs to a refund requested with another body; "
                 "details.status is that refund's status (a new refund needs a new refund_id)"
             ),
-            422: _documented(
+            422: documented(
                 "ValidationError (nothing stored); UnknownSeller, CaptureNotRefundable, "
                 "RefundExceedsCapture, CurrencyMismatch or Amazon's own permanent error code, with "
                 "details.refund_id_reusable: "
@@ -125,8 +87,8 @@ def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
 @app.get(
     "/refunds/<refund_id>",
     summary="Read a refund",
-    responses=_answers(
-        {200: _documented("The refund", RefundResource), 404: _documented("RefundNotFound")}, body=False
+    responses=answers(
+        {200: documented("The refund", RefundResource), 404: documented("RefundNotFound")}, body=False
     ),
 )
 def get_refund(refund_id: RefundId) -> Response[RefundResource]:
@@ -137,10 +99,10 @@ def get_refund(refund_id: RefundId) -> Response[RefundResource]:
 @app.get(
     "/captures/<amazon_capture_id>",
     summary="Read a capture's refund ledger",
-    responses=_answers(
+    responses=answers(
         {
-            200: _documented("The capture's ledger", CaptureLedgerResource),
-            404: _documented("CaptureNotFound: no refund was requested on it"),
+            200: documented("The capture's ledger", CaptureLedgerResource),
+            404: documented("CaptureNotFound: no refund was requested on it"),
         },
         body=False,
     ),
@@ -153,12 +115,12 @@ def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]
 @app.post(
     "/refunds/<refund_id>/resolve",
     summary="Mark a ManualActionRequired refund as refunded another way",
-    responses=_answers(
+    responses=answers(
         {
-            200: _documented("ResolvedOutOfBand", RefundResource),
-            404: _documented("RefundNotFound"),
-            409: _documented("InvalidRefundState: the refund is not ManualActionRequired"),
-            422: _documented("ValidationError"),
+            200: documented("ResolvedOutOfBand", RefundResource),
+            404: documented("RefundNotFound"),
+            409: documented("InvalidRefundState: the refund is not ManualActionRequired"),
+            422: documented("ValidationError"),
         },
         body=True,
     ),
@@ -183,7 +145,7 @@ app.use(middlewares=[require_json_body])
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def answer_error(error: Exception) -> Response[Any]:
-    """The single place errors become answers (service.http_errors); 5xx never reveal internals.
+    """The single place errors become answers (api.http_errors); 5xx never reveal internals.
 
     A body of another type than JSON is answered 415 whatever its parsing made of it.
     """
@@ -203,11 +165,6 @@ def answer_error(error: Exception) -> Response[Any]:
             ) as metric:
                 metric.add_dimension(name="code", value=code)
     return response
-
-
-def count_amazon_error(operation: str, error: AmazonPayError) -> None:
-    logger.warning("Amazon Pay %s failed", operation, extra={"amazon_error_code": error.code})
-    observability.count_amazon_error(operation, error)
 
 
 def _resource(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:

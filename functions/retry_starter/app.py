@@ -1,40 +1,41 @@
 """RetryStarter: `Refund Declined` (ProcessingFailure, RetryScheduled) → one RetryWorkflow execution.
 
 The EventBridge rule in template.yaml routes only those events here; the execution is named after the
-declined attempt, so a duplicate event starts nothing (service/retries.py).
+declined attempt, so a duplicate event starts nothing (use_cases/retry_starter.py).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from amazon_pay_refunds import runtime
-from amazon_pay_refunds.service.retries import RetryStarter, RetryTiming
+from amazon_pay_refunds import observability
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.use_cases.retry_starter import RetryStarter
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = observability.handler_telemetry()
 
-STATE_MACHINE_ARN_VARIABLE = "RETRY_WORKFLOW_ARN"
+
+class RefundDeclinedEvent(TypedDict, total=False):
+    """The EventBridge event; `detail` is the refund resource with `reason_code` and `event_id`."""
+
+    detail: Mapping[str, Any]
 
 
 @cache
 def retry_starter() -> RetryStarter:
-    """The container's starter: the state machine from the environment, the delay from the settings."""
-    timing = RetryTiming(retry_delay_seconds=runtime.settings().retry_delay_seconds)
-    return RetryStarter(runtime.stepfunctions_client(), os.environ[STATE_MACHINE_ARN_VARIABLE], timing)
+    """The container's starter: the state machine (RETRY_WORKFLOW_ARN) and the delay from the settings."""
+    return lambda_services().retry_starter()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RefundDeclinedEvent, context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail") or {}
     logger.append_keys(refund_id=detail.get("refund_id"), event_id=detail.get("event_id"))
     result = retry_starter().start(detail)

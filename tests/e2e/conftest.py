@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,9 @@ def new_refund_id(prefix: str = "ord") -> str:
     return f"{prefix}-{next(_NUMBERS):04d}-r1"
 
 
-def refund_body(capture_id: str, amount: str = "12.50", currency_code: str = "USD", **extra: object) -> dict:
+def refund_body(
+    capture_id: str, amount: str = "12.50", currency_code: str = "USD", **extra: Any
+) -> dict[str, Any]:
     body: dict[str, object] = {
         "refund_id": new_refund_id(),
         "amazon_capture_id": capture_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,16 @@ UNKNOWN_CAPTURE = "S01-0000000-0000000-C000000"
 REFUSED_BY_AMAZON = '{"SandboxSimulation": {"State": "Completed"}}'  # not a valid simulation: refused
 
 
-def raw_post(storefront: Storefront, body: str, content_type: str = "application/json") -> tuple[int, dict]:
+def raw_post(
+    storefront: Storefront, body: str, content_type: str = "application/json"
+) -> tuple[int, dict[str, Any]]:
     answer = storefront.request(
         "POST", "/refunds", data=body.encode("utf-8"), headers={"Content-Type": content_type}
     )
     return answer.status, answer.body
 
 
-def body_text(capture_id: str, **extra: object) -> tuple[str, str]:
+def body_text(capture_id: str, **extra: Any) -> tuple[str, str]:
     body = refund_body(capture_id, **extra)
     return str(body["refund_id"]), json.dumps(body)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.reconciliation import Reconciler
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.composition import lambda_services
 from refunds_local.clients import SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 from refunds_local.template import TEMPLATE_PATH
@@ -115,15 +115,7 @@ def test_the_reconciler_finishes_refunds_with_its_own_role(
     stack.simulator.wait_for_ipn_idle(10)
 
     def reconciles_later(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        settings = runtime.settings()
-        reconciler = Reconciler.build(
-            runtime.store(),
-            runtime.amazon_pay(),
-            runtime.seller_credentials,
-            retry_delay_seconds=settings.retry_delay_seconds,
-            max_processing_failure_retries=settings.max_processing_failure_retries,
-            now=lambda: datetime.now(UTC) + timedelta(minutes=10),
-        )
+        reconciler = lambda_services(now=lambda: datetime.now(UTC) + timedelta(minutes=10)).reconciler()
         report: dict[str, Any] = reconciler.run(deadline=deadline_in(20), limit=25).to_dict()
         return report
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from refunds_local.clients import Answer, SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 
@@ -75,7 +76,7 @@ def crash_at(stack: LocalStack) -> Iterator[Callable[[FaultPoint], None]]:
             if point == where:
                 raise Crash(point)
 
-        module["refund_service"] = lambda: RefundRequests.from_runtime(fault_hook=hook)
+        module["refund_service"] = lambda: lambda_services().refund_requests(fault_hook=hook)
 
     yield crashing
     module["refund_service"] = original
@@ -108,12 +109,12 @@ def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finis
     made_before = simulator.capture(capture_id)["refunds"]
     assert len(made_before) == (1 if point == "after_amazon_answer" else 0)
 
-    finished = RefundRequests.from_runtime().submit_requested(refund_id, deadline=deadline_in(10))
+    finished = lambda_services().refund_requests().submit_requested(refund_id, deadline=deadline_in(10))
     assert finished.status.value == "Pending"
     [at_amazon] = simulator.capture(capture_id)["refunds"]
     assert at_amazon["refund_reference_id"] == f"{refund_id}_1"
     assert finished.latest_attempt.amazon_refund_id == at_amazon["amazon_refund_id"]
-    again = RefundRequests.from_runtime().submit_requested(refund_id, deadline=deadline_in(10))
+    again = lambda_services().refund_requests().submit_requested(refund_id, deadline=deadline_in(10))
     assert again.status.value == "Pending"
     assert len(simulator.capture(capture_id)["refunds"]) == 1
 

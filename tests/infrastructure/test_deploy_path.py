@@ -99,7 +99,7 @@ def test_the_sam_the_guide_runs_is_the_one_the_makefile_installs() -> None:
 
 
 def test_the_secret_value_the_guide_stores_is_what_the_code_reads() -> None:
-    from amazon_pay_refunds.mws.credentials import parse_credentials_secret
+    from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
 
     [value] = re.findall(r"--secret-string '([^']+)'", DEPLOY)
     book = parse_credentials_secret(value)

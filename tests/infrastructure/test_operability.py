@@ -15,14 +15,10 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import observability
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from tests.infrastructure.test_template import (
-    REPO,
-    _functions,
-    _resources_of_type,
-    template,  # noqa: F401 - fixture
-    translated,  # noqa: F401 - fixture
-)
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from tests.support.template import REPO
+from tests.support.template import resources_of_type as _resources_of_type
+from tests.support.template import template_functions as _functions
 
 SOURCES = [
     *sorted((REPO / "functions").glob("*/app.py")),
@@ -72,7 +68,7 @@ def _emitted_in(tree: ast.AST) -> Iterator[tuple[str, frozenset[str]]]:
                         if isinstance(inner, ast.Call) and _callee(inner) == "add_dimension"
                     }
                     assert None not in dimensions, f"line {call.lineno}: a dimension with a computed name"
-                    yield name, frozenset({"service", *dimensions} - {None})
+                    yield name, frozenset({"service", *(d for d in dimensions if d is not None)})
         elif isinstance(node, ast.Call) and _callee(node) == "add_metric":
             name = _literal(_keyword(node, "name"))
             assert name, f"line {node.lineno}: add_metric with a computed name hides it from the checks"
@@ -140,7 +136,7 @@ def test_amazon_errors_are_counted_by_code_and_transient_ones_also_in_total(
 # --- the dashboard -------------------------------------------------------------------------------------
 
 
-def _resolve(text: str, template: dict[str, Any]) -> str:  # noqa: F811
+def _resolve(text: str, template: dict[str, Any]) -> str:
     """A !Sub string as CloudFormation renders it: pseudo parameters, parameter defaults, names and ARNs."""
     resources, parameters = template["Resources"], template["Parameters"]
     generated = {
@@ -163,7 +159,7 @@ def _resolve(text: str, template: dict[str, Any]) -> str:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def dashboard(template: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def dashboard(template: dict[str, Any]) -> dict[str, Any]:
     [resource] = _resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
     body = resource["Properties"]["DashboardBody"]
     assert set(body) == {"Fn::Sub"} and isinstance(body["Fn::Sub"], str), "DashboardBody is one !Sub string"
@@ -213,7 +209,7 @@ def _searches(dashboard: dict[str, Any]) -> list[tuple[str, str, frozenset[str],
     return found
 
 
-def _powertools(template: dict[str, Any]) -> tuple[str, str]:  # noqa: F811
+def _powertools(template: dict[str, Any]) -> tuple[str, str]:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     return variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]
 
@@ -229,7 +225,7 @@ def test_the_dashboard_is_a_grid_of_known_widget_types_in_the_stacks_region(
 
 
 def test_every_custom_metric_on_the_dashboard_is_emitted_by_the_code_with_those_dimensions(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     dashboard: dict[str, Any],
     emitted: dict[str, set[frozenset[str]]],
 ) -> None:
@@ -244,7 +240,7 @@ def test_every_custom_metric_on_the_dashboard_is_emitted_by_the_code_with_those_
 
 
 def test_every_search_on_the_dashboard_matches_a_metric_the_code_emits(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     dashboard: dict[str, Any],
     emitted: dict[str, set[frozenset[str]]],
 ) -> None:
@@ -275,7 +271,7 @@ def test_the_dashboard_shows_refunds_by_status_age_ipn_rejections_and_amazon_err
 
 
 def test_the_oldest_refund_widget_marks_the_alarm_threshold(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     dashboard: dict[str, Any],
 ) -> None:
     [widget] = [
@@ -292,8 +288,8 @@ def _aws(dashboard: dict[str, Any], namespace: str) -> list[tuple[str, dict[str,
 
 
 def test_the_dashboard_shows_api_latency_percentiles_of_this_stacks_stage(
-    template: dict[str, Any],  # noqa: F811
-    translated: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
+    translated: dict[str, Any],
     dashboard: dict[str, Any],
 ) -> None:
     # A REST API's ApiName dimension is its name: SAM names it after the OpenAPI title, the stack's name.
@@ -310,7 +306,7 @@ def test_the_dashboard_shows_api_latency_percentiles_of_this_stacks_stage(
 
 
 def test_the_dashboard_shows_duration_p99_errors_and_throttles_of_every_function(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     dashboard: dict[str, Any],
 ) -> None:
     functions = {f"<{name}>" for name in _resources_of_type(template, "AWS::Serverless::Function")}
@@ -337,7 +333,7 @@ def test_the_dashboard_shows_retry_workflow_executions_and_both_dead_letter_queu
     }
 
 
-def test_the_alarm_widget_lists_every_alarm(template: dict[str, Any], dashboard: dict[str, Any]) -> None:  # noqa: F811
+def test_the_alarm_widget_lists_every_alarm(template: dict[str, Any], dashboard: dict[str, Any]) -> None:
     [widget] = [w["properties"] for w in dashboard["widgets"] if w["type"] == "alarm"]
     alarms = _resources_of_type(template, "AWS::CloudWatch::Alarm")
     assert sorted(widget["alarms"]) == sorted(f"<{name}.Arn>" for name in alarms)
@@ -346,7 +342,7 @@ def test_the_alarm_widget_lists_every_alarm(template: dict[str, Any], dashboard:
 # --- alarms ----------------------------------------------------------------------------------------------
 
 
-def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:  # noqa: F811
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: res["Properties"]
         for name, res in _resources_of_type(template, "AWS::CloudWatch::Alarm").items()
@@ -362,7 +358,7 @@ def _runbook() -> dict[str, str]:
     return {entry.split("\n", 1)[0].strip().strip("`"): entry for entry in entries}
 
 
-def test_every_alarm_notifies_the_operators_topic_when_one_is_given(template: dict[str, Any]) -> None:  # noqa: F811
+def test_every_alarm_notifies_the_operators_topic_when_one_is_given(template: dict[str, Any]) -> None:
     assert template["Conditions"]["HasAlarmTopic"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
     }
@@ -371,14 +367,14 @@ def test_every_alarm_notifies_the_operators_topic_when_one_is_given(template: di
         assert alarm.get("OKActions") == ALARM_ACTIONS, name
 
 
-def test_every_alarm_decides_what_missing_data_means(template: dict[str, Any]) -> None:  # noqa: F811
+def test_every_alarm_decides_what_missing_data_means(template: dict[str, Any]) -> None:
     for name, alarm in _alarms(template).items():
         assert alarm.get("TreatMissingData") in {"breaching", "notBreaching", "ignore", "missing"}, name
         assert alarm.get("AlarmDescription"), name
 
 
 def test_every_alarm_has_a_runbook_entry_saying_what_to_check_fix_and_when_to_escalate(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
 ) -> None:
     runbook = _runbook()
     for name in _alarms(template):
@@ -390,7 +386,7 @@ def test_every_alarm_has_a_runbook_entry_saying_what_to_check_fix_and_when_to_es
 
 
 def test_alarms_on_custom_metrics_watch_what_the_code_emits(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     emitted: dict[str, set[frozenset[str]]],
 ) -> None:
     namespace, service = _powertools(template)
@@ -403,7 +399,7 @@ def test_alarms_on_custom_metrics_watch_what_the_code_emits(
         assert frozenset(dimensions) in emitted[alarm["MetricName"]], name
 
 
-def _watching(template: dict[str, Any], metric: str, **dimensions: Any) -> dict[str, Any]:  # noqa: F811
+def _watching(template: dict[str, Any], metric: str, **dimensions: Any) -> dict[str, Any]:
     [alarm] = [
         a
         for a in _alarms(template).values()
@@ -414,8 +410,8 @@ def _watching(template: dict[str, Any], metric: str, **dimensions: Any) -> dict[
 
 
 def test_the_paging_alarms_an_operator_needs_exist(
-    template: dict[str, Any],  # noqa: F811
-    translated: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
+    translated: dict[str, Any],
 ) -> None:
     ipn = _watching(template, "IpnRejected")
     assert (ipn["Statistic"], ipn["ComparisonOperator"], ipn["TreatMissingData"]) == (
@@ -436,7 +432,7 @@ def test_the_paging_alarms_an_operator_needs_exist(
 
 
 def test_the_retry_starter_queue_the_alarm_watches_is_the_rules_dead_letter_queue(
-    translated: dict[str, Any],  # noqa: F811
+    translated: dict[str, Any],
 ) -> None:
     rules = _resources_of_type(translated, "AWS::Events::Rule")
     [rule] = [r["Properties"] for r in rules.values() if "EventPattern" in r["Properties"]]
@@ -450,8 +446,8 @@ def test_the_retry_starter_queue_the_alarm_watches_is_the_rules_dead_letter_queu
 
 
 def test_tracing_is_on_for_every_function_the_api_and_the_state_machine(
-    template: dict[str, Any],  # noqa: F811
-    translated: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
+    translated: dict[str, Any],
 ) -> None:
     for name, function in _functions(template).items():
         assert function["Tracing"] == "Active", name
@@ -494,8 +490,8 @@ def test_handlers_that_touch_refunds_put_the_refund_id_on_their_log_lines(folder
     assert re.search(r"append_keys\([^)]*refund_id=", source) or re.search(
         r"extra=action\.to_dict\(\)", source
     ), f"{folder} logs no refund_id key"
-    if folder != "retry_starter":  # the starter calls no library code that logs
-        assert "observability.structured_library_logs(logger)" in source, folder
+    # The shared setup sends the library's log lines through the handler's logger (structured_library_logs).
+    assert "logger, tracer, metrics = observability.handler_telemetry()" in source, folder
 
 
 def test_in_lambda_the_librarys_log_lines_are_json_with_the_handlers_refund_id(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from amazon_pay_refunds.domain.models import DetailType
+from amazon_pay_refunds.core.models import DetailType
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")

@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.service.reconciliation import ReconciliationReport, open_refund_stats
-from tests.infrastructure.test_template import (
-    _functions,
-    _resources_of_type,
-    template,  # noqa: F401 - fixture
-    translated,  # noqa: F401 - fixture
-)
+from amazon_pay_refunds.core.reconciliation import open_refund_stats
+from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
+from tests.support.template import resources_of_type as _resources_of_type
+from tests.support.template import template_functions as _functions
 
 
 @pytest.fixture
-def reconciler(template: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def reconciler(template: dict[str, Any]) -> dict[str, Any]:
     return _functions(template)["ReconcilerFunction"]
 
 
@@ -40,7 +37,7 @@ def test_only_one_reconciler_runs_at_a_time_and_a_missed_run_is_not_replayed(
     assert reconciler["EventInvokeConfig"]["MaximumEventAgeInSeconds"] < 300
 
 
-def test_the_schedule_becomes_a_rule_invoking_the_reconciler(translated: dict[str, Any]) -> None:  # noqa: F811
+def test_the_schedule_becomes_a_rule_invoking_the_reconciler(translated: dict[str, Any]) -> None:
     rules = _resources_of_type(translated, "AWS::Events::Rule")
     scheduled = [r["Properties"] for r in rules.values() if r["Properties"].get("ScheduleExpression")]
     assert [r["ScheduleExpression"] for r in scheduled] == ["rate(5 minutes)"]
@@ -48,13 +45,14 @@ def test_the_schedule_becomes_a_rule_invoking_the_reconciler(translated: dict[st
     assert target["Arn"] == {"Fn::GetAtt": ["ReconcilerFunction", "Arn"]}
 
 
-def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:  # noqa: F811
+def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:
     [alarm] = [
         a["Properties"]
         for a in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         if a["Properties"]["MetricName"] == metric
     ]
-    return alarm
+    found: dict[str, Any] = alarm
+    return found
 
 
 def _emitted_metric_dimensions(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, str]]:
@@ -78,7 +76,7 @@ def _emitted_metric_dimensions(capsys: pytest.CaptureFixture[str]) -> dict[str, 
 
 @pytest.mark.parametrize("metric", ["OldestOpenRefundAgeSeconds", "ManualActionRequiredRefunds"])
 def test_the_alarms_watch_metrics_the_reconciler_publishes(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     metric: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -92,7 +90,7 @@ def test_the_alarms_watch_metrics_the_reconciler_publishes(
 
 
 def test_an_open_refund_older_than_an_hour_raises_the_alarm_and_so_does_a_silent_reconciler(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
 ) -> None:
     alarm = _alarm(template, "OldestOpenRefundAgeSeconds")
     assert alarm["Threshold"] == {"Ref": "OpenRefundAgeAlarmSeconds"}
@@ -102,12 +100,12 @@ def test_an_open_refund_older_than_an_hour_raises_the_alarm_and_so_does_a_silent
     assert alarm["Period"] * alarm["EvaluationPeriods"] <= 1800
 
 
-def test_any_refund_waiting_for_manual_action_raises_the_alarm(template: dict[str, Any]) -> None:  # noqa: F811
+def test_any_refund_waiting_for_manual_action_raises_the_alarm(template: dict[str, Any]) -> None:
     alarm = _alarm(template, "ManualActionRequiredRefunds")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
-def test_alarms_notify_the_operators_topic_only_when_one_is_given(template: dict[str, Any]) -> None:  # noqa: F811
+def test_alarms_notify_the_operators_topic_only_when_one_is_given(template: dict[str, Any]) -> None:
     assert template["Conditions"]["HasAlarmTopic"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
     }
@@ -125,7 +123,7 @@ def test_alarms_notify_the_operators_topic_only_when_one_is_given(template: dict
      ("arn:aws:sns:eu-west-1:123456789012:a,arn:aws:sns:eu-west-1:1:b", False)],
 )  # fmt: skip
 def test_the_alarm_topic_is_empty_or_one_sns_topic(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
     value: str,
     allowed: bool,
 ) -> None:

@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from amazon_pay_refunds.service import retries
-from tests.infrastructure.test_template import (
-    _functions,
-    translated,  # noqa: F401 - the fixture, shared
-)
+from amazon_pay_refunds.core import retry_eligibility
+from amazon_pay_refunds.use_cases import retries, retry_starter
+from tests.support.template import template_functions as _functions
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -76,7 +74,7 @@ def test_the_sample_declined_event_is_one_the_rule_routes(template: dict[str, An
     assert event["source"] in rule["source"] and event["detail-type"] in rule["detail-type"]
     for key, allowed in rule["detail"].items():
         assert event["detail"][key] in allowed
-    assert retries.declined_attempt_to_retry(event["detail"]) == 1
+    assert retry_eligibility.declined_attempt_to_retry(event["detail"]) == 1
 
 
 def test_the_starter_is_told_the_retry_workflow(template: dict[str, Any]) -> None:
@@ -128,11 +126,11 @@ def test_it_waits_the_retry_delay_from_the_input_before_anything_else(asl: dict[
     assert first["Type"] == "Wait"
     assert first["SecondsPath"] == "$.retry_delay_seconds"
     assert first["Next"] == "CheckEligibility"
-    assert "retry_delay_seconds" in retries.execution_input("r", 1, retries.RetryTiming(90))
+    assert "retry_delay_seconds" in retry_starter.execution_input("r", 1, retry_starter.RetryTiming(90))
 
 
 def test_every_input_path_the_definition_reads_is_in_the_starters_input(asl: dict[str, Any]) -> None:
-    given = retries.execution_input("r", 1, retries.RetryTiming(90))
+    given = retry_starter.execution_input("r", 1, retry_starter.RetryTiming(90))
     read = set(re.findall(r'"\$\.([a-z_]+)', ASL_PATH.read_text(encoding="utf-8")))
     produced_by_states = {
         "eligibility",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 # Folders that are not the project's own files: virtualenvs, caches, build output, version control.

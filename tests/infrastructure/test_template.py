@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import cfn_yaml
 
 from amazon_pay_refunds.config import LOCAL_ONLY_VARIABLES, load_settings
 from amazon_pay_refunds.money import InvalidAmount, parse_amount
-from refunds_local.translation import translate
+from tests.support.template import resources_of_type as _resources_of_type
+from tests.support.template import template_functions as _functions
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -62,44 +62,6 @@ LOCAL_SETTING_WORDS = re.compile(
 
 
 # --- loading -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE_PATH))
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    """The CloudFormation SAM generates (roles, OpenAPI body, stage): the translation
-    scripts/translate_template.py and the local stack's roles use."""
-    return translate(TEMPLATE_PATH)
-
-
-def _resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
-
-
-def _merge(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rule: maps merge key by key, lists concatenate, anything else the resource wins."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = _merge(merged[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return global_value + local_value
-    return local_value
-
-
-def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each SAM function's properties with Globals applied."""
-    function_globals = template.get("Globals", {}).get("Function", {})
-    return {
-        name: _merge(function_globals, res.get("Properties", {}))
-        for name, res in _resources_of_type(template, "AWS::Serverless::Function").items()
-    }
 
 
 def _statements(policies: list[Any]) -> list[dict[str, Any]]:
@@ -354,7 +316,7 @@ def test_deployed_api_demands_the_key_on_every_route_but_ipn(translated: dict[st
     operations = {(method, path): op for path, item in paths.items() for method, op in item.items()}
     assert set(operations) == STOREFRONT_ROUTES | {("post", "/ipn")}
     for route, operation in operations.items():
-        expected = [] if route == ("post", "/ipn") else [{"api_key": []}]
+        expected: list[dict[str, list[str]]] = [] if route == ("post", "/ipn") else [{"api_key": []}]
         assert operation["security"] == expected, route
 
 

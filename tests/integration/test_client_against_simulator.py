@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.mws.client import AmazonPayClient, deadline_in
-from amazon_pay_refunds.mws.credentials import SellerCredentials
-from amazon_pay_refunds.mws.endpoints import Endpoint
-from amazon_pay_refunds.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient, deadline_in
+from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.server import ServerHandle
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID, MWS_PATH

@@ -29,10 +29,10 @@ from typing import Any
 
 from moto import mock_aws
 
-from amazon_pay_refunds.domain.lifecycle import reservation_state
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.service.http_errors import error_response
-from amazon_pay_refunds.service.refund_requests import RefundRequest
+from amazon_pay_refunds.api.http_errors import error_response
+from amazon_pay_refunds.core.lifecycle import reservation_state
+from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 from amazon_pay_sim.simulator import FAULT_KINDS
 from amazon_pay_sim.state import MwsError
 

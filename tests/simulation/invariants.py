@@ -12,10 +12,10 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
-from amazon_pay_refunds.domain.lifecycle import reservation_state
-from amazon_pay_refunds.domain.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
-from amazon_pay_refunds.store import items
+from amazon_pay_refunds.adapters.dynamodb import items
+from amazon_pay_refunds.core.lifecycle import reservation_state
+from amazon_pay_refunds.core.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.core.references import parse_refund_reference_id
 from amazon_pay_sim.state import Refund as AmazonRefund
 
 from .world import REGION, TABLE, World

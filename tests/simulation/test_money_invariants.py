@@ -17,6 +17,7 @@ SEEDS = int(os.environ.get("SIM_SEEDS", "200"))
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_money_invariants_hold_under_chaos(capsys: pytest.CaptureFixture[str]) -> None:
     results, wall = timed_run(range(SEEDS))
     report = summary(results, wall)

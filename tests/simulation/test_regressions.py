@@ -1,5 +1,5 @@
 """Bugs the simulation found, reduced to minimal reproductions; fixed by the headroom check that
-`service.refund_requests.submit_attempt` makes before every Refund call (Amazon's IdList against the ledger).
+`use_cases.submission.submit_attempt` makes before every Refund call (Amazon's IdList against the ledger).
 
 Both break CONTRACT §7.1 at Amazon: a capture refunded beyond what was captured, without the deployment
 enabling Amazon's over-refund allowance. Amazon itself accepts up to +15% (max 75 USD), so only the ledger
@@ -16,9 +16,9 @@ from decimal import Decimal
 import pytest
 from moto import mock_aws
 
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.service.errors import AmazonRefused
-from amazon_pay_refunds.service.refund_requests import RefundRequest
+from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.use_cases.errors import AmazonRefused
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 
 from .world import World
 

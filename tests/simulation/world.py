@@ -23,26 +23,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
-from amazon_pay_refunds.events import publish_stream_records
-from amazon_pay_refunds.mws.client import AmazonPayClient
-from amazon_pay_refunds.mws.credentials import parse_credentials_secret
-from amazon_pay_refunds.mws.endpoints import Endpoint
-from amazon_pay_refunds.mws.models import CaptureDetails, RefundDetails
-from amazon_pay_refunds.service.notifications import IpnService
-from amazon_pay_refunds.service.reconciliation import AdoptsRefundsAlreadyMade, Reconciler
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.service.retries import (
-    RetryStarter,
-    RetrySteps,
-    RetryTiming,
-    resume_retry_executions,
-    settled_retry_attempts,
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreError, create_table
+from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
+from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    LocalAuthorityTrust,
 )
-from amazon_pay_refunds.sns import CertificateResponse, DeploymentBinding, LocalAuthorityTrust, SnsVerifier
-from amazon_pay_refunds.store import RefundStore, StoreError, create_table
-from amazon_pay_refunds.store.task_tokens import TaskTokenStore
+from amazon_pay_refunds.api.ipn_answers import IpnAnswer
+from amazon_pay_refunds.composition import Services
+from amazon_pay_refunds.config import Settings
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
+from amazon_pay_refunds.core.references import parse_refund_reference_id
+from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.authority import LocalAuthority
@@ -371,61 +368,47 @@ class World:
             now=self.clock.now,
             rng=random.Random(seed ^ 0x5EED),
         )
-        # The services
-        self.requests = RefundRequests(
-            self.store,
-            self.amazon,
-            self.credentials.for_seller,
-            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
-            now=self.clock.now,
-            fault_hook=lambda point, refund: self.chaos.hook(point, refund.refund_id),
-        )
-        # As Reconciler.build wires it (which takes no `monotonic`: its deadlines must be on our clock).
-        self.reconciler = Reconciler(
-            self.store,
-            self.amazon,
-            RefundRequests(
-                self.store,
-                AdoptsRefundsAlreadyMade(self.amazon),
-                self.credentials.for_seller,
-                max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
-                now=self.clock.now,
-                fault_hook=lambda point, refund: self.chaos.hook(point, refund.refund_id),
-            ),
+        # The services, through the composition root, over this world's adapters and clocks
+        settings = Settings(
+            refunds_table=TABLE,
+            event_bus_name=BUS,
+            amazon_pay_region="us",
+            amazon_pay_sandbox=True,
+            credentials_secret="simulation",
+            seller_ids=frozenset({SELLER}),
+            ipn_topic_arns=frozenset(),
             retry_delay_seconds=RETRY_DELAY_SECONDS,
             max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
-            now=self.clock.now,
-            monotonic=self.clock.monotonic,
-        )
-        authority = local_authority()
-        verifier = SnsVerifier(
-            LocalAuthorityTrust(authority.ca_certificate_pem, f"{SIM_BASE}/"),
-            fetcher=lambda url: CertificateResponse(200, authority.signing_certificate_pem.encode("ascii")),
-            clock=self.clock.now,
-        )
-        self.ipn_service = IpnService(
-            verifier=verifier,
-            binding=DeploymentBinding.of(seller_ids=[SELLER]),
-            store=self.store,
-            amazon_pay=lambda: VirtualDeadlines(self.amazon, self.clock),
-            sandbox=True,
-            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
-            subscribe_url_fetcher=lambda url: None,
-            on_attempt_outcome=self._resume_waiting_retry,
-            clock=self.clock.now,
+            allow_over_refund=False,
         )
         self.stepfunctions = FakeStepFunctions(self)
-        self.retry_definition: Mapping[str, Any] = json.loads(RETRY_ASL.read_text(encoding="utf-8"))
-        self.retry_starter = RetryStarter(
-            self.stepfunctions, RETRY_WORKFLOW_ARN, RetryTiming(retry_delay_seconds=RETRY_DELAY_SECONDS)
-        )
-        self.retry_steps = RetrySteps(
-            self.store,
-            self.amazon,
-            self.tokens,
-            max_processing_failure_retries=MAX_PROCESSING_FAILURE_RETRIES,
+        self.services = Services(
+            settings,
+            store=lambda: self.store,
+            amazon_pay=lambda: self.amazon,
+            seller_credentials=self.credentials.for_seller,
+            task_tokens=lambda: self.tokens,
+            stepfunctions=lambda: self.stepfunctions,
+            events=lambda: self.eventbridge,  # type: ignore[return-value, arg-type]
             now=self.clock.now,
+            monotonic=self.clock.monotonic,
+            fault_hook=lambda point, refund: self.chaos.hook(point, refund.refund_id),
         )
+        self.requests = self.services.refund_requests()
+        self.reconciler = self.services.reconciler()
+        authority = local_authority()
+        self.ipn_service = self.services.ipn_service(
+            trust=LocalAuthorityTrust(authority.ca_certificate_pem, f"{SIM_BASE}/"),
+            certificate_fetcher=lambda url: CertificateResponse(
+                200, authority.signing_certificate_pem.encode("ascii")
+            ),
+            amazon_pay=lambda: VirtualDeadlines(self.amazon, self.clock),
+            subscribe_url_fetcher=lambda url: None,
+            on_attempt_outcome=self._resume_waiting_retry,
+        )
+        self.retry_definition: Mapping[str, Any] = json.loads(RETRY_ASL.read_text(encoding="utf-8"))
+        self.retry_starter = self.services.retry_starter(RETRY_WORKFLOW_ARN)
+        self.retry_steps = self.services.retry_steps()
         self.executions: dict[str, Execution] = {}
         self.outbox: list[Ipn] = []
         self._ipn_numbers = 0
@@ -473,7 +456,7 @@ class World:
     def deliver(self, ipn: Ipn) -> int:
         """POST /ipn as the handler does it: the use case's answer; an unexpected error is a 500."""
         try:
-            return self.ipn_service.handle(ipn.body, ipn.headers).status
+            return IpnAnswer.of(self.ipn_service.handle(ipn.body, ipn.headers)).status
         except Exception:
             return 500
 
@@ -544,7 +527,7 @@ class World:
         if not records:
             return 0
         before = len(self.eventbridge.entries)
-        result = publish_stream_records(self.eventbridge, BUS, records)  # type: ignore[arg-type]
+        result = self.services.publish_stream_records(records)
         assert not result.failed, "the fake EventBridge accepts everything"
         for entry in self.eventbridge.entries[before:]:
             if entry["DetailType"] == "Refund Declined":

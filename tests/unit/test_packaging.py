@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def _requirement_lines(text: str) -> set[str]:

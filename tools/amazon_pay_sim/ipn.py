@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from amazon_pay_refunds.sns.message import MessageType, SnsMessage, string_to_sign
+from amazon_pay_refunds.adapters.sns.message import MessageType, SnsMessage, string_to_sign
 
 from .authority import LocalAuthority
 

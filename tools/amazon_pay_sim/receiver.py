@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from amazon_pay_refunds.mws.models import RefundDetails
-from amazon_pay_refunds.mws.parse import refund_details_from_xml
+from amazon_pay_refunds.adapters.mws.models import RefundDetails
+from amazon_pay_refunds.adapters.mws.parse import refund_details_from_xml
 
 
 @dataclass(frozen=True)

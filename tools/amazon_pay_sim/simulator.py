@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from amazon_pay_refunds.adapters.mws import signing
+from amazon_pay_refunds.adapters.mws.endpoints import SANDBOX_SECTION
 from amazon_pay_refunds.money import MINOR_UNITS, InvalidAmount, format_amount, parse_amount
-from amazon_pay_refunds.mws import signing
-from amazon_pay_refunds.mws.endpoints import SANDBOX_SECTION
 
 from . import responses
 from .authority import LocalAuthority

@@ -23,7 +23,7 @@ MAX_SOFT_DESCRIPTOR = 16
 
 CAPTURE_STATES = ("Pending", "Declined", "Completed", "Closed")
 # OUR EXTENSION: "Chargeback". Amazon documents no RefundType for a chargeback's refund; the service
-# treats any type naming a chargeback as one (service/retries.py `is_chargeback`).
+# treats any type naming a chargeback as one (amazon_pay_refunds/core/classification.py `is_chargeback`).
 EXTERNAL_REFUND_TYPES = ("AmazonA-ZRefund", "BuyerCanceled", "SellerInitiated", "Chargeback")
 EXTERNAL_REFUND_STATES = ("Completed", "Pending")
 

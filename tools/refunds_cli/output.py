@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from amazon_pay_refunds.domain.models import Refund, format_timestamp
-from amazon_pay_refunds.service.errors import InvalidRefundState, RefundNotFound, ServiceBusy
+from amazon_pay_refunds.core.models import Refund, format_timestamp
+from amazon_pay_refunds.use_cases.errors import InvalidRefundState, RefundNotFound, ServiceBusy
 
 from .target import AWS_ERRORS, EXIT_REFUSED, EXIT_USAGE, TargetNotFound, UsageError
 

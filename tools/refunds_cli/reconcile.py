@@ -1,6 +1,6 @@
 """`refunds reconcile [--limit N]`: run the reconciler's pass once, now, and print what it did.
 
-The same rules as the scheduled Reconciler function (amazon_pay_refunds.service.reconciliation): submits
+The same rules as the scheduled Reconciler function (amazon_pay_refunds.use_cases.reconciliation): submits
 `Requested` refunds past their grace period, polls due `Pending` attempts, reports overdue retries. It
 publishes no metrics. Exit 1 when an action failed.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.reconciliation import DEFAULT_LIMIT, ReconciliationReport
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.use_cases.reconciliation import DEFAULT_LIMIT, ReconciliationReport
 
 from .listing import _limit
 from .output import emit, guarded

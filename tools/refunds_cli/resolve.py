@@ -7,7 +7,7 @@ import argparse
 import getpass
 from typing import Any, get_args
 
-from amazon_pay_refunds.service.api_models import ResolutionMethod
+from amazon_pay_refunds.api.models import ResolutionMethod
 
 from .output import emit, guarded, refund_document
 from .status import describe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amazon_pay_refunds.domain.models import Refund, format_timestamp
+from amazon_pay_refunds.core.models import Refund, format_timestamp
 from amazon_pay_refunds.money import format_amount
 
 from .output import age, emit, guarded, refund_document

@@ -20,13 +20,18 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds.config import REGIONS
-from amazon_pay_refunds.mws.client import AmazonPayClient
-from amazon_pay_refunds.mws.credentials import CredentialsBook, SellerCredentials, parse_credentials_secret
-from amazon_pay_refunds.mws.endpoints import Endpoint, endpoint_for
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.service.refund_requests import RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
+from amazon_pay_refunds.adapters.mws.credentials import (
+    CredentialsBook,
+    SellerCredentials,
+    parse_credentials_secret,
+)
+from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
+from amazon_pay_refunds.composition import Services
+from amazon_pay_refunds.config import REGIONS, Settings
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
+from amazon_pay_refunds.use_cases.refund_requests import RefundService
 from refunds_local.state_file import LocalStateError, read_state
 
 EXIT_OK = 0
@@ -126,35 +131,33 @@ class Target:
             )
         return AmazonPayClient(self.seller_credentials, self.amazon_pay_endpoint)
 
-    def refund_requests(self) -> RefundRequests:
-        """Reading and resolving need no Amazon Pay settings; Amazon is only set up if a call needs it."""
-        return RefundRequests(
-            self.store,
-            _OnFirstCall(lambda: self.amazon_pay),
-            self.seller_credentials,
-            allow_over_refund=self.allow_over_refund,
-            max_processing_failure_retries=self.max_processing_failure_retries,
-        )
-
-    def reconciler(self) -> Reconciler:
-        return Reconciler.build(
-            self.store,
-            self.amazon_pay,
-            self.seller_credentials,
-            allow_over_refund=self.allow_over_refund,
+    def services(self) -> Services:
+        """The services through the composition root, over this target's adapters. Reading and resolving
+        need no Amazon Pay settings: Amazon Pay is set up only when a call needs it."""
+        settings = Settings(
+            refunds_table=self.table,
+            event_bus_name="default",
+            amazon_pay_region="us",
+            amazon_pay_sandbox=True,
+            credentials_secret=self.secret or "",
+            seller_ids=frozenset(),
+            ipn_topic_arns=frozenset(),
             retry_delay_seconds=self.retry_delay_seconds,
             max_processing_failure_retries=self.max_processing_failure_retries,
+            allow_over_refund=self.allow_over_refund,
+        )
+        return Services(
+            settings,
+            store=lambda: self.store,
+            amazon_pay=lambda: self.amazon_pay,
+            seller_credentials=self.seller_credentials,
         )
 
+    def refund_requests(self) -> RefundService:
+        return self.services().refund_requests()
 
-class _OnFirstCall:
-    """Amazon Pay, built when first called."""
-
-    def __init__(self, build: Callable[[], AmazonPayClient]) -> None:
-        self._build = build
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._build(), name)
+    def reconciler(self) -> Reconciler:
+        return self.services().reconciler()
 
 
 SessionFactory = Callable[..., boto3.Session]

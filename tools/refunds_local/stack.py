@@ -48,7 +48,7 @@ import requests
 from botocore.credentials import CredentialResolver
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.store.schema import create_table
+from amazon_pay_refunds.adapters.dynamodb.schema import create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 

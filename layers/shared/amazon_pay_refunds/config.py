@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .mws.endpoints import Endpoint, endpoint_for
+from .adapters.mws.endpoints import Endpoint, endpoint_for
 
 REGIONS = ("us", "eu", "uk", "de", "jp")
 # Settings that exist only for the embedded local stack and tests. A deployed stack cannot set them: the
@@ -46,7 +46,7 @@ def _csv(value: str | None) -> frozenset[str]:
 
 def _topic_arns(value: str | None) -> frozenset[str]:
     # Imported here: the sns package imports this module for ConfigurationError.
-    from .sns.ipn import is_topic_arn
+    from .adapters.sns.ipn import is_topic_arn
 
     arns = _csv(value)
     if not all(is_topic_arn(arn) for arn in arns):
@@ -103,6 +103,19 @@ def _local_endpoint(url: str) -> Endpoint:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigurationError("REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT must be an http(s) URL with a path")
     return Endpoint(parts.scheme, parts.netloc, parts.path or "/OffAmazonPayments_Sandbox/2013-01-01")
+
+
+RETRY_WORKFLOW_ARN_VARIABLE = "RETRY_WORKFLOW_ARN"
+
+
+def retry_workflow_arn(environ: Mapping[str, str] | None = None) -> str:
+    """The RetryWorkflow state machine's ARN: only the RetryStarter function is given it (template.yaml),
+    so it is read when the starter is built, not with the settings every function loads."""
+    env = os.environ if environ is None else environ
+    arn = env.get(RETRY_WORKFLOW_ARN_VARIABLE, "").strip()
+    if not arn.startswith("arn:"):
+        raise ConfigurationError(f"{RETRY_WORKFLOW_ARN_VARIABLE} must be the RetryWorkflow's ARN")
+    return arn
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

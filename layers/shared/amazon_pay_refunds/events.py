@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from amazon_pay_refunds.domain.models import (
+from amazon_pay_refunds.adapters.dynamodb import items
+from amazon_pay_refunds.core.models import (
     SOURCE,
     DetailType,
     HistoryEntry,
@@ -24,7 +25,6 @@ from amazon_pay_refunds.domain.models import (
     format_timestamp,
 )
 from amazon_pay_refunds.money import format_amount
-from amazon_pay_refunds.store import items
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient

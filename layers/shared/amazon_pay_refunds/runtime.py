@@ -16,15 +16,16 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from .config import CredentialsNotConfigured, Settings, load_settings
-from .mws.client import AmazonPayClient
-from .mws.credentials import (
+from .adapters.dynamodb import RefundStore
+from .adapters.dynamodb.task_tokens import TaskTokenStore
+from .adapters.mws.client import AmazonPayClient
+from .adapters.mws.credentials import (
     CredentialsBook,
     InvalidCredentialsSecret,
     SellerCredentials,
     parse_credentials_secret,
 )
-from .store import RefundStore
+from .config import CredentialsNotConfigured, Settings, load_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -103,6 +104,13 @@ def amazon_pay() -> AmazonPayClient:
 
 
 @cache
+def task_tokens() -> TaskTokenStore:
+    """The RetryWorkflow's task tokens, on the refunds table (the store's client)."""
+    refunds = store()
+    return TaskTokenStore(refunds.table_name, refunds.client)
+
+
+@cache
 def events_client() -> EventBridgeClient:
     return boto3.client("events")
 
@@ -114,5 +122,13 @@ def stepfunctions_client() -> SFNClient:
 
 def reset() -> None:
     """Forget every cached object (tests and the local stack, when the environment changes)."""
-    for cached in (settings, _secrets_provider, store, amazon_pay, events_client, stepfunctions_client):
+    for cached in (
+        settings,
+        _secrets_provider,
+        store,
+        task_tokens,
+        amazon_pay,
+        events_client,
+        stepfunctions_client,
+    ):
         cached.cache_clear()

@@ -14,16 +14,18 @@ import pytest
 from moto import mock_aws
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import request_refund
-from amazon_pay_refunds.domain.models import Refund, request_fingerprint
-from amazon_pay_refunds.service.notifications import CaptureDetailsSource, IpnService
-from amazon_pay_refunds.sns import CertificateFetcher
-from amazon_pay_refunds.store import RefundStore, create_table
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, create_table
+from amazon_pay_refunds.adapters.sns import CertificateFetcher
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import request_refund
+from amazon_pay_refunds.core.models import Refund, request_fingerprint
+from amazon_pay_refunds.ports import AmazonPayReader
+from amazon_pay_refunds.use_cases.notifications import IpnService
 from functions.ipn_handler import app
 from refunds_local.iam import SESSION as IAM_SESSION
 from refunds_local.iam import IamGate, Principal, as_principal, enforced_in_process, template_gate
-from tests.unit.ipn_handler.signing import NOW, OTHER_SELLER, SELLER
+from tests.support.ipn_signing import NOW, OTHER_SELLER, SELLER
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -76,16 +78,15 @@ class Endpoint:
         fetcher: CertificateFetcher,
         *,
         clock: Callable[[], datetime] = lambda: NOW,
-        amazon_pay: CaptureDetailsSource | None = None,
+        amazon_pay: AmazonPayReader | None = None,
     ) -> None:
         """Build the container's service from the environment now, with these injections."""
         runtime.reset()
         BUILD_SERVICE.cache_clear()
-        service = IpnService.from_environment(
+        service = lambda_services(now=clock).ipn_service(
             certificate_fetcher=fetcher,
             subscribe_url_fetcher=self.subscribe,
             amazon_pay=(lambda: amazon_pay) if amazon_pay is not None else None,
-            clock=clock,
         )
         self.install_service(service)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.references import refund_reference_id
-from tests.unit.ipn_handler.signing import (
+from amazon_pay_refunds.core.references import refund_reference_id
+from tests.support.ipn_signing import (
     LOCAL_PREFIX,
     SELLER,
     TOPIC,

@@ -8,10 +8,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.store import RefundStore, StoreBusy
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreBusy
+from amazon_pay_refunds.core.models import RefundStatus
 from functions.ipn_handler import app
-from tests.unit.ipn_handler.signing import LOCAL_PREFIX, Signer
+from tests.support.ipn_signing import LOCAL_PREFIX, Signer
 
 from .conftest import BUILD_SERVICE, Endpoint, FakeContext, create_refund
 from .local_ipns import LocalIpns, trust_local_authority
@@ -37,7 +37,7 @@ def test_local_trust_is_refused_inside_lambda_answered_500_and_logged(
     assert response["statusCode"] == 500
     assert '"reason": "configuration_error"' in response["body"]
     logged = [r for r in caplog.records if r.getMessage() == "IPN handler misconfigured"]
-    assert len(logged) == 1 and "refused in AWS Lambda" in logged[0].detail
+    assert len(logged) == 1 and "refused in AWS Lambda" in vars(logged[0])["detail"]
     refund = store.get_refund(REFUND_ID)
     assert refund is not None and refund.status is RefundStatus.REQUESTED
 
@@ -57,7 +57,7 @@ def test_a_rejection_is_logged_with_its_reason_and_counted_by_reason(
 
     assert (answer.status, answer.reason) == (403, "signature_invalid")
     rejected = [r for r in caplog.records if r.getMessage() == "IPN rejected"]
-    assert [(r.reason, r.status) for r in rejected] == [("signature_invalid", 403)]
+    assert [(vars(r)["reason"], vars(r)["status"]) for r in rejected] == [("signature_invalid", 403)]
     assert all("Completes" not in str(r.__dict__) for r in caplog.records)  # never the body
     metrics = capsys.readouterr().out
     assert '"IpnRejected":[1.0]' in metrics and '"reason":"signature_invalid"' in metrics
@@ -102,7 +102,7 @@ def test_a_missing_table_answers_503_for_a_notification_that_needs_a_write(
 ) -> None:
     ipns = trust_local_authority(monkeypatch, endpoint)
     dynamodb.delete_table(TableName="refunds-ipn")
-    from tests.unit.ipn_handler.signing import amazon_pay_message, api_event
+    from tests.support.ipn_signing import amazon_pay_message, api_event
 
     capture = amazon_pay_message("<CaptureNotification/>", notification_type="PaymentCapture")
     answer = endpoint.post(api_event(ipns.signer.envelope(capture)))

@@ -23,8 +23,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from amazon_pay_refunds.sns import RequestsCertificateFetcher
-from tests.unit.ipn_handler.signing import (
+from amazon_pay_refunds.adapters.sns import RequestsCertificateFetcher
+from tests.support.ipn_signing import (
     NOW,
     OTHER_SELLER,
     SELLER,
@@ -33,7 +33,7 @@ from tests.unit.ipn_handler.signing import (
     api_event,
     refund_notification_xml,
 )
-from tests.unit.sns.forge import make_identity
+from tests.support.sns_forge import make_identity
 
 from .conftest import Endpoint
 

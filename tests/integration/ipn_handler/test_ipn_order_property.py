@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.models import Refund
 
 from .conftest import Endpoint, create_refund
 from .local_ipns import LocalIpns, amazon_refund_id, trust_local_authority

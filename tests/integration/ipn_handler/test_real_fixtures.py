@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price
-from amazon_pay_refunds.service.notifications import IpnService
-from amazon_pay_refunds.sns import CertificateResponse, DeploymentBinding, SnsCertificateTrust, SnsVerifier
-from amazon_pay_refunds.store import RefundStore
-from tests.unit.ipn_handler.signing import api_event
-from tests.unit.sns.forge import headers_for
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price, RefundDetails
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    DeploymentBinding,
+    IpnAuthenticator,
+    SnsCertificateTrust,
+    SnsVerifier,
+)
+from amazon_pay_refunds.use_cases.notifications import IpnService
+from tests.support.ipn_signing import api_event
+from tests.support.sns_forge import headers_for
 
 from .conftest import Endpoint, create_refund, table_items
 
@@ -95,6 +101,11 @@ class CaptureListing:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        raise AssertionError("the IPN carries the refund's details: none is read")
 
     def get_capture_details(
         self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
@@ -194,9 +205,11 @@ def test_every_real_fixture_is_refused_today_because_its_certificate_expired(
     )
     endpoint.install_service(
         IpnService(
-            verifier=verifier,
-            binding=DeploymentBinding.of(
-                topic_arns=runtime.settings().ipn_topic_arns, seller_ids=runtime.settings().seller_ids
+            authenticity=IpnAuthenticator(
+                verifier,
+                DeploymentBinding.of(
+                    topic_arns=runtime.settings().ipn_topic_arns, seller_ids=runtime.settings().seller_ids
+                ),
             ),
             store=runtime.store(),
             amazon_pay=runtime.amazon_pay,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.models import AttemptState, RefundStatus
 
 from .conftest import CAPTURE_ID, Endpoint, create_refund
 from .local_ipns import LocalIpns, amazon_refund_id, trust_local_authority
@@ -132,7 +132,7 @@ def test_duplicate_ipns_are_acknowledged_and_write_nothing(
 def test_an_ipn_of_another_seller_never_changes_our_refund(
     endpoint: Endpoint, ipns: LocalIpns, store: RefundStore
 ) -> None:
-    from tests.unit.ipn_handler.signing import OTHER_SELLER, OTHER_TOPIC
+    from tests.support.ipn_signing import OTHER_SELLER, OTHER_TOPIC
 
     answer = endpoint.post(
         ipns.refund_event(REFUND_ID, "Completed", seller_id=OTHER_SELLER, topic=OTHER_TOPIC)
@@ -164,7 +164,7 @@ def test_a_live_ipn_never_changes_a_sandbox_deployment(
 def test_a_refund_ipn_signed_by_another_authority_is_refused(
     endpoint: Endpoint, ipns: LocalIpns, store: RefundStore
 ) -> None:
-    from tests.unit.ipn_handler.signing import Signer
+    from tests.support.ipn_signing import Signer
 
     stranger = LocalIpns(Signer.local())  # same URL prefix and name, another CA
     answer = endpoint.post(stranger.refund_event(REFUND_ID, "Completed"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.unit.ipn_handler.signing import OTHER_TOPIC, TOPIC, Signer, api_event
+from tests.support.ipn_signing import OTHER_TOPIC, TOPIC, Signer, api_event
 
 from .conftest import Endpoint
 
@@ -27,7 +28,7 @@ def signer(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Signer:
 
 def subscription(
     signer: Signer, url: str, *, topic: str = TOPIC, message_type: str = "SubscriptionConfirmation"
-):  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
     message = f"You have chosen to subscribe to the topic {topic}. To confirm, visit the SubscribeURL."
     return api_event(
         signer.envelope(message, topic=topic, message_type=message_type, subscribe_url=url, token=TOKEN)

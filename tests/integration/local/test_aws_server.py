@@ -25,7 +25,7 @@ FUNCTION = "EventPublisherFunction"  # the fixture's stack does not pump, so not
 
 
 def lambda_client(stack: LocalStack) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
+    return boto3.client(
         "lambda",
         endpoint_url=stack.aws_url,
         region_name=stack.region,
@@ -112,7 +112,7 @@ def test_concurrent_transactions_on_one_item_are_each_applied_once_or_cancelled(
     no_retries = Config(retries={"total_max_attempts": 1})
 
     def reserve(n: int) -> str:
-        client = boto3.client(  # type: ignore[call-overload]
+        client = boto3.client(
             "dynamodb", endpoint_url=stack.aws_url, region_name=stack.region, config=no_retries
         )
         try:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
+from amazon_pay_refunds.adapters.dynamodb.schema import GSI1, TABLE_DEFINITION, TIME_TO_LIVE
+from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
+from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsVerifier, trust_from_environment, verify_ipn
 from amazon_pay_refunds.config import load_settings
-from amazon_pay_refunds.mws.client import AmazonPayClient
-from amazon_pay_refunds.mws.credentials import parse_credentials_secret
-from amazon_pay_refunds.sns import DeploymentBinding, SnsVerifier, trust_from_environment, verify_ipn
-from amazon_pay_refunds.store.schema import GSI1, TABLE_DEFINITION, TIME_TO_LIVE
 from refunds_local.stack import LocalStack, StackAlreadyRunning
 
 from .handlers import Recorder

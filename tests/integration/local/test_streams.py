@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund, request_fingerprint
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.core.models import AttemptState, Refund, request_fingerprint
 from refunds_local.stack import LocalStack
 from refunds_local.streams import matches
 

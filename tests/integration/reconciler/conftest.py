@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.reconciliation import Reconciler, ReconciliationReport
-from amazon_pay_refunds.service.refund_requests import FaultHook, no_faults
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
+from amazon_pay_refunds.use_cases.submission import FaultHook, no_faults
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
-from tests.integration.refund_api.conftest import (  # noqa: F401 - fixtures used by the tests here
+from tests.support.refund_api_stack import (  # noqa: F401 - fixtures used by the tests here
     Api,
     aws,
     capture,
@@ -63,16 +63,7 @@ def reconcile(iam_gate: IamGate, clock: Clock) -> Reconcile:  # noqa: F811
             return _run(limit, fault_hook)
 
     def _run(limit: int, fault_hook: FaultHook) -> ReconciliationReport:
-        settings = runtime.settings()
-        reconciler = Reconciler.build(
-            runtime.store(),
-            runtime.amazon_pay(),
-            runtime.seller_credentials,
-            retry_delay_seconds=settings.retry_delay_seconds,
-            max_processing_failure_retries=settings.max_processing_failure_retries,
-            now=clock,
-            fault_hook=fault_hook,
-        )
+        reconciler = lambda_services(now=clock).reconciler(fault_hook=fault_hook)
         return reconciler.run(deadline=deadline_in(30), limit=limit)
 
     return run

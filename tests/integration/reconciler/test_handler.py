@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-from amazon_pay_refunds.domain.models import AttemptState
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+from amazon_pay_refunds.core.models import AttemptState
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
 from amazon_pay_sim import Simulator
 from refunds_local.iam import IamGate, as_principal
-from tests.integration.refund_api.conftest import LambdaContext, refund_body
+from tests.support.refund_api_stack import Api, LambdaContext, refund_body
 
-from .conftest import Api, Clock
+from .conftest import Clock
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEDULED_EVENT = json.loads((REPO / "events" / "reconciler" / "scheduled.json").read_text())
@@ -34,7 +34,7 @@ def handler(
     module = importlib.import_module("functions.reconciler.app")
 
     def wired() -> Reconciler:
-        return Reconciler.build(runtime.store(), runtime.amazon_pay(), runtime.seller_credentials, now=clock)
+        return lambda_services(now=clock).reconciler()
 
     monkeypatch.setattr(module, "reconciler", wired)
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
-from tests.integration.refund_api.conftest import refund_body
+from tests.support.refund_api_stack import Api, refund_body
 
-from .conftest import Api, Clock, Reconcile, calls, get, refunds_at_amazon
+from .conftest import Clock, Reconcile, calls, get, refunds_at_amazon
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]
@@ -29,7 +30,7 @@ def crash_the_api_at(monkeypatch: pytest.MonkeyPatch, where: FaultPoint) -> None
             raise Crash(point)
 
     module = importlib.import_module("functions.refund_api.app")
-    monkeypatch.setattr(module, "refund_service", lambda: RefundRequests.from_runtime(fault_hook=hook))
+    monkeypatch.setattr(module, "refund_service", lambda: lambda_services().refund_requests(fault_hook=hook))
 
 
 # --- a lost IPN ---------------------------------------------------------------------------------------
@@ -202,8 +203,8 @@ def test_a_run_acts_on_no_more_refunds_than_its_limit_and_the_next_run_continues
 def _drain(capture_id: str) -> None:
     """Use up what is left of a GetCaptureDetails fault: Amazon is reachable again."""
     from amazon_pay_refunds import runtime
-    from amazon_pay_refunds.mws.client import deadline_in
-    from amazon_pay_refunds.mws.errors import AmazonPayError
+    from amazon_pay_refunds.adapters.mws.client import deadline_in
+    from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 
     for _ in range(20):
         try:

@@ -1,7 +1,7 @@
 """Twenty refunds on one capture at once, whose sum exceeds it: the ledger is never overdrawn.
 
 The requests run in 20 threads through the very call the POST /refunds route makes
-(`RefundRequests.request_refund`), answered through `http_errors` as the handler answers. They do not go
+(`RefundService.request_refund`), answered through `http_errors` as the handler answers. They do not go
 through `lambda_handler` itself: Powertools' resolver keeps the current event on class attributes
 (`BaseRouter.current_event`), so one process cannot run two handler invocations at once — Lambda never
 does; concurrent invocations run in separate execution environments. Everything after the resolver runs
@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from botocore.endpoint import Endpoint
 
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.service.http_errors import error_response
-from amazon_pay_refunds.service.refund_requests import RefundRequest, RefundRequests
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.api.http_errors import error_response
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 from amazon_pay_sim import Simulator
-
-from .conftest import Api
+from tests.support.refund_api_stack import Api
 
 REQUESTS = 20
 
@@ -36,7 +36,7 @@ def serialised_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     removes moto's own races: the requests still interleave between their DynamoDB calls, and their calls
     to Amazon (the simulator, over HTTP) run fully in parallel."""
     lock = threading.Lock()
-    original = Endpoint._do_get_response
+    original = getattr(Endpoint, "_do_get_response")  # noqa: B009 - moto's private method, patched
 
     def one_at_a_time(self: Endpoint, *args: Any, **kwargs: Any) -> Any:
         with lock:
@@ -53,14 +53,15 @@ def test_parallel_refunds_never_overdraw_the_capture_and_each_gets_a_definite_an
     start = threading.Barrier(REQUESTS)
 
     def request(index: int) -> tuple[int, str]:
-        service = RefundRequests.from_runtime()
+        service = lambda_services().refund_requests()
         wanted = RefundRequest(f"par-{index}", capture_id, Decimal("10.00"), "USD")
         start.wait()
         try:
             outcome = service.request_refund(wanted, deadline=deadline_in(20))
         except Exception as error:
             response = error_response(error)
-            return response.status_code, response.body["error"]["code"]
+            body: Any = response.body
+            return response.status_code, body["error"]["code"]
         return (202 if outcome.created else 200), outcome.refund.status.value
 
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:

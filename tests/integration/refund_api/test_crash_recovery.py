@@ -10,14 +10,14 @@ from collections.abc import Callable
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.client import deadline_in
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.refund_requests import FaultPoint, RefundRequests
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.mws.client import deadline_in
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.use_cases.submission import FaultPoint
 from amazon_pay_sim import Simulator
-
-from .conftest import Api, refund_body, refund_calls
+from tests.support.refund_api_stack import Api, refund_body, refund_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]
@@ -38,12 +38,14 @@ def crashing_at(where: FaultPoint) -> Callable[[FaultPoint, Refund], None]:
 def crash_the_handler_at(monkeypatch: pytest.MonkeyPatch, where: FaultPoint) -> None:
     handler_module = importlib.import_module("functions.refund_api.app")
     monkeypatch.setattr(
-        handler_module, "refund_service", lambda: RefundRequests.from_runtime(fault_hook=crashing_at(where))
+        handler_module,
+        "refund_service",
+        lambda: lambda_services().refund_requests(fault_hook=crashing_at(where)),
     )
 
 
 def submit_requested(refund_id: str) -> Refund:
-    return RefundRequests.from_runtime().submit_requested(refund_id, deadline=deadline_in(10))
+    return lambda_services().refund_requests().submit_requested(refund_id, deadline=deadline_in(10))
 
 
 def refunds_at_amazon(simulator: Simulator, capture_id: str) -> list[dict[str, object]]:
@@ -153,7 +155,7 @@ def test_refund_without_reservation_stays_requested_while_amazon_is_unreachable(
     simulator.add_fault("GetCaptureDetails", "503", count=500)
     api.remaining_seconds = 5.0
     api.post_refund(refund_body(capture_id))
-    still = RefundRequests.from_runtime().submit_requested("ord-1001-r1", deadline=deadline_in(1))
+    still = lambda_services().refund_requests().submit_requested("ord-1001-r1", deadline=deadline_in(1))
     assert still.status.value == "Requested" and still.reservation_pending
     assert refund_calls(simulator) == []
 
@@ -189,7 +191,7 @@ def test_refund_without_reservation_that_no_longer_fits_fails_with_refund_exceed
 
 
 def test_submit_requested_of_an_unknown_refund_is_not_found(api: Api) -> None:
-    from amazon_pay_refunds.service.errors import RefundNotFound
+    from amazon_pay_refunds.use_cases.errors import RefundNotFound
 
     with pytest.raises(RefundNotFound):
         submit_requested("never-requested")

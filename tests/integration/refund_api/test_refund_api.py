@@ -12,13 +12,12 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.store import RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
 from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY, MwsAnswer
 from amazon_pay_sim.state import MwsError
-
-from .conftest import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
+from tests.support.refund_api_stack import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
 
 Capture = Callable[..., str]
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -377,8 +376,8 @@ def test_manual_action_refund_is_resolved_out_of_band(
 ) -> None:
     from datetime import UTC, datetime
 
-    from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-    from amazon_pay_refunds.domain.models import AttemptState
+    from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+    from amazon_pay_refunds.core.models import AttemptState
 
     api.post_refund(refund_body(capture(), seller_refund_note=AMAZON_REJECTED))
     declined = AttemptOutcome(
@@ -393,8 +392,8 @@ def test_manual_action_refund_is_resolved_out_of_band(
 def test_resolving_again_answers_the_resolved_refund(api: Api, capture: Capture, store: RefundStore) -> None:
     from datetime import UTC, datetime
 
-    from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-    from amazon_pay_refunds.domain.models import AttemptState
+    from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+    from amazon_pay_refunds.core.models import AttemptState
 
     api.post_refund(refund_body(capture()))
     declined = AttemptOutcome(
@@ -424,6 +423,9 @@ def test_secrets_never_appear_in_logs_or_answers(
     json_lines.setFormatter(handler_module.logger.registered_formatter)
     service_logger = logging.getLogger(handler_module.logger.service)
     service_logger.addHandler(json_lines)
+    # The library's lines (Amazon's errors among them) go out the same way in Lambda (structured_library_logs)
+    library_logger = logging.getLogger("amazon_pay_refunds")
+    library_logger.addHandler(json_lines)
     # Everything of ours down to DEBUG. (botocore's own DEBUG wire log prints GetSecretValue's answer: it
     # must never be switched on in a deployment, and is left at INFO here.)
     caplog.set_level(logging.INFO)
@@ -439,6 +441,7 @@ def test_secrets_never_appear_in_logs_or_answers(
         answers.append(api.get_capture(capture_id))
     finally:
         service_logger.removeHandler(json_lines)
+        library_logger.removeHandler(json_lines)
     captured = capsys.readouterr()
     everything = "\n".join(
         [

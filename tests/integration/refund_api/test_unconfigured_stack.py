@@ -13,8 +13,13 @@ import boto3
 import pytest
 
 from amazon_pay_refunds import runtime
-
-from .conftest import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, SECRET_NAME, SELLER_ID, Api, refund_body
+from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+from tests.support.refund_api_stack import (
+    SECRET_NAME,
+    SELLER_ID,
+    Api,
+    refund_body,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.service.retries import RetryStarter, RetryTiming
+from amazon_pay_refunds.use_cases.retry_starter import RetryStarter, RetryTiming
 from refunds_local.stack import LocalStack
 
 from .support import (

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.sim.conftest import SimClient
-from tests.unit.sim.support import refund_params
+from tests.support.sim import refund_params
+from tests.support.sim_client import SimClient
 
 
 def error_code(response: Any) -> str:

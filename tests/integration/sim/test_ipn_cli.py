@@ -9,9 +9,9 @@ from pathlib import Path
 
 import requests
 
-from amazon_pay_refunds.sns import SnsVerifier, trust_from_environment
+from amazon_pay_refunds.adapters.sns import SnsVerifier, trust_from_environment
 from amazon_pay_sim.receiver import IpnReceiver
-from tests.integration.sim.ipn_support import verify_posted
+from tests.support.sim_ipn import verify_posted
 
 SCRIPT = Path(sys.executable).parent / "amazon-pay-sim"
 

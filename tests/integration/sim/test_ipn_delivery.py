@@ -9,13 +9,13 @@ import time
 import pytest
 import requests
 
-from amazon_pay_refunds.sns import NotAuthentic, Reason, SnsCertificateTrust, SnsVerifier
-from amazon_pay_refunds.sns.certificates import CertificateResponse
+from amazon_pay_refunds.adapters.sns import NotAuthentic, Reason, SnsCertificateTrust, SnsVerifier
+from amazon_pay_refunds.adapters.sns.certificates import CertificateResponse
 from amazon_pay_sim.receiver import IpnReceiver, Posted
-from tests.conftest import FIXTURES
-from tests.integration.sim.conftest import SimClient
-from tests.integration.sim.ipn_support import local_verifier, verify_posted
-from tests.unit.sim.support import refund_params
+from tests.support.paths import FIXTURES
+from tests.support.sim import refund_params
+from tests.support.sim_client import SimClient
+from tests.support.sim_ipn import local_verifier, verify_posted
 
 FIXTURE = FIXTURES / "sns" / "amazon-pay-refund-completed-eu-2017.json"
 SELLER = "A1LOCALSELLER"
@@ -167,7 +167,7 @@ def test_a_declined_ipn_carries_the_reason_code(ipn_served: SimClient, receiver:
     idle(ipn_served)
     verified = verify_posted(receiver.posts[-1], local_verifier(ipn_served.handle.simulator))
     assert verified.notification is not None
-    from amazon_pay_refunds.mws.parse import refund_details_from_xml
+    from amazon_pay_refunds.adapters.mws.parse import refund_details_from_xml
 
     status = refund_details_from_xml(verified.notification.notification_data).refund_status
     assert (status.state, status.reason_code) == ("Declined", "AmazonRejected")
@@ -286,7 +286,7 @@ def test_the_production_trust_refuses_the_simulators_ipns(
 def test_the_signing_certificate_is_refused_by_another_authority(
     ipn_served: SimClient, receiver: IpnReceiver
 ) -> None:
-    from amazon_pay_refunds.sns import LocalAuthorityTrust
+    from amazon_pay_refunds.adapters.sns import LocalAuthorityTrust
     from amazon_pay_sim.authority import LocalAuthority
 
     refund(ipn_served)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from amazon_pay_refunds.mws.signing import timestamp
+from amazon_pay_refunds.adapters.mws.signing import timestamp
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import MWS_PATH
-from tests.integration.sim.conftest import SimClient
-from tests.unit.sim.support import refund_params, signed_body
+from tests.support.sim import refund_params, signed_body
+from tests.support.sim_client import SimClient
 
 REJECTED = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"AmazonRejected"}}'
 FAIL_TWICE = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"ProcessingFailure", "Times": 2}}'

@@ -7,7 +7,7 @@ from amazon_pay import payment_request
 from amazon_pay.client import AmazonPayClient
 
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID, MWS_PATH
-from tests.integration.sim.conftest import SimClient
+from tests.support.sim_client import SimClient
 
 # The SDK itself calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")

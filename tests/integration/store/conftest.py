@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from amazon_pay_refunds.store import RefundStore, create_table
+from amazon_pay_refunds.adapters.dynamodb import RefundStore, create_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

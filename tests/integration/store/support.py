@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import request_refund
-from amazon_pay_refunds.domain.models import Refund, request_fingerprint
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import request_refund
+from amazon_pay_refunds.core.models import Refund, request_fingerprint
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CAPTURE_ID = "S01-1234567-1234567-C000001"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from amazon_pay_refunds.store import RefundExceedsCapture, RefundStore
+from amazon_pay_refunds.adapters.dynamodb import RefundExceedsCapture, RefundStore
 
 from .support import CAPTURE_ID, refund, seed
 

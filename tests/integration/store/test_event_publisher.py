@@ -12,16 +12,16 @@ import boto3
 import pytest
 
 from amazon_pay_refunds import runtime
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     ManualActionRequired,
     ResolvedOutOfBand,
     apply_observation,
 )
-from amazon_pay_refunds.domain.models import AttemptState
+from amazon_pay_refunds.core.models import AttemptState
 from amazon_pay_refunds.events import publish_stream_records
-from amazon_pay_refunds.store import RefundStore
 from functions.event_publisher import app
 
 from .support import CAPTURE_ID, at, refund, seed

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.store import (
+from amazon_pay_refunds.adapters.dynamodb import (
     LedgerNotFound,
     RefundAlreadyExists,
     RefundExceedsCapture,

@@ -6,25 +6,25 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.classification import ReportedRefund
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect, LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import (
+    CurrencyMismatch,
+    LedgerNotFound,
+    RefundAlreadyExists,
+    RefundExceedsCapture,
+    RefundNotStored,
+    RefundStore,
+    VersionConflict,
+)
+from amazon_pay_refunds.core.classification import ReportedRefund
+from amazon_pay_refunds.core.ledger import EffectKind, LedgerEffect, LedgerSeed
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     PermanentlyRefused,
     Transition,
     apply_observation,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.store import (
-    CurrencyMismatch,
-    LedgerNotFound,
-    RefundAlreadyExists,
-    RefundExceedsCapture,
-    RefundNotFound,
-    RefundStore,
-    VersionConflict,
-)
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
 
 from .support import CAPTURE_ID, T0, at, refund, seed
 
@@ -229,7 +229,7 @@ def test_transition_re_reads_and_re_applies_after_a_concurrent_change(store: Ref
 
 
 def test_transition_of_an_unknown_refund_raises_not_found(store: RefundStore) -> None:
-    with pytest.raises(RefundNotFound):
+    with pytest.raises(RefundNotStored):
         store.transition("nope", accept())  # type: ignore[arg-type]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted, AttemptOutcome, apply_observation
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.store import RefundStore
-from amazon_pay_refunds.store.items import ledger_to_item, refund_to_item
-from amazon_pay_refunds.store.schema import GSI1, TABLE_DEFINITION
+from amazon_pay_refunds.adapters.dynamodb import RefundStore
+from amazon_pay_refunds.adapters.dynamodb.items import ledger_to_item, refund_to_item
+from amazon_pay_refunds.adapters.dynamodb.schema import GSI1, TABLE_DEFINITION
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted, AttemptOutcome, apply_observation
+from amazon_pay_refunds.core.models import AttemptState, Refund
 
 from .support import T0, at, refund, seed
 
@@ -71,7 +71,7 @@ def test_refund_item_stays_within_one_write_unit_along_the_happy_path() -> None:
 
 
 def test_ledger_item_with_ten_refunds_stays_within_one_write_unit() -> None:
-    from amazon_pay_refunds.domain.ledger import open_ledger, reserve
+    from amazon_pay_refunds.core.ledger import open_ledger, reserve
 
     ledger = open_ledger(seed("1000.00"), T0)
     for number in range(10):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.classification import (
+from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
     REASON_CHARGEBACK,
     Ours,
@@ -19,15 +19,14 @@ from amazon_pay_refunds.domain.classification import (
     forbids_retry,
     named_refund_id,
 )
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.core.lifecycle import (
     PROCESSING_FAILURE,
     AttemptAccepted,
     AttemptOutcome,
     NewAttemptStarted,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-
-from .support import CAPTURE_ID, drive, new_refund
+from amazon_pay_refunds.core.models import AttemptState, Refund
+from tests.support.domain import CAPTURE_ID, drive, new_refund
 
 AMAZON_ID_1 = "S01-1234567-1234567-R000001"
 AMAZON_ID_2 = "S01-1234567-1234567-R000002"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.classification import ReportedRefund
-from amazon_pay_refunds.domain.ledger import (
+from amazon_pay_refunds.core.classification import ReportedRefund
+from amazon_pay_refunds.core.ledger import (
     CurrencyMismatch,
     EffectKind,
     LedgerEffect,
@@ -22,9 +22,8 @@ from amazon_pay_refunds.domain.ledger import (
     release,
     reserve,
 )
-from amazon_pay_refunds.domain.models import CaptureLedger
-
-from .support import CAPTURE_ID, T0
+from amazon_pay_refunds.core.models import CaptureLedger
+from tests.support.domain import CAPTURE_ID, T0
 
 
 def ledger(captured: str = "100.00", currency: str = "USD", *, over: bool = False) -> CaptureLedger:

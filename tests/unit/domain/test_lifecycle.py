@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.core.ledger import EffectKind, LedgerEffect
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     ManualActionRequired,
@@ -16,10 +16,9 @@ from amazon_pay_refunds.domain.lifecycle import (
     request_refund,
     reservation_state,
 )
-from amazon_pay_refunds.domain.models import AttemptState, DetailType, RefundStatus
-from amazon_pay_refunds.domain.references import InvalidRefundId
-
-from .support import CAPTURE_ID, T0, drive, new_refund, step
+from amazon_pay_refunds.core.models import AttemptState, DetailType, RefundStatus
+from amazon_pay_refunds.core.references import InvalidRefundId
+from tests.support.domain import CAPTURE_ID, T0, drive, new_refund, step
 
 PENDING, COMPLETED, DECLINED = AttemptState.PENDING, AttemptState.COMPLETED, AttemptState.DECLINED
 R1 = "S01-1234567-1234567-R000001"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.ledger import EffectKind, LedgerEffect
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.core.ledger import EffectKind, LedgerEffect
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     ManualActionRequired,
@@ -19,9 +19,8 @@ from amazon_pay_refunds.domain.lifecycle import (
     TransitionNotAllowed,
     reservation_state,
 )
-from amazon_pay_refunds.domain.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
-
-from .support import new_refund, step
+from amazon_pay_refunds.core.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
+from tests.support.domain import new_refund, step
 
 PENDING, COMPLETED, DECLINED = AttemptState.PENDING, AttemptState.COMPLETED, AttemptState.DECLINED
 

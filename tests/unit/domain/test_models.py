@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted
-from amazon_pay_refunds.domain.models import format_timestamp, request_fingerprint
-
-from .support import T0, drive, new_refund
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted
+from amazon_pay_refunds.core.models import format_timestamp, request_fingerprint
+from tests.support.domain import T0, drive, new_refund
 
 
 def test_refund_resource_has_exactly_the_spec_fields() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.domain.references import (
+from amazon_pay_refunds.core.references import (
     MAX_ATTEMPT,
     InvalidRefundId,
     parse_refund_reference_id,

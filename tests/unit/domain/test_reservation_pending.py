@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from amazon_pay_refunds.domain.ledger import EffectKind
-from amazon_pay_refunds.domain.lifecycle import PermanentlyRefused
-from amazon_pay_refunds.domain.models import RefundStatus
-from amazon_pay_refunds.domain.references import is_amazon_capture_id
-
-from .support import new_refund, step
+from amazon_pay_refunds.core.ledger import EffectKind
+from amazon_pay_refunds.core.lifecycle import PermanentlyRefused
+from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.core.references import is_amazon_capture_id
+from tests.support.domain import new_refund, step
 
 
 def test_refusing_a_refund_without_reservation_fails_it_and_releases_nothing() -> None:

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import Transition
-from amazon_pay_refunds.domain.models import Refund
-from amazon_pay_refunds.mws.models import CaptureDetails
-from amazon_pay_refunds.store import RefundNotFound
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import Transition
+from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.ports import KnownRefunds, RefundNotStored
 
 
 @dataclass
@@ -33,7 +33,7 @@ class MemoryStore:
     ) -> Transition:
         current = self.refunds.get(refund_id)
         if current is None:
-            raise RefundNotFound(refund_id)
+            raise RefundNotStored(refund_id)
         result = fn(current)
         if not result.changed:
             return result
@@ -41,6 +41,9 @@ class MemoryStore:
         self.refunds[refund_id] = stored
         self.writes += 1
         return Transition(current, stored, result.effect)
+
+    def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None:
+        return None  # no capture's ledger is kept here: IPN tests place external refunds by their capture
 
     def list_open(
         self, status: Any = None, older_than: datetime | None = None, limit: int = 100
@@ -79,6 +82,7 @@ class MemoryStore:
 @dataclass
 class CaptureDetailsSpy:
     details: dict[str, CaptureDetails] = field(default_factory=dict)
+    refund_details: dict[str, RefundDetails] = field(default_factory=dict)
     error: Exception | None = None
     calls: list[str] = field(default_factory=list)
 
@@ -89,3 +93,11 @@ class CaptureDetailsSpy:
         if self.error is not None:
             raise self.error
         return self.details[amazon_capture_id]
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        self.calls.append(amazon_refund_id)
+        if self.error is not None:
+            raise self.error
+        return self.refund_details[amazon_refund_id]

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.service.notifications import IpnAnswer
+from amazon_pay_refunds.use_cases.notifications import Disposition, IpnOutcome
 from functions.ipn_handler import app
-
-from .signing import api_event
+from tests.support.ipn_signing import api_event
 
 
 @dataclass
@@ -25,12 +24,12 @@ class FakeContext:
 
 @dataclass
 class RecordingService:
-    answer: IpnAnswer = field(
-        default_factory=lambda: IpnAnswer(200, "processed", "m-1", "PaymentRefund", "r-1")
+    answer: IpnOutcome = field(
+        default_factory=lambda: IpnOutcome(Disposition.ACCEPTED, "processed", "m-1", "PaymentRefund", "r-1")
     )
     calls: list[tuple[bytes | str, dict[str, str]]] = field(default_factory=list)
 
-    def handle(self, body: bytes | str, headers: dict[str, str]) -> IpnAnswer:
+    def handle(self, body: bytes | str, headers: dict[str, str]) -> IpnOutcome:
         self.calls.append((body, dict(headers)))
         return self.answer
 
@@ -80,9 +79,14 @@ def test_an_sns_header_repeated_with_different_values_is_refused(service: Record
     assert service.calls == []
 
 
-@pytest.mark.parametrize("status", [400, 403, 503])
-def test_the_service_answer_is_the_http_answer(service: RecordingService, status: int) -> None:
-    service.answer = IpnAnswer(status, "some_reason", fields={"detail": "why"})
+@pytest.mark.parametrize(
+    ("disposition", "status"),
+    [(Disposition.MALFORMED, 400), (Disposition.NOT_AUTHENTIC, 403), (Disposition.UNAVAILABLE, 503)],
+)
+def test_the_service_outcome_is_the_http_answer(
+    service: RecordingService, disposition: Disposition, status: int
+) -> None:
+    service.answer = IpnOutcome(disposition, "some_reason", fields={"detail": "why"})
 
     assert call(api_event(BODY, headers=HEADERS)) == (status, {"status": "rejected", "reason": "some_reason"})
 
@@ -103,7 +107,7 @@ def test_a_configuration_error_answers_500_and_never_reaches_verification(
 
 
 def test_an_unexpected_error_answers_500_so_that_sns_redelivers(service: RecordingService) -> None:
-    def broken(body: Any, headers: Any) -> IpnAnswer:
+    def broken(body: Any, headers: Any) -> IpnOutcome:
         raise RuntimeError("bug")
 
     service.handle = broken  # type: ignore[method-assign]
@@ -114,11 +118,13 @@ def test_an_unexpected_error_answers_500_so_that_sns_redelivers(service: Recordi
 def test_the_log_correlation_id_is_the_sns_message_id(
     service: RecordingService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service.answer = IpnAnswer(200, "processed", "verified-message-id", "PaymentRefund", "ord-1-r1")
+    service.answer = IpnOutcome(
+        Disposition.ACCEPTED, "processed", "verified-message-id", "PaymentRefund", "ord-1-r1"
+    )
 
     call(api_event(BODY, headers=HEADERS))
 
     accepted = [r for r in caplog.records if r.getMessage() == "IPN accepted"]
     assert len(accepted) == 1
     assert app.logger.get_correlation_id() == "verified-message-id"
-    assert accepted[0].reason == "processed"
+    assert vars(accepted[0])["reason"] == "processed"

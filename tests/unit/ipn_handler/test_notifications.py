@@ -9,19 +9,20 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, Transition, request_refund
-from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, Price
-from amazon_pay_refunds.service.notifications import (
-    IpnService,
-    SubscriptionNotConfirmed,
-    order_reference_of,
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.adapters.sns import (
+    DeploymentBinding,
+    IpnAuthenticator,
+    SnsCertificateTrust,
+    SnsVerifier,
 )
-from amazon_pay_refunds.sns import DeploymentBinding, SnsCertificateTrust, SnsVerifier
-
-from .doubles import CaptureDetailsSpy, MemoryStore
-from .signing import (
+from amazon_pay_refunds.api.ipn_answers import IpnAnswer
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
+from amazon_pay_refunds.core.models import AttemptState, RefundStatus
+from amazon_pay_refunds.ports import SubscriptionNotConfirmed
+from amazon_pay_refunds.use_cases.notifications import IpnService, order_reference_of
+from tests.support.ipn_signing import (
     NOW,
     OTHER_SELLER,
     OTHER_TOPIC,
@@ -31,6 +32,8 @@ from .signing import (
     amazon_pay_message,
     refund_notification_xml,
 )
+
+from .doubles import CaptureDetailsSpy, MemoryStore
 
 REFUND_ID = "ord-1-r1"
 CAPTURE_ID = "S01-1111111-2222222-C000001"
@@ -94,13 +97,13 @@ class World:
     def post(self, message: str, **envelope: Any) -> tuple[str, dict[str, str]]:
         import json
 
-        from tests.unit.sns.forge import headers_for
+        from tests.support.sns_forge import headers_for
 
         document = self.signer.envelope(message, **envelope)
         return json.dumps(document), headers_for(document)
 
     def handle(self, posted: tuple[str, dict[str, str]]) -> tuple[int, str]:
-        answer = self.service.handle(*posted)
+        answer = IpnAnswer.of(self.service.handle(*posted))
         return answer.status, answer.reason
 
 
@@ -124,8 +127,10 @@ def world() -> World:
     )
     amazon, resumed, subscribe = CaptureDetailsSpy(), Resumed(), SubscribeSpy()
     service = IpnService(
-        verifier=SnsVerifier(SnsCertificateTrust(), fetcher=signer.fetch, clock=lambda: NOW),
-        binding=DeploymentBinding.of(seller_ids=[SELLER, OTHER_SELLER]),
+        authenticity=IpnAuthenticator(
+            SnsVerifier(SnsCertificateTrust(), fetcher=signer.fetch, clock=lambda: NOW),
+            DeploymentBinding.of(seller_ids=[SELLER, OTHER_SELLER]),
+        ),
         store=store,
         amazon_pay=lambda: amazon,
         sandbox=True,
@@ -263,8 +268,6 @@ def test_a_subscription_confirmation_that_sns_does_not_confirm_now_answers_503(w
 
 
 def test_answers_never_echo_the_body() -> None:
-    from amazon_pay_refunds.service.notifications import IpnAnswer
-
     answer = IpnAnswer(
         403, "signature_invalid", fields={"detail": "the signature does not match the message"}
     )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from amazon_pay_refunds.domain.references import parse_refund_reference_id
-from amazon_pay_refunds.mws.parse import refund_details_from_xml
-
-from .signing import refund_notification_xml
+from amazon_pay_refunds.adapters.mws.parse import refund_details_from_xml
+from amazon_pay_refunds.core.references import parse_refund_reference_id
+from tests.support.ipn_signing import refund_notification_xml
 
 
 def test_an_a_to_z_refund_ipn_without_refund_reference_id_parses_as_naming_no_refund_of_ours() -> None:

@@ -40,7 +40,7 @@ def policy(*statements: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"P0": {"Version": "2012-10-17", "Statement": list(statements)}}
 
 
-def allow(actions: str | list[str], resources: str | list[str], sid: str = "") -> dict[str, Any]:
+def allow(actions: str | list[str], resources: str | list[Any], sid: str = "") -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 
 

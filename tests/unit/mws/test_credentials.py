@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.mws.credentials import (
+from amazon_pay_refunds.adapters.mws.credentials import (
     InvalidCredentialsSecret,
+    NoCredentialsForSeller,
     SellerCredentials,
-    UnknownSeller,
     parse_credentials_secret,
 )
 
@@ -40,7 +40,7 @@ def test_a_named_seller_gets_its_own_credentials_without_a_token() -> None:
 
 def test_an_unknown_seller_is_a_named_error() -> None:
     book = parse_credentials_secret(_secret())
-    with pytest.raises(UnknownSeller) as caught:
+    with pytest.raises(NoCredentialsForSeller) as caught:
         book.for_seller("C3NOBODY")
     assert caught.value.seller_id == "C3NOBODY"
     assert "C3NOBODY" in str(caught.value)

@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from amazon_pay_refunds.mws.errors import AmazonPayError, is_retryable
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError, is_retryable
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.mws import parse
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureStatus, Price, RefundStatus, ServiceStatus
+from amazon_pay_refunds.adapters.mws import parse
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import AmazonRefundStatus, CaptureStatus, Price, ServiceStatus
 
 PARSER_OF_FIXTURE: dict[str, Callable[[bytes], Any]] = {
     "RefundResponse.xml": parse.parse_refund_response,
@@ -50,7 +50,7 @@ def test_refund_response_gives_every_refund_detail(fixtures_dir: Path) -> None:
     assert details.refund_amount == Price(Decimal("0.50"), "USD")
     assert details.fee_refunded == Price(Decimal("0.00"), "USD")
     assert details.creation_timestamp == datetime(2015, 11, 2, 21, 18, 17, 751000, tzinfo=UTC)
-    assert details.refund_status == RefundStatus(
+    assert details.refund_status == AmazonRefundStatus(
         state="Pending",
         last_update_timestamp=datetime(2015, 11, 2, 21, 18, 17, 751000, tzinfo=UTC),
         reason_code=None,
@@ -90,7 +90,7 @@ def test_multicurrency_refund_details_give_converted_amount_and_rate(fixtures_di
     assert details.seller_refund_note is None  # <SellerRefundNote/>
     assert details.soft_descriptor == "AMZ*Matt's Test Stor"
     assert details.creation_timestamp == datetime(2017, 6, 28, 18, 14, 34, 752000, tzinfo=UTC)
-    assert details.refund_status == RefundStatus(
+    assert details.refund_status == AmazonRefundStatus(
         "Completed", datetime(2017, 6, 28, 18, 15, 7, 659000, tzinfo=UTC), None, None
     )
     assert details.request_id == "3b14705b-0a11-4b05-98d3-eb62c9bf1d22"

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.mws.errors import MALFORMED_RESPONSE, AmazonPayError
-from amazon_pay_refunds.mws.parse import (
+from amazon_pay_refunds.adapters.mws.errors import MALFORMED_RESPONSE, AmazonPayError
+from amazon_pay_refunds.adapters.mws.parse import (
     MalformedXml,
     capture_details_from_xml,
     parse_error_response,
@@ -28,7 +28,7 @@ from amazon_pay_refunds.mws.parse import (
     parse_service_status_response,
     refund_details_from_xml,
 )
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 MWS = FIXTURES / "mws"
 RESPONSE_PARSERS: dict[str, tuple[Callable[[bytes], Any], str]] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.mws import signing
+from amazon_pay_refunds.adapters.mws import signing
 
 
 def _vectors(fixtures_dir: Path) -> dict[str, Any]:

@@ -3,24 +3,27 @@ answering GetRefundDetails from a script, and a clock the test moves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed, open_ledger, reserve
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.dynamodb import OpenRefund
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import RefundDetails
+from amazon_pay_refunds.composition import Services
+from amazon_pay_refunds.core.ledger import LedgerSeed, open_ledger, reserve
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     Observation,
+    Transition,
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import RefundDetails
-from amazon_pay_refunds.service.reconciliation import Reconciler
-from amazon_pay_refunds.store import OpenRefund
-from tests.unit.refund_api.doubles import (
+from amazon_pay_refunds.core.models import AttemptState, Refund
+from amazon_pay_refunds.use_cases.reconciliation import Reconciler
+from amazon_pay_refunds.use_cases.submission import FaultHook
+from tests.support.doubles import (
     CAPTURE_ID,
     NOW,
     MemoryStore,
@@ -29,6 +32,7 @@ from tests.unit.refund_api.doubles import (
     credentials,
     refund_details,
 )
+from tests.support.settings import make_settings
 
 __all__ = [
     "CAPTURE_ID",
@@ -85,7 +89,9 @@ class ReconcilerStore(MemoryStore):
         if self.refunds[refund_id].version != version:
             self.checks.pop(refund_id, None)
 
-    def transition(self, refund_id, fn, *, max_attempts=10):  # type: ignore[no-untyped-def]
+    def transition(
+        self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10
+    ) -> Transition:
         before = self.refunds[refund_id].version if refund_id in self.refunds else None
         result = super().transition(refund_id, fn, max_attempts=max_attempts)
         if before is not None:
@@ -147,6 +153,14 @@ class ReconcilerAmazon(ScriptedAmazonPay):
 
 
 def reconciler(
-    store: ReconcilerStore, amazon: ReconcilerAmazon, clock: Clock, **options: object
+    store: ReconcilerStore, amazon: ReconcilerAmazon, clock: Clock, *, fault_hook: FaultHook | None = None
 ) -> Reconciler:
-    return Reconciler.build(store, amazon, credentials, now=clock, **options)  # type: ignore[arg-type]
+    """As the composition root wires it, over these doubles."""
+    services = Services(
+        make_settings(),
+        store=lambda: store,
+        amazon_pay=lambda: amazon,
+        seller_credentials=credentials,
+        now=clock,
+    )
+    return services.reconciler(fault_hook=fault_hook)

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import Price
-from amazon_pay_refunds.service.refund_requests import FaultPoint
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import Price
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.use_cases.reconciliation import ReconciliationReport
+from amazon_pay_refunds.use_cases.submission import FaultHook, FaultPoint
 
 from .doubles import (
     NOW,
@@ -40,8 +41,15 @@ def store() -> ReconcilerStore:
     return ReconcilerStore()
 
 
-def run(store: ReconcilerStore, amazon: ReconcilerAmazon, clock: Clock, limit: int = 25, **options: object):  # type: ignore[no-untyped-def]
-    return reconciler(store, amazon, clock, **options).run(deadline=float("inf"), limit=limit)
+def run(
+    store: ReconcilerStore,
+    amazon: ReconcilerAmazon,
+    clock: Clock,
+    limit: int = 25,
+    *,
+    fault_hook: FaultHook | None = None,
+) -> ReconciliationReport:
+    return reconciler(store, amazon, clock, fault_hook=fault_hook).run(deadline=float("inf"), limit=limit)
 
 
 def stored(store: ReconcilerStore, refund_id: str) -> Refund:

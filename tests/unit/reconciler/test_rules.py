@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from amazon_pay_refunds.domain.lifecycle import AttemptAccepted, ManualActionRequired, PermanentlyRefused
-from amazon_pay_refunds.domain.models import AttemptState, RefundStatus
-from amazon_pay_refunds.service.reconciliation import (
+from amazon_pay_refunds.adapters.dynamodb import OpenRefund
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted, ManualActionRequired, PermanentlyRefused
+from amazon_pay_refunds.core.models import AttemptState, RefundStatus
+from amazon_pay_refunds.core.reconciliation import (
     MAX_POLL_INTERVAL,
     backoff,
     next_check_at,
@@ -17,8 +18,7 @@ from amazon_pay_refunds.service.reconciliation import (
     retry_overdue,
     submission_due,
 )
-from amazon_pay_refunds.store import OpenRefund
-from tests.unit.domain.support import T0, drive, new_refund
+from tests.support.domain import T0, drive, new_refund
 
 PENDING = AttemptAccepted(1, "S01-1234567-1234567-R000001", AttemptState.PENDING)
 

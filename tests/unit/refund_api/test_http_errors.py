@@ -9,7 +9,8 @@ import pytest
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from amazon_pay_refunds.service.errors import (
+from amazon_pay_refunds.api.http_errors import error_response
+from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotFound,
     CaptureNotRefundable,
@@ -20,7 +21,6 @@ from amazon_pay_refunds.service.errors import (
     ServiceBusy,
     UnknownSeller,
 )
-from amazon_pay_refunds.service.http_errors import error_response
 
 
 def answer(error: Exception) -> tuple[int, dict[str, Any]]:

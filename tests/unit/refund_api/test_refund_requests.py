@@ -7,25 +7,20 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.models import Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, Price, RefundDetails
-from amazon_pay_refunds.service.errors import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, Price, RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.models import Refund, RefundStatus
+from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotRefundable,
     IdempotencyConflict,
     ReservationRefused,
     UnknownSeller,
 )
-from amazon_pay_refunds.service.refund_requests import (
-    FaultPoint,
-    RefundRequest,
-    RefundRequests,
-    deadline_for,
-)
-
-from .doubles import (
+from amazon_pay_refunds.use_cases.refund_requests import RefundRequest, RefundService
+from amazon_pay_refunds.use_cases.submission import FaultPoint, deadline_for
+from tests.support.doubles import (
     CAPTURE_ID,
     NOW,
     MemoryStore,
@@ -40,8 +35,8 @@ TIMEOUT = AmazonPayError("RequestTimeout", "no answer")
 NOT_REFUNDABLE = AmazonPayError("CaptureNotRefundable", "closed", http_status=405)
 
 
-def service(store: MemoryStore, amazon: ScriptedAmazonPay, **options: object) -> RefundRequests:
-    return RefundRequests(store, amazon, credentials, now=lambda: NOW, **options)  # type: ignore[arg-type]
+def service(store: MemoryStore, amazon: ScriptedAmazonPay, **options: object) -> RefundService:
+    return RefundService(store, amazon, credentials, now=lambda: NOW, **options)  # type: ignore[arg-type]
 
 
 def request(refund_id: str = "r1", amount: str = "12.50", **changes: object) -> RefundRequest:
@@ -254,7 +249,11 @@ def test_a_refund_that_an_unreported_a_to_z_refund_leaves_no_room_for_is_refused
     assert refused.value.code == "RefundExceedsCapture"
     assert [call["reference"] for call in amazon.refund_calls] == ["r1_1"]  # r2 never reached Amazon
     ledger = store.ledgers[CAPTURE_ID]
-    assert (ledger.external, ledger.in_flight, ledger.available) == (Decimal("30.00"), Decimal("60.00"), 10)
+    assert (ledger.external, ledger.in_flight, ledger.available) == (
+        Decimal("30.00"),
+        Decimal("60.00"),
+        Decimal("10.00"),
+    )
     stored = store.get_refund("r2")
     assert stored is not None and stored.status is RefundStatus.FAILED
 

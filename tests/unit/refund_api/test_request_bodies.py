@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from amazon_pay_refunds.service.request_bodies import (
+from amazon_pay_refunds.api.request_bodies import (
     MAX_DEPTH,
     MAX_NUMBER_LENGTH,
     content_type_refusal,

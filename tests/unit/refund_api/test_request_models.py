@@ -8,13 +8,13 @@ from typing import Any, get_args
 import pytest
 from pydantic import ValidationError
 
-from amazon_pay_refunds.money import MINOR_UNITS
-from amazon_pay_refunds.service.api_models import (
+from amazon_pay_refunds.api.models import (
     CurrencyCode,
     RefundRequestBody,
     ResolveRequestBody,
     to_refund_request,
 )
+from amazon_pay_refunds.money import MINOR_UNITS
 
 VALID: dict[str, Any] = {
     "refund_id": "ord-1001-r1",

@@ -10,19 +10,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from amazon_pay_refunds.domain.ledger import LedgerSeed
-from amazon_pay_refunds.domain.lifecycle import (
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, RefundDetails
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import (
     AttemptAccepted,
     AttemptOutcome,
     Observation,
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.domain.models import AttemptState, Refund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.mws.models import CaptureDetails, CaptureStatus, RefundDetails
-from amazon_pay_refunds.service.retries import RetrySteps
-from tests.unit.refund_api.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
+from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.use_cases.retries import RetrySteps
+from tests.support.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
 
 __all__ = ["CAPTURE_ID", "NOW", "MemoryStore"]
 
@@ -103,13 +103,9 @@ class RetryAmazonPay:
         refund_reference_id: str,
         amount: Decimal,
         currency_code: str,
-        *,
-        seller_refund_note: str | None = None,
-        soft_descriptor: str | None = None,
-        provider_credit_reversals: Sequence[Any] = (),
-        seller_id: str | None = None,
-        deadline: float | None = None,
+        **options: Any,
     ) -> RefundDetails:
+        """`AmazonPayPort.refund`; the options are not checked."""
         self.calls.append(("Refund", refund_reference_id))
         answer = self.refund_answers.pop(0) if len(self.refund_answers) > 1 else self.refund_answers[0]
         if isinstance(answer, AmazonPayError):
@@ -180,7 +176,7 @@ class RecordingStepFunctions:
 
 def steps(store: MemoryStore, amazon: RetryAmazonPay, tokens: MemoryTokens | None = None) -> RetrySteps:
     return RetrySteps(
-        store,  # type: ignore[arg-type]
+        store,
         amazon,
         tokens or MemoryTokens(),
         max_processing_failure_retries=1,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, apply_observation
-from amazon_pay_refunds.domain.models import AttemptState
-from amazon_pay_refunds.service.retries import ATTEMPT_DECLINED_ERROR, resume_retry_executions
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
+from amazon_pay_refunds.core.models import AttemptState
+from amazon_pay_refunds.use_cases.retries import ATTEMPT_DECLINED_ERROR, resume_retry_executions
 
 from .doubles import (
     FIRST_AMAZON_ID,
@@ -31,7 +31,7 @@ def retry_pending() -> MemoryStore:
 
 def settle(
     store: MemoryStore, state: AttemptState, reason: str | None = None, amazon_id: str = RETRY_AMAZON_ID
-):
+) -> Transition:
     outcome = AttemptOutcome(state, "ipn:n2", reason, amazon_id)
     return store.transition(
         REFUND_ID,

@@ -11,12 +11,8 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_pay_refunds.service.retries import (
-    RetryStarter,
-    RetryTiming,
-    declined_attempt_to_retry,
-    execution_name,
-)
+from amazon_pay_refunds.core.retry_eligibility import declined_attempt_to_retry
+from amazon_pay_refunds.use_cases.retry_starter import RetryStarter, RetryTiming, execution_name
 
 from .doubles import REFUND_ID, RecordingStepFunctions
 

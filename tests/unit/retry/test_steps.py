@@ -7,14 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.domain.lifecycle import AttemptOutcome, ManualActionRequired
-from amazon_pay_refunds.domain.models import AttemptState, ExternalRefund, RefundStatus
-from amazon_pay_refunds.mws.errors import AmazonPayError
-from amazon_pay_refunds.service.retries import (
-    REASON_A_TO_Z,
-    AmazonPayUnavailable,
-    OutcomeAlreadyKnown,
-)
+from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, ManualActionRequired
+from amazon_pay_refunds.core.models import AttemptState, ExternalRefund, RefundStatus
+from amazon_pay_refunds.use_cases.retries import REASON_A_TO_Z, AmazonPayUnavailable, OutcomeAlreadyKnown
 
 from .doubles import (
     CAPTURE_ID,

@@ -3,9 +3,7 @@ from __future__ import annotations
 import pytest
 
 from amazon_pay_sim import Simulator
-from tests.unit.sim.support import FakeClock
-
-SETTLE_SECONDS = 30.0
+from tests.support.sim import SETTLE_SECONDS, FakeClock
 
 
 @pytest.fixture

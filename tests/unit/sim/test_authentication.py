@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from amazon_pay_sim import Simulator
-from tests.unit.sim.support import HOST, FakeClock, call, post, signed_body
+from tests.support.sim import HOST, FakeClock, call, post, signed_body
 
 
 def test_a_correctly_signed_call_is_answered(sim: Simulator, clock: FakeClock) -> None:

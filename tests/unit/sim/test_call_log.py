@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
-from tests.unit.sim.support import FakeClock, call, refund_params, signed_body
+from tests.support.sim import FakeClock, call, refund_params, signed_body
 
 
 def test_each_call_is_logged_with_action_key_params_and_answer(sim: Simulator, clock: FakeClock) -> None:
@@ -37,5 +39,9 @@ def test_reset_forgets_calls_and_captures(sim: Simulator, clock: FakeClock) -> N
 def test_reset_keeps_the_sellers(sim: Simulator, clock: FakeClock) -> None:
     sim.add_seller("A2OTHERSELLER", "OTHERKEY", "other-secret")
     sim.reset()
-    kw = {"seller_id": "A2OTHERSELLER", "access_key": "OTHERKEY", "secret_key": "other-secret"}
+    kw: dict[str, Any] = {
+        "seller_id": "A2OTHERSELLER",
+        "access_key": "OTHERKEY",
+        "secret_key": "other-secret",
+    }
     assert call(sim, clock, "GetServiceStatus", **kw).status == 200

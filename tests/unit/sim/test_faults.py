@@ -6,7 +6,7 @@ import pytest
 
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import ControlError
-from tests.unit.sim.support import FakeClock, call, refund_params
+from tests.support.sim import FakeClock, call, refund_params
 
 
 def test_a_503_fault_answers_service_unavailable_for_count_calls(sim: Simulator, clock: FakeClock) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from amazon_pay_refunds.sns import parse_sns_message, string_to_sign, trust_from_environment
-from amazon_pay_refunds.sns.trust import LocalAuthorityTrust
+from amazon_pay_refunds.adapters.sns import parse_sns_message, string_to_sign, trust_from_environment
+from amazon_pay_refunds.adapters.sns.trust import LocalAuthorityTrust
 from amazon_pay_sim.authority import CA_CERTIFICATE_FILE, CA_KEY_FILE, SIGNING_KEY_FILE, LocalAuthority
 from amazon_pay_sim.ipn import IPN_REGIONS, IpnNotification, amazon_pay_message, sns_envelope, topic_arn
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "sns" / "amazon-pay-refund-completed-eu-2017.json"
 
@@ -80,9 +80,10 @@ def test_the_envelope_is_signed_over_snss_string_to_sign(
     )
     message = parse_sns_message(body)
     key = authority.signing_certificate.public_key()
-    key.verify(message.signature, string_to_sign(message), padding.PKCS1v15(), algorithm())  # type: ignore[union-attr, call-arg]
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(message.signature, string_to_sign(message), padding.PKCS1v15(), algorithm())
     with pytest.raises(InvalidSignature):
-        key.verify(message.signature, string_to_sign(message), padding.PKCS1v15(), other())  # type: ignore[union-attr, call-arg]
+        key.verify(message.signature, string_to_sign(message), padding.PKCS1v15(), other())
     assert message.signing_cert_url == f"http://127.0.0.1:9/{authority.certificate_name}"
 
 

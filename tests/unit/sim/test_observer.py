@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amazon_pay_sim import RefundChange, Simulator
-from tests.unit.sim.support import FakeClock, call, refund_params
+from tests.support.sim import FakeClock, call, refund_params
 
 
 def changes_of(sim: Simulator) -> list[RefundChange]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from amazon_pay_sim import Simulator
-from tests.unit.sim.support import FakeClock, call, refund_params
+from tests.support.sim import Answer, FakeClock, call, refund_params
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def capture_id(sim: Simulator) -> str:
 
 def refund(
     sim: Simulator, clock: FakeClock, capture_id: str, reference: str, amount: str = "10.00", **extra: str
-):  # type: ignore[no-untyped-def]
+) -> Answer:
     return call(sim, clock, "Refund", refund_params(capture_id, reference, amount, **extra))
 
 

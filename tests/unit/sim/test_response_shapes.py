@@ -9,7 +9,7 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from amazon_pay_sim import Simulator
-from tests.unit.sim.support import NAMESPACE, Answer, FakeClock, call, refund_params
+from tests.support.sim import NAMESPACE, Answer, FakeClock, call, refund_params
 
 
 def paths(root: Element) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from amazon_pay_sim import Simulator
-from tests.unit.sim.support import FakeClock, call, refund_params
+from tests.support.sim import FakeClock, call, refund_params
 
 REJECTED = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"AmazonRejected"}}'
 PROCESSING_FAILURE = '{"SandboxSimulation": {"State":"Declined", "ReasonCode":"ProcessingFailure"}}'

@@ -6,8 +6,7 @@ import pytest
 
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.state import MwsError
-from tests.unit.sim.conftest import SETTLE_SECONDS
-from tests.unit.sim.support import FakeClock, call, refund_params
+from tests.support.sim import SETTLE_SECONDS, FakeClock, call, refund_params
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.throttle import Throttle
-from tests.unit.sim.support import START, FakeClock, call, refund_params
+from tests.support.sim import START, FakeClock, call, refund_params
 
 
 def test_refund_allows_a_burst_of_two() -> None:

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-import time
-from collections.abc import Iterator
-
 import botocore.session
 import pytest
 from cryptography.x509.oid import NameOID
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateCache,
     CertificateResponse,
     CertificateUnavailable,
     NotAuthentic,
     Reason,
-    RequestsCertificateFetcher,
     SnsVerifier,
     check_sns_certificate_url,
     check_sns_subscribe_url,
     load_strict_pem_certificate,
     parse_sns_message,
 )
-from amazon_pay_refunds.sns.certificates import SNS_REGIONS, TrustedCertificate, certificate_from_response
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from amazon_pay_refunds.adapters.sns.certificates import (
+    SNS_REGIONS,
+    TrustedCertificate,
+    certificate_from_response,
+)
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
 
 HEX = "0123456789abcdef0123456789abcdef"
 
@@ -179,75 +177,3 @@ def test_the_cache_keeps_at_most_its_bound_evicting_the_least_recently_used(
     cache.put("c", entry)
 
     assert ("a" in cache, "b" in cache, "c" in cache, len(cache)) == (True, False, True, 2)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    paths: list[str] = []
-
-    def do_GET(self) -> None:
-        type(self).paths.append(self.path)
-        if self.path == "/redirect.pem":
-            self.send_response(301)
-            self.send_header("Location", "/target.pem")
-            self.end_headers()
-        elif self.path == "/huge.pem":
-            self.send_response(200)
-            self.end_headers()
-            try:
-                for _ in range(64):
-                    self.wfile.write(b"A" * 65536)
-            except OSError:
-                pass
-        elif self.path == "/slow.pem":
-            time.sleep(1.0)
-            self.send_response(200)
-            self.end_headers()
-        else:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"certificate bytes")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def local_server() -> Iterator[str]:
-    _Handler.paths = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_the_default_fetcher_does_not_follow_redirects(local_server: str) -> None:
-    response = RequestsCertificateFetcher()(f"{local_server}/redirect.pem")
-
-    assert response.status == 301
-    assert _Handler.paths == ["/redirect.pem"]
-
-
-def test_the_default_fetcher_stops_reading_past_its_size_cap(local_server: str) -> None:
-    response = RequestsCertificateFetcher(max_bytes=10_000)(f"{local_server}/huge.pem")
-
-    assert 10_000 < len(response.body) < 200_000
-
-
-def test_the_default_fetcher_returns_the_body(local_server: str) -> None:
-    assert RequestsCertificateFetcher()(f"{local_server}/ok.pem") == CertificateResponse(
-        200, b"certificate bytes"
-    )
-
-
-def test_the_default_fetcher_times_out_as_unavailable(local_server: str) -> None:
-    with pytest.raises(CertificateUnavailable):
-        RequestsCertificateFetcher(timeout=(0.5, 0.2))(f"{local_server}/slow.pem")
-
-
-def test_an_unreachable_certificate_host_is_unavailable() -> None:
-    with pytest.raises(CertificateUnavailable) as unavailable:
-        RequestsCertificateFetcher(timeout=(0.5, 0.5))("http://127.0.0.1:9/nothing.pem")
-
-    assert unavailable.value.reason is Reason.CERTIFICATE_FETCH_FAILED

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
     MalformedNotification,
@@ -23,8 +23,8 @@ from amazon_pay_refunds.sns import (
     SnsVerifier,
     verify_ipn,
 )
-from tests.unit.sns import forge
-from tests.unit.sns.forge import CERT_URL, NOW, SELLER, TOPIC, Identity
+from tests.support import sns_forge as forge
+from tests.support.sns_forge import CERT_URL, NOW, SELLER, TOPIC, Identity
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     DeploymentBinding,
     MalformedNotification,
@@ -18,9 +18,9 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     verify_ipn,
 )
-from amazon_pay_refunds.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from amazon_pay_refunds.adapters.sns.ipn import AMAZON_PAY_IPN_ACCOUNTS, topic_sellers
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
 
 NAMESPACE = "{https://mws.amazonservices.com/ipn/OffAmazonPayments/2013-01-01}"
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_pay_refunds.config import ConfigurationError
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     LocalAuthorityTrust,
     NotAuthentic,
@@ -17,8 +16,9 @@ from amazon_pay_refunds.sns import (
     SnsVerifier,
     trust_from_environment,
 )
-from tests.unit.sns import forge
-from tests.unit.sns.forge import NOW
+from amazon_pay_refunds.config import ConfigurationError
+from tests.support import sns_forge as forge
+from tests.support.sns_forge import NOW
 
 PREFIX = "http://127.0.0.1:8701/sns/"
 LOCAL_URL = f"{PREFIX}SimpleNotificationService-local.pem"

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from amazon_pay_refunds.sns import (
+from amazon_pay_refunds.adapters.sns import (
+    DEFAULT_MAX_AGE,
     CertificateUnavailable,
     MalformedNotification,
     NotAuthentic,
@@ -16,9 +17,13 @@ from amazon_pay_refunds.sns import (
     parse_sns_message,
     string_to_sign,
 )
-from amazon_pay_refunds.sns.errors import MALFORMED_REASONS, NOT_AUTHENTIC_REASONS, UNAVAILABLE_REASONS
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from amazon_pay_refunds.adapters.sns.errors import (
+    MALFORMED_REASONS,
+    NOT_AUTHENTIC_REASONS,
+    UNAVAILABLE_REASONS,
+)
+from tests.support import sns_forge as forge
+from tests.support.sns_fixtures import RealFixture
 
 
 def test_the_string_to_sign_of_a_notification_without_subject(real_fixtures: list[RealFixture]) -> None:
@@ -95,9 +100,17 @@ def test_the_verifier_exposes_the_message_timestamp(
 def test_a_message_fourteen_days_old_passes_the_default_age_limit(
     sns_identity: forge.Identity, sns_spy: forge.SpyFetcher
 ) -> None:
+    """SNS retries for up to 14 days; the default limit (15 days) keeps a margin, and past it refuses."""
+    envelope = forge.envelope(sns_identity)
     verifier = SnsVerifier(fetcher=sns_spy, clock=lambda: forge.NOW + timedelta(days=14))
 
-    verifier.verify(forge.body(forge.envelope(sns_identity)), headers=None)
+    message = verifier.verify(forge.body(envelope), headers=None)
+
+    assert message.message_id == envelope["MessageId"]
+    too_late = SnsVerifier(fetcher=sns_spy, clock=lambda: forge.NOW + DEFAULT_MAX_AGE + timedelta(seconds=1))
+    with pytest.raises(NotAuthentic) as stale:
+        too_late.verify(forge.body(envelope), headers=None)
+    assert stale.value.reason is Reason.MESSAGE_STALE
 
 
 def test_error_texts_never_echo_field_values(sns_identity: forge.Identity) -> None:

@@ -7,10 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from amazon_pay_refunds.sns import CertificateResponse, NotAuthentic, Reason, SnsVerifier, parse_sns_message
-from tests.conftest import FIXTURES
-from tests.unit.sns import forge
-from tests.unit.sns.conftest import RealFixture
+from amazon_pay_refunds.adapters.sns import (
+    CertificateResponse,
+    NotAuthentic,
+    Reason,
+    SnsVerifier,
+    parse_sns_message,
+)
+from tests.support import sns_forge as forge
+from tests.support.paths import FIXTURES
+from tests.support.sns_fixtures import RealFixture
 
 FIXTURE_NAMES = sorted(path.name for path in (FIXTURES / "sns").glob("*.json"))
 

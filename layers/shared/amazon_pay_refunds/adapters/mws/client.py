@@ -1,0 +1,363 @@
+"""AmazonPayClient: signed Amazon Pay v1 calls over requests, with bounded retries inside a deadline.
+
+Retries follow Amazon's advice (500/503, throttling) plus transport failures, with exponential backoff
+and full jitter; 4xx are never retried. Each attempt is signed afresh (new Timestamp). A ``deadline``
+(an absolute ``time.monotonic()`` value) is never overrun by a sleep or by a request's timeouts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+import requests
+
+from ...money import format_amount, minor_units
+from .credentials import NoCredentialsForSeller, SellerCredentials
+from .endpoints import Endpoint
+from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError
+from .models import CaptureDetails, ProviderCreditReversal, RefundDetails, ServiceStatus
+from .parse import (
+    parse_error_response,
+    parse_get_capture_details_response,
+    parse_get_refund_details_response,
+    parse_refund_response,
+    parse_service_status_response,
+)
+from .signing import canonical_query, percent_encode, signed_params
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REFUND_REFERENCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_SELLER_REFUND_NOTE = 255
+MAX_SOFT_DESCRIPTOR = 16
+# An attempt is not started with less time than this before the deadline: it could not get an answer.
+MIN_ATTEMPT_SECONDS = 0.2
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+_REQUEST_ID_HEADERS = ("x-mws-request-id", "x-amzn-requestid", "x-amz-request-id")
+
+CredentialsProvider = Callable[[str | None], SellerCredentials]
+
+
+class RandomSource(Protocol):
+    def random(self) -> float: ...
+
+
+def deadline_in(seconds: float, *, monotonic: Callable[[], float] = time.monotonic) -> float:
+    """An absolute deadline ``seconds`` from now, on the clock ``deadline`` arguments use."""
+    return monotonic() + seconds
+
+
+def host_header(endpoint: Endpoint) -> str:
+    """The Host header as sent and signed: lower-case, with the port only when not the scheme's default."""
+    host = endpoint.host.lower()
+    name, sep, port = host.rpartition(":")
+    bare_name = name.endswith("]") or ":" not in name  # not a colon inside an unbracketed IPv6 address
+    if sep and bare_name and port.isdigit() and int(port) == _DEFAULT_PORTS.get(endpoint.scheme):
+        return name
+    return host
+
+
+class AmazonPayClient:
+    """Amazon Pay v1 (MWS OffAmazonPayments 2013-01-01): Refund, GetRefundDetails, GetCaptureDetails,
+    GetServiceStatus. ``credentials`` is one seller's SellerCredentials, or a provider called with the
+    SellerId of each call (None for the default seller), e.g. ``CredentialsBook.for_seller``."""
+
+    def __init__(
+        self,
+        credentials: SellerCredentials | CredentialsProvider,
+        endpoint: Endpoint,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        max_attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: RandomSource | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if base_delay < 0 or max_delay < 0:
+            raise ValueError("delays must not be negative")
+        if timeout[0] <= 0 or timeout[1] <= 0:
+            raise ValueError("timeouts must be positive")
+        self._credentials = credentials
+        self._endpoint = endpoint
+        self._host = host_header(endpoint)
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._now = now
+        self._rng: RandomSource = rng or random.Random()  # jitter, not security
+
+    def __repr__(self) -> str:
+        return f"AmazonPayClient(endpoint={self._endpoint.url!r})"
+
+    # -- operations --------------------------------------------------------------------------------
+
+    def refund(
+        self,
+        amazon_capture_id: str,
+        refund_reference_id: str,
+        amount: Decimal,
+        currency_code: str,
+        *,
+        seller_refund_note: str | None = None,
+        soft_descriptor: str | None = None,
+        provider_credit_reversals: Sequence[ProviderCreditReversal] = (),
+        seller_id: str | None = None,
+        deadline: float | None = None,
+    ) -> RefundDetails:
+        """Refund ``amount`` of a Completed capture. Amazon answers Pending; the outcome follows by IPN.
+
+        Idempotent at Amazon for an unchanged RefundReferenceId and parameters, so a retry after an
+        unknown outcome cannot refund twice.
+        """
+        _require_id(amazon_capture_id, "amazon_capture_id")
+        if not isinstance(refund_reference_id, str) or not REFUND_REFERENCE_ID.fullmatch(refund_reference_id):
+            raise ValueError("refund_reference_id must be 1-32 characters of A-Z a-z 0-9 - _")
+        params = {
+            "AmazonCaptureId": amazon_capture_id,
+            "RefundReferenceId": refund_reference_id,
+            "RefundAmount.Amount": _wire_amount(amount, currency_code, "amount"),
+            "RefundAmount.CurrencyCode": currency_code,
+        }
+        if seller_refund_note:
+            if len(seller_refund_note) > MAX_SELLER_REFUND_NOTE:
+                raise ValueError(f"seller_refund_note is longer than {MAX_SELLER_REFUND_NOTE} characters")
+            params["SellerRefundNote"] = seller_refund_note
+        if soft_descriptor:
+            if len(soft_descriptor) > MAX_SOFT_DESCRIPTOR:
+                raise ValueError(f"soft_descriptor is longer than {MAX_SOFT_DESCRIPTOR} characters")
+            params["SoftDescriptor"] = soft_descriptor
+        for n, reversal in enumerate(provider_credit_reversals, start=1):
+            prefix = f"ProviderCreditReversalList.member.{n}"
+            _require_id(reversal.provider_id, f"provider_credit_reversals[{n - 1}].provider_id")
+            params[f"{prefix}.ProviderId"] = reversal.provider_id
+            params[f"{prefix}.CreditReversalAmount.Amount"] = _wire_amount(
+                reversal.amount, reversal.currency_code, f"provider_credit_reversals[{n - 1}].amount"
+            )
+            params[f"{prefix}.CreditReversalAmount.CurrencyCode"] = reversal.currency_code
+        return self._call("Refund", params, parse_refund_response, seller_id=seller_id, deadline=deadline)
+
+    def get_refund_details(
+        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundDetails:
+        _require_id(amazon_refund_id, "amazon_refund_id")
+        return self._call(
+            "GetRefundDetails",
+            {"AmazonRefundId": amazon_refund_id},
+            parse_get_refund_details_response,
+            seller_id=seller_id,
+            deadline=deadline,
+        )
+
+    def get_capture_details(
+        self, amazon_capture_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> CaptureDetails:
+        _require_id(amazon_capture_id, "amazon_capture_id")
+        return self._call(
+            "GetCaptureDetails",
+            {"AmazonCaptureId": amazon_capture_id},
+            parse_get_capture_details_response,
+            seller_id=seller_id,
+            deadline=deadline,
+        )
+
+    def get_service_status(
+        self, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> ServiceStatus:
+        return self._call(
+            "GetServiceStatus", {}, parse_service_status_response, seller_id=seller_id, deadline=deadline
+        )
+
+    # -- the call loop -----------------------------------------------------------------------------
+
+    def _seller_credentials(self, seller_id: str | None) -> SellerCredentials:
+        if isinstance(self._credentials, SellerCredentials):
+            if seller_id is not None and seller_id != self._credentials.seller_id:
+                raise NoCredentialsForSeller(seller_id)
+            return self._credentials
+        return self._credentials(seller_id)
+
+    def _call(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        parse: Callable[[bytes], T],
+        *,
+        seller_id: str | None,
+        deadline: float | None,
+    ) -> T:
+        credentials = self._seller_credentials(seller_id)
+        last_error: AmazonPayError | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            timeout = self._attempt_timeout(deadline)
+            if timeout is None:
+                raise last_error or AmazonPayError(
+                    REQUEST_TIMEOUT, f"{action} not sent: the deadline has passed", retryable=True
+                )
+            form = signed_params(
+                secret_key=credentials.secret_key,
+                access_key=credentials.access_key,
+                seller_id=credentials.seller_id,
+                action=action,
+                host=self._host,
+                path=self._endpoint.path,
+                params=params,
+                mws_auth_token=credentials.mws_auth_token,
+                now=self._now(),
+            )
+            secrets = (credentials.secret_key, credentials.mws_auth_token, form["Signature"])
+            try:
+                result, status = self._attempt(action, form, timeout, parse)
+            except AmazonPayError as error:
+                last_error = _redact(error, secrets)
+            else:
+                self._log(logging.INFO, action, credentials, attempt, "ok", _request_id_of(result), status)
+                return result
+            self._log(
+                logging.WARNING, action, credentials, attempt, last_error.code, last_error.request_id,
+                last_error.http_status,
+            )  # fmt: skip
+            if not last_error.retryable or attempt == self._max_attempts:
+                raise last_error
+            delay = self._backoff(attempt)
+            if deadline is not None and self._monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
+                raise last_error
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, action: str, form: Mapping[str, str], timeout: tuple[float, float], parse: Callable[[bytes], T]
+    ) -> tuple[T, int]:
+        # The body is the canonical query itself (as Amazon's SDKs send it), then the Signature.
+        body = f"{canonical_query(form)}&Signature={percent_encode(form['Signature'])}"
+        try:
+            response = self._session.post(
+                self._endpoint.url,
+                data=body.encode("utf-8"),
+                headers={
+                    "Host": self._host,
+                    "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                    "User-Agent": "amazon-pay-refunds/0.1 (Language=Python)",
+                },
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise AmazonPayError(REQUEST_TIMEOUT, f"{action}: {type(exc).__name__}: {exc}") from None
+        except requests.RequestException as exc:
+            raise AmazonPayError(CONNECTION_ERROR, f"{action}: {type(exc).__name__}: {exc}") from None
+        header_request_id = next(
+            (response.headers[name] for name in _REQUEST_ID_HEADERS if name in response.headers), None
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return parse(response.content), status
+            except AmazonPayError as malformed:
+                # A 2xx whose body cannot be read: the call's outcome is unknown, so it may be re-sent.
+                raise malformed.with_changes(
+                    http_status=status, request_id=malformed.request_id or header_request_id, retryable=True
+                ) from None
+        if 300 <= status < 400:
+            raise AmazonPayError(
+                "UnexpectedRedirect",
+                f"{action}: HTTP {status} redirect refused",
+                http_status=status,
+                request_id=header_request_id,
+                retryable=False,
+            )
+        error = parse_error_response(response.content, status)
+        if error.request_id is None and header_request_id is not None:
+            error = error.with_changes(request_id=header_request_id)
+        raise error
+
+    def _attempt_timeout(self, deadline: float | None) -> tuple[float, float] | None:
+        """(connect, read) timeouts whose sum stays within the deadline; None when no time is left."""
+        connect, read = self._timeout
+        if deadline is None:
+            return connect, read
+        remaining = deadline - self._monotonic()
+        if remaining < MIN_ATTEMPT_SECONDS:
+            return None
+        if connect + read > remaining:
+            scale = remaining / (connect + read)
+            connect, read = connect * scale, read * scale
+        return connect, read
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(attempt-1)))."""
+        ceiling = min(self._max_delay, self._base_delay * (1 << (attempt - 1)))
+        return ceiling * self._rng.random()
+
+    def _log(
+        self,
+        level: int,
+        action: str,
+        credentials: SellerCredentials,
+        attempt: int,
+        outcome: str,
+        request_id: str | None,
+        http_status: int | None,
+    ) -> None:
+        logger.log(
+            level,
+            "Amazon Pay %s seller=%s attempt=%d outcome=%s http_status=%s request_id=%s",
+            action, credentials.seller_id, attempt, outcome, http_status, request_id,
+            extra={
+                "amazon_pay_action": action, "seller_id": credentials.seller_id, "attempt": attempt,
+                "outcome": outcome, "http_status": http_status, "request_id": request_id,
+            },
+        )  # fmt: skip
+
+
+def _request_id_of(result: object) -> str | None:
+    request_id = getattr(result, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def _redact(error: AmazonPayError, secrets: Iterable[str | None]) -> AmazonPayError:
+    """An error message echoing the request (some proxies and servers do) must not leak secrets: they are
+    replaced in the whole text first, and only then is the text cut to MAX_MESSAGE characters."""
+    message = error.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, percent_encode(secret)}:
+                message = message.replace(form, "***")
+    message = message[:MAX_MESSAGE]
+    return error if message == error.message else error.with_changes(message=message)
+
+
+def _require_id(value: str, name: str) -> None:
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise ValueError(f"{name} must be a non-empty identifier without surrounding whitespace")
+
+
+def _wire_amount(amount: Decimal, currency_code: str, name: str) -> str:
+    """money.format_amount, refusing what it would silently change: floats, too many decimals, ≤ 0."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValueError(f"{name} must be a finite Decimal")
+    places = minor_units(currency_code)  # InvalidAmount (a ValueError) for an unknown currency
+    if amount <= 0:
+        raise ValueError(f"{name} must be greater than zero")
+    wire = format_amount(amount, currency_code)
+    if Decimal(wire) != amount:
+        raise ValueError(f"{name} has more than {places} decimals for {currency_code}")
+    return wire

@@ -1,0 +1,191 @@
+"""Every refund Amazon reports on a capture, read and classified (core/classification.py) before a
+decision depends on it: the ledger's opening, the headroom check before each Refund call, retry
+eligibility. The IPN handler classifies the one refund an IPN reports with the same rule.
+
+- `opening_refunds`: when a ledger opens, each refund in the capture's IdList is read (GetRefundDetails),
+  so that Pending ones (not in Amazon's RefundedAmount) count and every type is known.
+- `survey_capture`: the capture's refunds the ledger does not account for yet (not an attempt of ours, not
+  a recorded external refund, or an external entry never read) are read; the external ones are recorded.
+  A refund Amazon lists but will not describe (a permanent error) is `unreadable`: the caller holds the
+  refund and hands it to a person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from amazon_pay_refunds.core.classification import (
+    REASON_A_TO_Z,
+    Ours,
+    ReportedRefund,
+    classify,
+    forbids_retry,
+    named_refund_id,
+)
+from amazon_pay_refunds.core.models import ExternalRefund
+from amazon_pay_refunds.ports import (
+    AmazonPayError,
+    CaptureDetails,
+    CaptureRefundsStore,
+    KnownRefunds,
+    RefundDetails,
+    RefundDetailsSource,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def reported(
+    details: RefundDetails, *, amazon_capture_id: str | None, seller_id: str | None
+) -> ReportedRefund:
+    """Amazon's RefundDetails (a GetRefundDetails answer or an IPN's) as the classification reads them."""
+    return ReportedRefund(
+        amazon_refund_id=details.amazon_refund_id,
+        refund_reference_id=details.refund_reference_id,
+        amount=details.refund_amount.amount,
+        currency_code=details.refund_amount.currency_code,
+        refund_type=details.refund_type,
+        state=details.refund_status.state,
+        amazon_capture_id=amazon_capture_id,
+        seller_id=seller_id,
+    )
+
+
+def classify_with_store(
+    store: CaptureRefundsStore, report: ReportedRefund, known: KnownRefunds | None = None
+) -> Ours | None:
+    """Which attempt of ours the report is (the refund its reference id names, as stored), or None."""
+    refund_id = named_refund_id(report.refund_reference_id)
+    if refund_id is None:
+        return None
+    named = known.refunds.get(refund_id) if known is not None else None
+    if named is None:
+        named = store.get_refund(refund_id)
+    return classify(report, named)
+
+
+def opening_refunds(
+    store: CaptureRefundsStore,
+    amazon_pay: RefundDetailsSource,
+    capture: CaptureDetails,
+    seller_id: str,
+    *,
+    deadline: float,
+) -> tuple[ReportedRefund, ...]:
+    """The external refunds already on a capture whose ledger is about to open, each one read.
+
+    Raises AmazonPayError when one cannot be read: the ledger is not opened without knowing them.
+    """
+    found = []
+    for amazon_refund_id in capture.id_list:
+        details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
+        report = reported(details, amazon_capture_id=capture.amazon_capture_id, seller_id=seller_id)
+        if classify_with_store(store, report) is None:
+            found.append(report)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class CaptureSurvey:
+    """The capture's refunds after reading every one the ledger did not account for.
+
+    `externals` are every external refund on the capture (recorded ones, and those read now); `known` is
+    the ledger afterwards (None when the capture has no ledger: nothing was recorded); `unreadable` the
+    AmazonRefundIds Amazon lists but refused to describe, with its error code.
+    """
+
+    capture: CaptureDetails
+    known: KnownRefunds | None
+    externals: tuple[ExternalRefund, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
+    # Attempts of ours Amazon already made whose answer was never recorded: (refund_id, attempt).
+    ours_unrecorded: frozenset[tuple[str, int]] = frozenset()
+
+    @property
+    def retry_forbidden(self) -> str | None:
+        """Why Amazon's procedure forbids a ProcessingFailure retry on this capture now, if it does: the
+        reason and the refund, e.g. `AmazonA-ZRefund found: S01-...-R000003` (A-to-z ones first)."""
+        found = [
+            (reason, external.amazon_refund_id)
+            for external in self.externals
+            if (reason := forbids_retry(external.refund_type if external.is_read else None)) is not None
+        ]
+        if not found:
+            return None
+        reason, amazon_refund_id = min(found, key=lambda f: f[0] != REASON_A_TO_Z)
+        return f"{reason}: {amazon_refund_id}"
+
+    @property
+    def hold_reason(self) -> str | None:
+        """Why no refund may be sent on this capture until a person looked at it, if any."""
+        if not self.unreadable:
+            return None
+        amazon_refund_id, code = self.unreadable[0]
+        return f"External refund {amazon_refund_id} unreadable ({code})"
+
+
+def survey_capture(
+    store: CaptureRefundsStore,
+    amazon_pay: RefundDetailsSource,
+    capture: CaptureDetails,
+    seller_id: str,
+    *,
+    deadline: float,
+    now: Callable[[], datetime],
+) -> CaptureSurvey:
+    """Read and classify the capture's refunds the ledger does not account for; record the external ones.
+
+    Raises AmazonPayError when Amazon's answer is unknown (retryable): nothing can be decided yet.
+    """
+    capture_id = capture.amazon_capture_id
+    known = store.known_refunds(capture_id)
+    ours = (
+        {a.amazon_refund_id for r in known.refunds.values() for a in r.attempts if a.amazon_refund_id}
+        if known is not None
+        else set()
+    )
+    recorded = {e.amazon_refund_id: e for e in known.externals} if known is not None else {}
+    read_now: list[ExternalRefund] = []
+    unreadable: list[tuple[str, str]] = []
+    ours_unrecorded: set[tuple[str, int]] = set()
+    for amazon_refund_id in capture.id_list:
+        entry = recorded.get(amazon_refund_id)
+        if amazon_refund_id in ours or (entry is not None and entry.is_read):
+            continue
+        try:
+            details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
+        except AmazonPayError as error:
+            if error.retryable:
+                raise
+            unreadable.append((amazon_refund_id, error.code))
+            continue
+        report = reported(details, amazon_capture_id=capture_id, seller_id=seller_id)
+        attempt = classify_with_store(store, report, known)
+        if attempt is not None:
+            ours_unrecorded.add((attempt.refund_id, attempt.attempt))
+            continue  # one of our attempts whose answer was lost: the IPN or the reconciler binds it
+        external = ExternalRefund(amazon_refund_id, report.amount, report.refund_type, now(), report.state)
+        read_now.append(external)
+        if known is not None:
+            store.record_external_refund(
+                capture_id,
+                amazon_refund_id,
+                report.amount,
+                report.currency_code,
+                report.refund_type,
+                at=external.recorded_at,
+                state=report.state,
+            )
+            logger.warning(
+                "capture %s: refund %s (%s, %s) that the ledger did not know is recorded as external",
+                capture_id, amazon_refund_id, report.refund_type, report.state,
+            )  # fmt: skip
+    if read_now and known is not None:
+        known = store.known_refunds(capture_id) or known
+    externals = tuple(known.externals) if known is not None else ()
+    listed = {e.amazon_refund_id for e in externals}
+    externals += tuple(e for e in read_now if e.amazon_refund_id not in listed)
+    return CaptureSurvey(capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded))
