@@ -94,9 +94,27 @@ class V2Error(Exception):
 
 @dataclass(frozen=True)
 class V2Answer:
+    """What to send back. With `hold_seconds`, send nothing: hold the connection that long, then drop it."""
+
     status: int
     body: str
     request_id: str
+    hold_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault taken from the simulator's `POST /simulator/faults` queue for one v2 operation."""
+
+    kind: str
+    hold_seconds: float
+
+
+_FAULT_ERRORS = {
+    "500": (500, "InternalServerError", "There was an unknown error in the service."),
+    "503": (503, "ServiceUnavailable", "The service is temporarily unavailable."),
+    "throttle": (429, "TooManyRequests", "The request was throttled."),
+}
 
 
 @dataclass(frozen=True)
@@ -187,6 +205,7 @@ class PayV2:
         settle_seconds: float,
         throttling: Callable[[], bool],
         notify: Callable[[V2Change], None],
+        take_fault: Callable[[str], Fault | None] = lambda operation: None,
     ) -> None:
         self._lock = lock
         self._now = now
@@ -194,6 +213,7 @@ class PayV2:
         self.settle_seconds = settle_seconds
         self._throttling = throttling
         self._notify = notify
+        self._take_fault = take_fault
         self._keys: dict[str, MerchantKey] = {}
         self._throttle = Throttle(QUOTAS)
         self.reset()
@@ -294,12 +314,19 @@ class PayV2:
         request_id = str(uuid.uuid4())
         lowered = {name.lower(): value for name, value in headers.items()}
         with self._lock:
+            hold: list[Fault] = []
             try:
-                status, document = self._handle(method, raw_path, query, lowered, body)
+                status, document = self._handle(method, raw_path, query, lowered, body, hold)
             except V2Error as error:
                 status, document = error.http_status, {"reasonCode": error.code, "message": error.message}
             text = document if isinstance(document, str) else json.dumps(document)
             self._log(method, raw_path, lowered, status, None if status < 300 else document.get("reasonCode"))
+            if hold and hold[0].kind.endswith("timeout"):
+                self._calls[-1]["fault"] = hold[0].kind
+                return V2Answer(0, "", request_id, hold_seconds=hold[0].hold_seconds)
+            if hold and hold[0].kind == "accept-then-unreadable" and status < 300:
+                self._calls[-1]["fault"] = hold[0].kind
+                return V2Answer(status, "<html><body>upstream answer lost</body></html>", request_id)
             return V2Answer(status, text, request_id)
 
     def calls(self) -> list[dict[str, Any]]:
@@ -322,7 +349,7 @@ class PayV2:
         })  # fmt: skip
 
     def _handle(
-        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
+        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, hold: list[Fault]
     ) -> tuple[int, Any]:
         path = unquote(raw_path)
         match = _PATH.fullmatch(path)
@@ -337,6 +364,13 @@ class PayV2:
             operation = "GetRefund" if resource == "refunds" else "GetCharge"
         else:
             raise V2Error(400, "RequestNotSupported", f"{method} {path[:100]} is not supported.")
+        fault = self._take_fault(operation)
+        if fault is not None and fault.kind in _FAULT_ERRORS:
+            raise V2Error(*_FAULT_ERRORS[fault.kind])
+        if fault is not None:
+            hold.append(fault)  # timeout: nothing is done; accept-then-…: done, but the answer is lost
+            if fault.kind == "timeout":
+                return 0, {}
         if self._throttling() and not self._throttle.allow(key.merchant_id, operation, self._wall_clock()):
             raise V2Error(429, "TooManyRequests", "The request was throttled.")
         self.settle_due()

@@ -159,6 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if _V2_API.match(path):
             v2 = self.simulator.handle_v2(method, path, query, dict(self.headers.items()), body)
+            if v2.hold_seconds is not None:
+                self.stopping.wait(v2.hold_seconds)
+                self.close_connection = True  # drop the connection: the answer never arrives
+                return
             self._send(v2.status, "application/json", v2.body, {"x-amz-pay-request-id": v2.request_id})
             return
         answer = self.simulator.handle_mws(method, self.headers.get("Host", ""), path, body)

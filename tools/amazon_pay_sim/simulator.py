@@ -37,6 +37,8 @@ from .ipn import (
     topic_arn,
 )
 from .pay_v2 import CHARGE_STATES, PayV2, V2Answer, V2Change, ipn_message
+from .pay_v2 import OPERATIONS as V2_OPERATIONS
+from .pay_v2 import Fault as V2Fault
 from .state import (
     CAPTURE_STATES,
     EXTERNAL_REFUND_STATES,
@@ -195,6 +197,7 @@ class Simulator:
             settle_seconds=settle_seconds,
             throttling=lambda: self._throttle.enabled,
             notify=self._post_v2_ipn,
+            take_fault=self._take_v2_fault,
         )
         self.add_seller(seller_id, access_key, secret_key)
         if ipn_url is not None:
@@ -584,8 +587,10 @@ class Simulator:
         self, operation: str, fault: str, count: int = 1, hold_seconds: float | None = None
     ) -> None:
         """The next `count` calls of `operation` fail as `fault` says (after authentication)."""
-        if operation not in OPERATIONS:
-            raise ControlError(400, "InvalidOperation", f"operation must be one of {', '.join(OPERATIONS)}")
+        if operation not in OPERATIONS + V2_OPERATIONS:
+            raise ControlError(
+                400, "InvalidOperation", f"operation must be one of {', '.join(OPERATIONS + V2_OPERATIONS)}"
+            )
         if fault not in FAULT_KINDS:
             raise ControlError(400, "InvalidFault", f"fault must be one of {', '.join(FAULT_KINDS)}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -732,6 +737,10 @@ class Simulator:
         if fault.remaining <= 0:
             queue.pop(0)
         return fault
+
+    def _take_v2_fault(self, operation: str) -> V2Fault | None:
+        fault = self._take_fault(operation)
+        return None if fault is None else V2Fault(fault.kind, fault.hold_seconds)
 
     @staticmethod
     def _fault_error(kind: str) -> MwsError:

@@ -519,3 +519,61 @@ def test_cli_refuses_unpaired_v2_key_options(tmp_path: Path) -> None:
         [str(script), "--port", "0", "--v2-public-key-id", KEY_ID], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and "--v2-public-key" in done.stderr
+
+
+# -- faults: the client's retries against the server, never two refunds -----------------------------------
+
+
+def _fault(v2: V2World, operation: str, fault: str, **extra: Any) -> None:
+    response = v2.control("POST", "/faults", {"operation": operation, "fault": fault, **extra})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "extra"),
+    [("503", {}), ("500", {}), ("throttle", {}), ("accept-then-timeout", {"hold_seconds": 3}),
+     ("accept-then-unreadable", {}), ("timeout", {"hold_seconds": 3})],
+)  # fmt: skip
+def test_a_retried_create_refund_makes_exactly_one_refund(
+    v2: V2World, fault: str, extra: dict[str, Any]
+) -> None:
+    charge_id = v2.charge()
+    _fault(v2, "CreateRefund", fault, **extra)
+    client = v2.client(max_attempts=3, base_delay=0.05, timeout=(1.0, 1.0))
+    refund = client.create_refund(charge_id, Decimal("10.00"), "USD", idempotency_key="once-1")
+    assert refund.state == REFUND_INITIATED
+    posts = [c for c in v2.sim.pay_v2.calls() if c["method"] == "POST"]
+    assert len(posts) == 2 and {c["idempotency_key"] for c in posts} == {"once-1"}
+    assert len(v2.control("GET", f"/charges/{charge_id}").json()["refunds"]) == 1
+
+
+def test_faults_name_v2_operations_or_are_refused(v2: V2World) -> None:
+    response = v2.control("POST", "/faults", {"operation": "DeleteRefund", "fault": "503"})
+    assert response.status_code == 400 and "CreateRefund" in response.json()["error"]["message"]
+
+
+def test_a_salt_20_signature_labelled_v2_is_refused(v2: V2World) -> None:
+    body = b""
+    path = f"/v2/charges/{v2.charge()}"
+    headers = _signed("GET", path, body, v2.host, {})
+    auth = signing.parse_authorization(headers["authorization"])
+    canonical = signing.canonical_request("GET", path, None, headers, auth.signed_headers, body)
+    text = signing.string_to_sign(signing.ALGORITHM_V2, canonical)
+    salt_20 = signing.sign(private_key(), signing.ALGORITHM_V1, text)  # the V2 text, signed with salt 20
+    headers["authorization"] = signing.Authorization(
+        signing.ALGORITHM_V2, KEY_ID, auth.signed_headers, salt_20
+    ).header()
+    answer = requests.get(f"{v2.handle.url}{path}", headers=headers, verify=str(v2.cert_file), timeout=5)
+    assert (answer.status_code, answer.json()["reasonCode"]) == (401, "InvalidRequestSignature")
+    headers["authorization"] = signing.Authorization(
+        signing.ALGORITHM_V2,
+        KEY_ID,
+        auth.signed_headers,
+        signing.sign(private_key(), signing.ALGORITHM_V2, text),
+    ).header()
+    assert (
+        requests.get(
+            f"{v2.handle.url}{path}", headers=headers, verify=str(v2.cert_file), timeout=5
+        ).status_code
+        == 200
+    )

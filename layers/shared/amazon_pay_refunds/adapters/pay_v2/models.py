@@ -90,13 +90,17 @@ def load_json(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _string(document: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+def _required(document: dict[str, Any], name: str) -> str:
     value = document.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not value:
         raise _malformed(f"{name} is missing or not a string")
     return value
+
+
+def _string(document: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    if document.get(name) is None and not required:
+        return None
+    return _required(document, name)
 
 
 def _decimal(value: Any, where: str) -> Decimal:
@@ -110,9 +114,13 @@ def _decimal(value: Any, where: str) -> Decimal:
 
 
 def parse_price(document: dict[str, Any], name: str, *, required: bool = True) -> Price | None:
-    value = document.get(name)
-    if value is None and not required:
+    if document.get(name) is None and not required:
         return None
+    return _price(document, name)
+
+
+def _price(document: dict[str, Any], name: str) -> Price:
+    value = document.get(name)
     if not isinstance(value, dict):
         raise _malformed(f"{name} is missing or not an object")
     currency = value.get("currencyCode")
@@ -140,18 +148,13 @@ def _timestamp(document: dict[str, Any], name: str) -> str | None:
 
 def parse_refund(document: dict[str, Any], request_id: str | None = None) -> RefundV2:
     status = _status(document)
-    state = _string(status, "state")
-    assert state is not None
+    state = _required(status, "state")
     if state not in REFUND_STATES:
         raise _malformed(f"unknown refund state {state[:40]!r}")
-    amount = parse_price(document, "refundAmount")
-    assert amount is not None
-    refund_id, charge_id = _string(document, "refundId"), _string(document, "chargeId")
-    assert refund_id is not None and charge_id is not None
     return RefundV2(
-        refund_id=refund_id,
-        charge_id=charge_id,
-        amount=amount,
+        refund_id=_required(document, "refundId"),
+        charge_id=_required(document, "chargeId"),
+        amount=_price(document, "refundAmount"),
         state=state,
         reason_code=_string(status, "reasonCode", required=False),
         reason_description=_string(status, "reasonDescription", required=False),
@@ -165,13 +168,11 @@ def parse_refund(document: dict[str, Any], request_id: str | None = None) -> Ref
 
 def parse_charge(document: dict[str, Any], request_id: str | None = None) -> ChargeV2:
     status = _status(document)
-    state = _string(status, "state")
-    charge_id = _string(document, "chargeId")
-    assert state is not None and charge_id is not None
+    state = _required(status, "state")
     if state not in CHARGE_STATES:
         raise _malformed(f"unknown charge state {state[:40]!r}")
     return ChargeV2(
-        charge_id=charge_id,
+        charge_id=_required(document, "chargeId"),
         charge_permission_id=_string(document, "chargePermissionId", required=False),
         state=state,
         reason_code=_string(status, "reasonCode", required=False),
