@@ -433,27 +433,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    print(f"amazon-pay-sim listening on {handle.url}", flush=True)
-    print(f"  MWS endpoint: {handle.mws_url}", flush=True)
-    print(f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator")
-    print(f"  API v2: {handle.url}/v2 (SANDBOX- key ids) and {handle.url}/sandbox/v2; keys: ", end="")
-    print(
-        ", ".join(simulator.pay_v2.public_key_ids()) or "none (--v2-public-key-id/--v2-public-key)",
-        flush=True,
-    )
-    if handle.tls_certificate_pem is not None:
-        if args.tls_cert_file:
-            Path(args.tls_cert_file).write_text(handle.tls_certificate_pem, encoding="ascii")
-        where = f" (also {args.tls_cert_file})" if args.tls_cert_file else ""
-        print(f"  TLS certificate (self-signed): {handle.url}{TLS_CERTIFICATE_PATH}{where}", flush=True)
-    ca_file = f" (also {args.ca_dir}/ca.pem)" if args.ca_dir else ""
-    print(f"  SNS signing certificate: {simulator.signing_certificate_url}", flush=True)
-    print(f"  local CA: {handle.url}{CA_PATH}{ca_file}", flush=True)
-    print(f"  certificate URL prefix (for LocalAuthorityTrust): {simulator.certificate_url_prefix}")
-    target = args.ipn_url or "nowhere yet (--ipn-url, or POST /simulator/ipn)"
-    print(f"  IPNs: posting to {target}", flush=True)
-    print("  Ctrl-C stops it.", flush=True)
+    # Ctrl-C may come as soon as the first line is out: everything after serve() is inside the try.
     try:
+        print(f"amazon-pay-sim listening on {handle.url}", flush=True)
+        print(f"  MWS endpoint: {handle.mws_url}", flush=True)
+        print(
+            f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator"
+        )
+        print(f"  API v2: {handle.url}/v2 (SANDBOX- key ids) and {handle.url}/sandbox/v2; keys: ", end="")
+        print(
+            ", ".join(simulator.pay_v2.public_key_ids()) or "none (--v2-public-key-id/--v2-public-key)",
+            flush=True,
+        )
+        if handle.tls_certificate_pem is not None:
+            if args.tls_cert_file:
+                Path(args.tls_cert_file).write_text(handle.tls_certificate_pem, encoding="ascii")
+            where = f" (also {args.tls_cert_file})" if args.tls_cert_file else ""
+            print(f"  TLS certificate (self-signed): {handle.url}{TLS_CERTIFICATE_PATH}{where}", flush=True)
+        ca_file = f" (also {args.ca_dir}/ca.pem)" if args.ca_dir else ""
+        print(f"  SNS signing certificate: {simulator.signing_certificate_url}", flush=True)
+        print(f"  local CA: {handle.url}{CA_PATH}{ca_file}", flush=True)
+        print(f"  certificate URL prefix (for LocalAuthorityTrust): {simulator.certificate_url_prefix}")
+        target = args.ipn_url or "nowhere yet (--ipn-url, or POST /simulator/ipn)"
+        print(f"  IPNs: posting to {target}", flush=True)
+        print("  Ctrl-C stops it.", flush=True)
         handle.wait()
     except KeyboardInterrupt:
         pass

@@ -206,27 +206,29 @@ def _signed(
 
 
 @pytest.mark.parametrize(
-    ("date", "unsigned", "code"),
+    ("skew", "unsigned"),
     [
-        (datetime.now(UTC) - timedelta(minutes=16), (), "InvalidHeaderValue"),
-        (datetime.now(UTC) + timedelta(minutes=16), (), "InvalidHeaderValue"),
-        (None, ("x-amz-pay-date",), "InvalidHeaderValue"),
-        (None, ("x-amz-pay-idempotency-key",), "InvalidHeaderValue"),
+        (timedelta(minutes=-16), ()),
+        (timedelta(minutes=16), ()),
+        (timedelta(0), ("x-amz-pay-date",)),
+        (timedelta(0), ("x-amz-pay-idempotency-key",)),
     ],
 )
 def test_the_date_must_be_signed_and_within_15_minutes_and_the_idempotency_key_signed(
-    v2: V2World, date: datetime | None, unsigned: tuple[str, ...], code: str
+    v2: V2World, skew: timedelta, unsigned: tuple[str, ...]
 ) -> None:
     body = json.dumps(
         {"chargeId": v2.charge(), "refundAmount": {"amount": "5.00", "currencyCode": "USD"}}
     ).encode()
+    date = datetime.now(UTC) + skew  # at run time: a date fixed at collection would drift with the suite
     headers = _signed("POST", "/v2/refunds", body, v2.host, {"x-amz-pay-idempotency-key": "d1"}, date=date,
                       unsigned=unsigned)  # fmt: skip
     answer = requests.post(
         f"{v2.handle.url}/v2/refunds", data=body, headers=headers, verify=str(v2.cert_file), timeout=5
     )
-    assert (answer.status_code, answer.json()["reasonCode"]) == (400, code)
+    assert (answer.status_code, answer.json()["reasonCode"]) == (400, "InvalidHeaderValue")
     assert answer.headers["x-amz-pay-request-id"]
+    assert v2.sim.pay_v2.refunds == {}
 
 
 def test_a_changed_body_under_a_valid_signature_is_refused(v2: V2World) -> None:
