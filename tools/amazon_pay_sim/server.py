@@ -1,4 +1,5 @@
-"""HTTP shell of the simulator: the MWS endpoint, the JSON control API under /simulator, and the CLI."""
+"""HTTP(S) shell of the simulator: the MWS endpoint, the API v2 endpoint (/v2, /sandbox/v2), the JSON control
+API under /simulator, and the CLI."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -23,6 +25,7 @@ from .simulator import (
     ControlError,
     Simulator,
 )
+from .tls import TlsIdentity, self_signed
 
 DEFAULT_PORT = 8701
 MAX_BODY_BYTES = 1 << 20
@@ -31,7 +34,11 @@ TICK_SECONDS = 0.25
 _CAPTURE = re.compile(r"^/simulator/captures/([^/]+)$")
 _CAPTURE_ACTION = re.compile(r"^/simulator/captures/([^/]+)/(external-refund|close)$")
 _REFUND = re.compile(r"^/simulator/refunds/([^/]+)$")
+_CHARGE = re.compile(r"^/simulator/charges/([^/]+)$")
+_CHARGE_REFUND = re.compile(r"^/simulator/charges/([^/]+)/external-refund$")
+_V2_API = re.compile(r"^(?:/sandbox|/live)?/v2(?:/|$)")
 CA_PATH = "/simulator/ca.pem"
+TLS_CERTIFICATE_PATH = "/simulator/tls.pem"
 PEM_CONTENT_TYPE = "application/x-x509-ca-cert"
 
 Json = dict[str, Any]
@@ -40,8 +47,15 @@ Json = dict[str, Any]
 class ServerHandle:
     """A running simulator server: where it listens, and how to stop it."""
 
-    def __init__(self, simulator: Simulator, httpd: ThreadingHTTPServer, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        httpd: ThreadingHTTPServer,
+        stopping: threading.Event,
+        tls: TlsIdentity | None = None,
+    ) -> None:
         self.simulator = simulator
+        self.tls_certificate_pem = tls.certificate_pem if tls is not None else None
         self._httpd = httpd
         self._stopping = stopping
         address = httpd.server_address
@@ -55,7 +69,8 @@ class ServerHandle:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self.tls_certificate_pem is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def mws_url(self) -> str:
@@ -78,12 +93,29 @@ class ServerHandle:
         self._stopping.wait()
 
 
-def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+def serve(
+    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0, tls: TlsIdentity | bool = False
+) -> ServerHandle:
+    """Serve HTTP, or HTTPS with ``tls`` (True: a fresh self-signed certificate, see tls.py)."""
     stopping = threading.Event()
-    handler = type("SimulatorHandler", (_Handler,), {"simulator": simulator, "stopping": stopping})
+    identity = self_signed() if tls is True else (tls or None)
+    handler = type(
+        "SimulatorHandler",
+        (_Handler,),
+        {
+            "simulator": simulator,
+            "stopping": stopping,
+            "tls_certificate_pem": identity and identity.certificate_pem,
+        },
+    )
     httpd = ThreadingHTTPServer((host, port), handler)
     httpd.daemon_threads = True
-    handle = ServerHandle(simulator, httpd, stopping)
+    if identity is not None:
+        # The handshake happens in the request's thread, so a silent client cannot stall the server.
+        httpd.socket = identity.server_context().wrap_socket(
+            httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
+    handle = ServerHandle(simulator, httpd, stopping, identity)
     simulator.attach_base_url(handle.url)
     return handle
 
@@ -91,6 +123,7 @@ def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> Se
 class _Handler(BaseHTTPRequestHandler):
     simulator: Simulator
     stopping: threading.Event
+    tls_certificate_pem: str | None
     protocol_version = "HTTP/1.1"
     server_version = "amazon-pay-sim"
 
@@ -104,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._send(
@@ -118,8 +151,19 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/" + self.simulator.certificate_name:
             self._send(200, PEM_CONTENT_TYPE, self.simulator.authority.signing_certificate_pem)
             return
+        if method == "GET" and path == TLS_CERTIFICATE_PATH and self.tls_certificate_pem is not None:
+            self._send(200, PEM_CONTENT_TYPE, self.tls_certificate_pem)
+            return
         if path == "/simulator" or path.startswith("/simulator/"):
             self._control(method, path, body)
+            return
+        if _V2_API.match(path):
+            v2 = self.simulator.handle_v2(method, path, query, dict(self.headers.items()), body)
+            if v2.hold_seconds is not None:
+                self.stopping.wait(v2.hold_seconds)
+                self.close_connection = True  # drop the connection: the answer never arrives
+                return
+            self._send(v2.status, "application/json", v2.body, {"x-amz-pay-request-id": v2.request_id})
             return
         answer = self.simulator.handle_mws(method, self.headers.get("Host", ""), path, body)
         if answer.hold_seconds is not None:
@@ -128,11 +172,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(answer.status, "text/xml", answer.body)
 
-    def _send(self, status: int, content_type: str, text: str) -> None:
+    def _send(self, status: int, content_type: str, text: str, headers: dict[str, str] | None = None) -> None:
         payload = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
 
@@ -176,10 +222,12 @@ def _optional_str(body: Json, name: str) -> str | None:
 def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any]:
     routes: dict[tuple[str, str], Callable[[], tuple[int, Any]]] = {
         ("POST", "/simulator/captures"): lambda: _create_capture(sim, body),
+        ("POST", "/simulator/charges"): lambda: _create_charge(sim, body),
         ("POST", "/simulator/faults"): lambda: _add_fault(sim, body),
         ("POST", "/simulator/settle"): lambda: _settle(sim, body),
         ("POST", "/simulator/clock/advance"): lambda: _advance(sim, body),
         ("GET", "/simulator/calls"): lambda: (200, {"calls": sim.calls()}),
+        ("GET", "/simulator/v2/calls"): lambda: (200, {"calls": sim.pay_v2.calls()}),
         ("POST", "/simulator/reset"): lambda: _reset(sim, body),
         ("POST", "/simulator/throttling"): lambda: _throttling(sim, body),
         ("GET", "/simulator/ipn"): lambda: (200, sim.ipn_settings()),
@@ -193,6 +241,12 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
         return 200, sim.capture_view(match.group(1))
     if method == "GET" and (match := _REFUND.fullmatch(path)):
         return 200, sim.refund_view(match.group(1))
+    if method == "GET" and (match := _CHARGE.fullmatch(path)):
+        return 200, sim.charge_view(match.group(1))
+    if method == "POST" and (match := _CHARGE_REFUND.fullmatch(path)):
+        fields = _fields(body, ("amount",), ("state",))
+        state = _optional_str(fields, "state") or "Refunded"
+        return 201, sim.charge_external_refund(match.group(1), fields["amount"], state=state)
     if method == "POST" and (match := _CAPTURE_ACTION.fullmatch(path)):
         capture_id, action = match.groups()
         if action == "close":
@@ -215,6 +269,18 @@ def _create_capture(sim: Simulator, body: Json) -> tuple[int, Any]:
         capture_reference_id=_optional_str(fields, "capture_reference_id"),
     )
     return 201, {"amazon_capture_id": capture_id}
+
+
+def _create_charge(sim: Simulator, body: Json) -> tuple[int, Any]:
+    fields = _fields(body, ("amount", "currency_code"), ("state", "merchant_id"))
+    state = _optional_str(fields, "state") or "Captured"
+    charge_id = sim.create_charge(
+        fields["amount"],
+        fields["currency_code"],
+        state=state,
+        merchant_id=_optional_str(fields, "merchant_id"),
+    )
+    return 201, {"amazon_charge_id": charge_id}
 
 
 def _add_fault(sim: Simulator, body: Json) -> tuple[int, Any]:
@@ -273,7 +339,7 @@ def _add_ipn_fault(sim: Simulator, body: Json) -> tuple[int, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="amazon-pay-sim", description="Amazon Pay v1 sandbox simulator (local testing only)."
+        prog="amazon-pay-sim", description="Amazon Pay v1 and API v2 sandbox simulator (local testing only)."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -302,7 +368,38 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ca-dir", help="keep the local SNS certificate authority in this directory (created if need be)"
     )
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a fresh self-signed certificate")
+    parser.add_argument("--tls-cert-file", help="with --tls: also write the certificate (PEM) to this file")
+    parser.add_argument(
+        "--v2-public-key-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an API v2 public key id (repeatable)",
+    )
+    parser.add_argument(
+        "--v2-public-key",
+        action="append",
+        default=[],
+        metavar="PEM_FILE",
+        help="the public key (PEM file) of the --v2-public-key-id at the same position",
+    )
+    parser.add_argument(
+        "--v2-merchant-id", action="append", default=[], metavar="ID",
+        help="the merchant of the key at the same position (default: --seller-id)",
+    )  # fmt: skip
     return parser
+
+
+def _register_v2_keys(simulator: Simulator, args: argparse.Namespace) -> None:
+    ids, files, merchants = args.v2_public_key_id, args.v2_public_key, args.v2_merchant_id
+    if len(ids) != len(files) or len(merchants) > len(ids):
+        raise ValueError(
+            "give one --v2-public-key PEM_FILE per --v2-public-key-id (and at most one merchant)"
+        )
+    for n, (key_id, file) in enumerate(zip(ids, files, strict=True)):
+        merchant = merchants[n] if n < len(merchants) else None
+        simulator.add_v2_key(key_id, Path(file).read_bytes(), merchant)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,11 +419,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ipn_retry=RetryPolicy(max_attempts=args.ipn_attempts, first_delay=args.ipn_retry_delay),
             ca_dir=args.ca_dir,
         )
+        _register_v2_keys(simulator, args)
     except (ControlError, ValueError, OSError) as error:
         print(f"amazon-pay-sim: {error}", file=sys.stderr)
         return 2
     try:
-        handle = simulator.serve(host=args.host, port=args.port)
+        handle = simulator.serve(host=args.host, port=args.port, tls=args.tls)
     except OSError as error:
         print(f"amazon-pay-sim: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
@@ -335,17 +433,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    print(f"amazon-pay-sim listening on {handle.url}", flush=True)
-    print(f"  MWS endpoint: {handle.mws_url}", flush=True)
-    print(f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator")
-    ca_file = f" (also {args.ca_dir}/ca.pem)" if args.ca_dir else ""
-    print(f"  SNS signing certificate: {simulator.signing_certificate_url}", flush=True)
-    print(f"  local CA: {handle.url}{CA_PATH}{ca_file}", flush=True)
-    print(f"  certificate URL prefix (for LocalAuthorityTrust): {simulator.certificate_url_prefix}")
-    target = args.ipn_url or "nowhere yet (--ipn-url, or POST /simulator/ipn)"
-    print(f"  IPNs: posting to {target}", flush=True)
-    print("  Ctrl-C stops it.", flush=True)
+    # Ctrl-C may come as soon as the first line is out: everything after serve() is inside the try.
     try:
+        print(f"amazon-pay-sim listening on {handle.url}", flush=True)
+        print(f"  MWS endpoint: {handle.mws_url}", flush=True)
+        print(
+            f"  seller {args.seller_id}, access key {args.access_key}; control API at {handle.url}/simulator"
+        )
+        print(f"  API v2: {handle.url}/v2 (SANDBOX- key ids) and {handle.url}/sandbox/v2; keys: ", end="")
+        print(
+            ", ".join(simulator.pay_v2.public_key_ids()) or "none (--v2-public-key-id/--v2-public-key)",
+            flush=True,
+        )
+        if handle.tls_certificate_pem is not None:
+            if args.tls_cert_file:
+                Path(args.tls_cert_file).write_text(handle.tls_certificate_pem, encoding="ascii")
+            where = f" (also {args.tls_cert_file})" if args.tls_cert_file else ""
+            print(f"  TLS certificate (self-signed): {handle.url}{TLS_CERTIFICATE_PATH}{where}", flush=True)
+        ca_file = f" (also {args.ca_dir}/ca.pem)" if args.ca_dir else ""
+        print(f"  SNS signing certificate: {simulator.signing_certificate_url}", flush=True)
+        print(f"  local CA: {handle.url}{CA_PATH}{ca_file}", flush=True)
+        print(f"  certificate URL prefix (for LocalAuthorityTrust): {simulator.certificate_url_prefix}")
+        target = args.ipn_url or "nowhere yet (--ipn-url, or POST /simulator/ipn)"
+        print(f"  IPNs: posting to {target}", flush=True)
+        print("  Ctrl-C stops it.", flush=True)
         handle.wait()
     except KeyboardInterrupt:
         pass

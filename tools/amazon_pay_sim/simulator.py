@@ -36,6 +36,9 @@ from .ipn import (
     sns_headers,
     topic_arn,
 )
+from .pay_v2 import CHARGE_STATES, PayV2, V2Answer, V2Change, ipn_message
+from .pay_v2 import OPERATIONS as V2_OPERATIONS
+from .pay_v2 import Fault as V2Fault
 from .state import (
     CAPTURE_STATES,
     EXTERNAL_REFUND_STATES,
@@ -186,6 +189,16 @@ class Simulator:
         self._subscription_id = new_id()
         self._ipn = IpnDispatcher(self._render_ipn, ipn_retry or RetryPolicy())
         self.market = self._new_market()
+        # API v2 (pay_v2.py): its own charges and refunds; the same lock, clocks, quota switch and IPNs.
+        self.pay_v2 = PayV2(
+            lock=self._lock,
+            now=self.now,
+            wall_clock=lambda: self._wall_clock(),
+            settle_seconds=settle_seconds,
+            throttling=lambda: self._throttle.enabled,
+            notify=self._post_v2_ipn,
+            take_fault=self._take_v2_fault,
+        )
         self.add_seller(seller_id, access_key, secret_key)
         if ipn_url is not None:
             self.set_ipn_url(ipn_url)
@@ -199,6 +212,12 @@ class Simulator:
             seller = Seller(seller_id, access_key, secret_key)
             self._sellers[seller_id] = seller
             self._keys[access_key] = seller
+
+    def add_v2_key(
+        self, public_key_id: str, public_key_pem: str | bytes, merchant_id: str | None = None
+    ) -> None:
+        """Register a merchant's API v2 public key (its seller id: the default seller unless named)."""
+        self.pay_v2.register_key(public_key_id, public_key_pem, merchant_id or self.default_seller_id)
 
     def set_throttling(self, enabled: bool) -> None:
         with self._lock:
@@ -218,10 +237,11 @@ class Simulator:
         """The simulated time: the clock plus every `advance_clock`."""
         return self._wall_clock() + self._offset
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+    def serve(self, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False) -> ServerHandle:
+        """Serve over HTTP, or HTTPS with a fresh self-signed certificate when ``tls``."""
         from .server import serve
 
-        return serve(self, host=host, port=port)
+        return serve(self, host=host, port=port, tls=tls)
 
     # -- SNS signing and IPNs --
 
@@ -376,6 +396,29 @@ class Simulator:
         )
         self._ipn.enqueue(notification, url)
 
+    def _post_v2_ipn(self, change: V2Change) -> None:
+        """Under the lock: an API v2 IPN (no state in the message; the receiver reads the object)."""
+        url = self._ipn_url
+        if url is None:
+            return
+        version = self._ipn_versions[self._ipn_sent % len(self._ipn_versions)]
+        self._ipn_sent += 1
+        notification_id = new_id()
+        notification = IpnNotification(
+            message_id=new_id(),
+            notification_reference_id=notification_id,
+            topic_arn=topic_arn(self._ipn_region, change.merchant_id),
+            message=ipn_message(change, notification_id),
+            timestamp=responses.iso_millis(self._wall_clock()),
+            signature_version=version,
+            seller_id=change.merchant_id,
+            amazon_refund_id=change.object_id,
+            refund_reference_id="",
+            state=change.state,
+            reason_code=change.reason_code,
+        )
+        self._ipn.enqueue(notification, url)
+
     def _render_ipn(self, notification: IpnNotification) -> tuple[str, dict[str, str]]:
         """On the IPN worker, off the lock: the signed SNS body and its headers."""
         with self._lock:
@@ -399,6 +442,7 @@ class Simulator:
             self._calls.clear()
             self._throttle.reset()
             self.market = self._new_market()
+            self.pay_v2.reset()
 
     def create_capture(
         self,
@@ -493,6 +537,46 @@ class Simulator:
             )
             return self._refund_view(self.market.refund(request))
 
+    # -- API v2 control --
+
+    def create_charge(
+        self, amount: Any, currency_code: Any, *, state: Any = "Captured", merchant_id: str | None = None
+    ) -> str:
+        """A v2 Charge (Captured unless another state of CHARGE_STATES is named); its chargeId."""
+        with self._lock:
+            merchant = merchant_id or self.default_seller_id
+            if merchant not in self._sellers and merchant not in self.pay_v2.merchant_ids():
+                raise ControlError(400, "UnknownSeller", f"merchant {merchant!r} is not configured")
+            if state not in CHARGE_STATES:
+                raise ControlError(400, "InvalidState", f"state must be one of {', '.join(CHARGE_STATES)}")
+            value = self._control_amount(amount, currency_code)
+            return self.pay_v2.create_charge(merchant, value, currency_code, state)
+
+    def charge_view(self, charge_id: str) -> dict[str, Any]:
+        with self._lock:
+            if charge_id not in self.pay_v2.charges:
+                raise ControlError(404, "ChargeNotFound", f"no charge {charge_id!r}")
+            view = self.pay_v2.charge_view(charge_id)
+            view["refunds"] = [self.pay_v2.refund_view(i) for i in self.pay_v2.charges[charge_id].refund_ids]
+            return view
+
+    def charge_external_refund(
+        self, charge_id: str, amount: Any, *, state: Any = "Refunded"
+    ) -> dict[str, Any]:
+        """A refund on a v2 charge made outside the API (v2 refunds carry no type)."""
+        with self._lock:
+            charge = self.pay_v2.charges.get(charge_id)
+            if charge is None:
+                raise ControlError(404, "ChargeNotFound", f"no charge {charge_id!r}")
+            if state not in ("Refunded", "RefundInitiated"):
+                raise ControlError(400, "InvalidState", "state must be Refunded or RefundInitiated")
+            value = self._control_amount(amount, charge.currency_code)
+            refund = self.pay_v2.external_refund(charge_id, value, state)
+            return self.pay_v2.refund_view(refund.refund_id)
+
+    def handle_v2(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> V2Answer:
+        return self.pay_v2.handle(method, path, query, headers, body)
+
     def close_capture(self, capture_id: str) -> dict[str, Any]:
         with self._lock:
             self._control_capture(capture_id)
@@ -503,8 +587,10 @@ class Simulator:
         self, operation: str, fault: str, count: int = 1, hold_seconds: float | None = None
     ) -> None:
         """The next `count` calls of `operation` fail as `fault` says (after authentication)."""
-        if operation not in OPERATIONS:
-            raise ControlError(400, "InvalidOperation", f"operation must be one of {', '.join(OPERATIONS)}")
+        if operation not in OPERATIONS + V2_OPERATIONS:
+            raise ControlError(
+                400, "InvalidOperation", f"operation must be one of {', '.join(OPERATIONS + V2_OPERATIONS)}"
+            )
         if fault not in FAULT_KINDS:
             raise ControlError(400, "InvalidFault", f"fault must be one of {', '.join(FAULT_KINDS)}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -523,7 +609,8 @@ class Simulator:
     def settle(self, *, everything: bool = False) -> list[str]:
         """Settle the refunds that are due now (every Pending one when `everything`); their ids."""
         with self._lock:
-            return [r.amazon_refund_id for r in self.market.settle_due(force_all=everything)]
+            v1 = [r.amazon_refund_id for r in self.market.settle_due(force_all=everything)]
+            return v1 + self.pay_v2.settle_due(force_all=everything)
 
     def advance_clock(self, seconds: float) -> datetime:
         """Move simulated time forward (settling what falls due); request Timestamps still use the clock."""
@@ -532,6 +619,7 @@ class Simulator:
         with self._lock:
             self._offset += timedelta(seconds=seconds)
             self.market.settle_due()
+            self.pay_v2.settle_due()
             return self.now()
 
     def calls(self) -> list[dict[str, Any]]:
@@ -649,6 +737,10 @@ class Simulator:
         if fault.remaining <= 0:
             queue.pop(0)
         return fault
+
+    def _take_v2_fault(self, operation: str) -> V2Fault | None:
+        fault = self._take_fault(operation)
+        return None if fault is None else V2Fault(fault.kind, fault.hold_seconds)
 
     @staticmethod
     def _fault_error(kind: str) -> MwsError:

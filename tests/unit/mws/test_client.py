@@ -1,20 +1,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from amazon_pay_refunds.adapters.mws import signing
 from amazon_pay_refunds.adapters.mws.client import AmazonPayClient, deadline_in
@@ -26,13 +23,13 @@ from amazon_pay_refunds.adapters.mws.credentials import (
 from amazon_pay_refunds.adapters.mws.endpoints import Endpoint, endpoint_for
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import ProviderCreditReversal
+from tests.support.http_fakes import Fail, FakeClock, FixedRandom, Reply, ScriptedAdapter, Sent
 
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
 AUTH_TOKEN = "amzn.mws.4ea38b7b+f563/7709-TOKEN"
 CREDENTIALS = SellerCredentials("A1SELLER", "AKIAEXAMPLE", SECRET_KEY, AUTH_TOKEN)
 SANDBOX = endpoint_for("us", sandbox=True)
 CAPTURE_ID = "S01-1234567-1234567-C000001"
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def error_body(
@@ -47,85 +44,6 @@ def error_body(
 
 # ---------------------------------------------------------------------------------------------------
 # Fakes: a clock that only moves when told, and a transport that plays a script
-
-
-@dataclass
-class FakeClock:
-    t: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-    def now(self) -> datetime:
-        return T0 + timedelta(seconds=self.t - 1000.0)
-
-
-class FixedRandom:
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    elapsed: float = 0.0  # simulated seconds the exchange takes
-
-
-@dataclass
-class Fail:
-    error: Exception
-    takes_read_timeout: bool = False  # a read timeout lasts as long as the read timeout it was given
-
-
-@dataclass
-class Sent:
-    request: requests.PreparedRequest
-    timeout: Any
-    at: float
-
-    @property
-    def form(self) -> dict[str, str]:
-        body = self.request.body
-        assert isinstance(body, bytes)
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
-
-
-class ScriptedAdapter(HTTPAdapter):
-    def __init__(self, clock: FakeClock, script: list[Reply | Fail]) -> None:
-        super().__init__()
-        self.clock = clock
-        self.script = script
-        self.sent: list[Sent] = []
-
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:  # fmt: skip
-        self.sent.append(Sent(request, timeout, self.clock.t))
-        if not self.script:
-            raise AssertionError("the client sent more requests than the test expected")
-        step = self.script.pop(0)
-        if isinstance(step, Fail):
-            if step.takes_read_timeout:
-                self.clock.t += timeout[0] + timeout[1]
-            raise step.error
-        self.clock.t += step.elapsed
-        response = requests.Response()
-        response.status_code = step.status
-        response._content = step.body
-        response.headers = CaseInsensitiveDict(step.headers)
-        response.url = request.url or ""
-        response.request = request
-        return response
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""Adapters: the outside world behind the ports (DynamoDB, Amazon Pay v1 over MWS, SNS-delivered IPNs)."""
+"""Adapters: the outside world behind the ports (DynamoDB, Amazon Pay v1 and v2, SNS-delivered IPNs)."""

@@ -14,10 +14,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import requests
 
+from ...deadlines import (  # shared with adapters/pay_v2
+    MIN_ATTEMPT_SECONDS,
+    RandomSource,
+    attempt_timeouts,
+    deadline_in,
+    fits_before,
+    full_jitter,
+    host_without_default_port,
+)
 from ...money import format_amount, minor_units
 from .credentials import NoCredentialsForSeller, SellerCredentials
 from .endpoints import Endpoint
@@ -39,31 +48,16 @@ T = TypeVar("T")
 REFUND_REFERENCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_SELLER_REFUND_NOTE = 255
 MAX_SOFT_DESCRIPTOR = 16
-# An attempt is not started with less time than this before the deadline: it could not get an answer.
-MIN_ATTEMPT_SECONDS = 0.2
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 _REQUEST_ID_HEADERS = ("x-mws-request-id", "x-amzn-requestid", "x-amz-request-id")
 
 CredentialsProvider = Callable[[str | None], SellerCredentials]
 
-
-class RandomSource(Protocol):
-    def random(self) -> float: ...
-
-
-def deadline_in(seconds: float, *, monotonic: Callable[[], float] = time.monotonic) -> float:
-    """An absolute deadline ``seconds`` from now, on the clock ``deadline`` arguments use."""
-    return monotonic() + seconds
+__all__ = ["MIN_ATTEMPT_SECONDS", "AmazonPayClient", "RandomSource", "deadline_in", "host_header"]
 
 
 def host_header(endpoint: Endpoint) -> str:
     """The Host header as sent and signed: lower-case, with the port only when not the scheme's default."""
-    host = endpoint.host.lower()
-    name, sep, port = host.rpartition(":")
-    bare_name = name.endswith("]") or ":" not in name  # not a colon inside an unbracketed IPv6 address
-    if sep and bare_name and port.isdigit() and int(port) == _DEFAULT_PORTS.get(endpoint.scheme):
-        return name
-    return host
+    return host_without_default_port(endpoint.scheme, endpoint.host)
 
 
 class AmazonPayClient:
@@ -238,7 +232,7 @@ class AmazonPayClient:
             if not last_error.retryable or attempt == self._max_attempts:
                 raise last_error
             delay = self._backoff(attempt)
-            if deadline is not None and self._monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
+            if not fits_before(deadline, self._monotonic(), delay):
                 raise last_error
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -291,21 +285,11 @@ class AmazonPayClient:
 
     def _attempt_timeout(self, deadline: float | None) -> tuple[float, float] | None:
         """(connect, read) timeouts whose sum stays within the deadline; None when no time is left."""
-        connect, read = self._timeout
-        if deadline is None:
-            return connect, read
-        remaining = deadline - self._monotonic()
-        if remaining < MIN_ATTEMPT_SECONDS:
-            return None
-        if connect + read > remaining:
-            scale = remaining / (connect + read)
-            connect, read = connect * scale, read * scale
-        return connect, read
+        return attempt_timeouts(self._timeout, deadline, self._monotonic())
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(attempt-1)))."""
-        ceiling = min(self._max_delay, self._base_delay * (1 << (attempt - 1)))
-        return ceiling * self._rng.random()
+        return full_jitter(attempt, self._base_delay, self._max_delay, self._rng)
 
     def _log(
         self,

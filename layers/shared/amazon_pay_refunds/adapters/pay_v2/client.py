@@ -1,0 +1,351 @@
+"""PayV2Client: signed Amazon Pay API v2 calls (Create Refund, Get Refund, Get Charge) over requests.
+
+Each attempt is signed afresh (new ``x-amz-pay-date``); a Create Refund re-sends the same body with the same
+``x-amz-pay-idempotency-key``, so a retry after an unknown outcome cannot refund twice. Retries: HTTP 408,
+425, 429 and 5xx and transport failures, with the v1 client's deadline and backoff rules
+(`amazon_pay_refunds.deadlines`); every other error is raised at once. The private key never appears in
+a log line, repr or error: errors carry only Amazon's reason code, message and request id, and any echo of
+the Authorization header in a message is redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import requests
+
+from ...deadlines import RandomSource, attempt_timeouts, fits_before, full_jitter
+from ...money import InvalidAmount, format_amount, minor_units
+from ..mws.credentials import NoCredentialsForSeller, PayV2Credentials
+from . import signing
+from .endpoints import PayV2Endpoint, api_path
+from .errors import (
+    CONNECTION_ERROR,
+    MAX_MESSAGE,
+    REQUEST_TIMEOUT,
+    PayV2Error,
+    PayV2TransportError,
+    error_for,
+)
+from .models import ChargeV2, RefundV2, load_json, parse_charge, parse_refund
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# At most 32 characters of [A-Za-z0-9_-] (Amazon's idempotency guide); the service derives it from refund_id
+# as it derives the v1 RefundReferenceId.
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_SOFT_DESCRIPTOR = 16
+# Amazon's ids: letters, digits and dashes (S01-1234567-1234567-R000001). Anything else would change the path.
+_OBJECT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+REQUEST_ID_HEADER = "x-amz-pay-request-id"
+USER_AGENT = "amazon-pay-refunds/0.1 (Language=Python)"
+
+CredentialsProvider = Callable[[str | None], PayV2Credentials]
+
+
+def amz_date(now: datetime) -> str:
+    """``x-amz-pay-date``: YYYYMMDDTHHMMSSZ in UTC."""
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+class PayV2Client:
+    """Amazon Pay API v2 for refunds. ``credentials`` is one seller's PayV2Credentials, or a provider called
+    with the seller id of each call (None for the default seller), e.g. ``CredentialsBook.for_v2_seller``.
+    ``algorithm`` is ``AMZN-PAY-RSASSA-PSS-V2`` unless configured (the SDKs' default is the older salt-20
+    algorithm; both are accepted by Amazon)."""
+
+    def __init__(
+        self,
+        credentials: PayV2Credentials | CredentialsProvider,
+        endpoint: PayV2Endpoint,
+        *,
+        algorithm: str = signing.ALGORITHM_V2,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        max_attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 10.0,
+        verify: bool | str = True,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: RandomSource | None = None,
+    ) -> None:
+        if algorithm not in signing.SALT_LENGTHS:
+            raise ValueError(f"algorithm must be one of {sorted(signing.SALT_LENGTHS)}")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if base_delay < 0 or max_delay < 0:
+            raise ValueError("delays must not be negative")
+        if timeout[0] <= 0 or timeout[1] <= 0:
+            raise ValueError("timeouts must be positive")
+        self._credentials = credentials
+        self._endpoint = endpoint
+        self._algorithm = algorithm
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._verify = verify
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._now = now
+        self._rng: RandomSource = rng or random.Random()  # jitter, not security
+
+    def __repr__(self) -> str:
+        return f"PayV2Client(endpoint={self._endpoint.base_url!r}, algorithm={self._algorithm!r})"
+
+    # -- operations --------------------------------------------------------------------------------
+
+    def create_refund(
+        self,
+        charge_id: str,
+        amount: Decimal,
+        currency_code: str,
+        *,
+        idempotency_key: str,
+        soft_descriptor: str | None = None,
+        simulation_code: str | None = None,
+        seller_id: str | None = None,
+        deadline: float | None = None,
+    ) -> RefundV2:
+        """Refund ``amount`` of a Captured charge. Amazon answers RefundInitiated; the outcome follows by
+        IPN or Get Refund. ``simulation_code`` (sandbox only) is sent as ``x-amz-pay-simulation-code``."""
+        _require_id(charge_id, "charge_id")
+        if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ValueError("idempotency_key must be 1-32 characters of A-Z a-z 0-9 - _")
+        body: dict[str, Any] = {
+            "chargeId": charge_id,
+            "refundAmount": {"amount": _wire_amount(amount, currency_code), "currencyCode": currency_code},
+        }
+        if soft_descriptor:
+            if len(soft_descriptor.encode("utf-8")) > MAX_SOFT_DESCRIPTOR:
+                raise ValueError(f"soft_descriptor is longer than {MAX_SOFT_DESCRIPTOR} bytes")
+            body["softDescriptor"] = soft_descriptor
+        headers = {"x-amz-pay-idempotency-key": idempotency_key}
+        if simulation_code is not None:
+            if not re.fullmatch(r"[A-Za-z]{1,64}", simulation_code):
+                raise ValueError("simulation_code must be letters only")
+            headers["x-amz-pay-simulation-code"] = simulation_code
+        payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        return self._call(
+            "CreateRefund", "POST", "/refunds", payload, headers, parse_refund, seller_id=seller_id,
+            deadline=deadline,
+        )  # fmt: skip
+
+    def get_refund(
+        self, refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> RefundV2:
+        _require_id(refund_id, "refund_id")
+        return self._call(
+            "GetRefund", "GET", f"/refunds/{refund_id}", b"", {}, parse_refund, seller_id=seller_id,
+            deadline=deadline,
+        )  # fmt: skip
+
+    def get_charge(
+        self, charge_id: str, *, seller_id: str | None = None, deadline: float | None = None
+    ) -> ChargeV2:
+        _require_id(charge_id, "charge_id")
+        return self._call(
+            "GetCharge", "GET", f"/charges/{charge_id}", b"", {}, parse_charge, seller_id=seller_id,
+            deadline=deadline,
+        )  # fmt: skip
+
+    # -- the call loop -----------------------------------------------------------------------------
+
+    def _seller_credentials(self, seller_id: str | None) -> PayV2Credentials:
+        if isinstance(self._credentials, PayV2Credentials):
+            if seller_id is not None and seller_id != self._credentials.seller_id:
+                raise NoCredentialsForSeller(seller_id)
+            return self._credentials
+        return self._credentials(seller_id)
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        resource: str,
+        payload: bytes,
+        extra_headers: Mapping[str, str],
+        parse: Callable[[dict[str, Any], str | None], T],
+        *,
+        seller_id: str | None,
+        deadline: float | None,
+    ) -> T:
+        credentials = self._seller_credentials(seller_id)
+        key = credentials.private_key()
+        path = api_path(credentials.public_key_id, self._endpoint.sandbox) + resource
+        last_error: PayV2Error | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            timeout = attempt_timeouts(self._timeout, deadline, self._monotonic())
+            if timeout is None:
+                raise last_error or PayV2TransportError(
+                    REQUEST_TIMEOUT, f"{operation} not sent: the deadline has passed", retryable=True
+                )
+            headers = signing.sign_request(
+                private_key=key,
+                public_key_id=credentials.public_key_id,
+                algorithm=self._algorithm,
+                method=method,
+                uri=path,
+                query=None,
+                headers={
+                    "accept": "application/json",
+                    "content-type": "application/json",
+                    "x-amz-pay-date": amz_date(self._now()),
+                    "x-amz-pay-host": self._endpoint.host_header,
+                    "x-amz-pay-region": self._endpoint.region,
+                    **extra_headers,
+                },
+                payload=payload,
+            )
+            headers["user-agent"] = USER_AGENT  # unsigned, as the PHP SDK leaves it
+            try:
+                document, request_id, status = self._attempt(
+                    operation, method, path, headers, payload, timeout
+                )
+                result = parse(document, request_id)
+            except PayV2Error as error:
+                last_error = _redact(error, headers["authorization"], credentials.private_key_pem)
+            else:
+                self._log(logging.INFO, operation, credentials, attempt, "ok", request_id, status)
+                return result
+            self._log(
+                logging.WARNING, operation, credentials, attempt, last_error.code, last_error.request_id,
+                last_error.http_status,
+            )  # fmt: skip
+            if not last_error.retryable or attempt == self._max_attempts:
+                raise last_error
+            delay = full_jitter(attempt, self._base_delay, self._max_delay, self._rng)
+            if not fits_before(deadline, self._monotonic(), delay):
+                raise last_error
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        payload: bytes,
+        timeout: tuple[float, float],
+    ) -> tuple[dict[str, Any], str | None, int]:
+        try:
+            response = self._session.request(
+                method,
+                self._endpoint.base_url + path,
+                data=payload or None,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                verify=self._verify,
+            )
+        except requests.Timeout as exc:
+            raise PayV2TransportError(
+                REQUEST_TIMEOUT, f"{operation}: {type(exc).__name__}", retryable=True
+            ) from None
+        except requests.RequestException as exc:
+            raise PayV2TransportError(
+                CONNECTION_ERROR, f"{operation}: {type(exc).__name__}: {exc}", retryable=True
+            ) from None
+        request_id = response.headers.get(REQUEST_ID_HEADER)
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                return load_json(response.content), request_id, status
+            except PayV2Error as malformed:
+                raise type(malformed)(
+                    malformed.code,
+                    malformed.message,
+                    http_status=status,
+                    request_id=request_id,
+                    retryable=True,
+                ) from None
+        code, message = _error_body(response.content, status)
+        raise error_for(code, f"{operation}: {message}", status, request_id)
+
+    def _log(
+        self,
+        level: int,
+        operation: str,
+        credentials: PayV2Credentials,
+        attempt: int,
+        outcome: str,
+        request_id: str | None,
+        http_status: int | None,
+    ) -> None:
+        logger.log(
+            level,
+            "Amazon Pay v2 %s seller=%s public_key_id=%s attempt=%d outcome=%s http_status=%s request_id=%s",
+            operation, credentials.seller_id, credentials.public_key_id, attempt, outcome, http_status,
+            request_id,
+            extra={
+                "amazon_pay_action": operation, "seller_id": credentials.seller_id, "attempt": attempt,
+                "outcome": outcome, "http_status": http_status, "request_id": request_id,
+            },
+        )  # fmt: skip
+
+
+def _error_body(content: bytes, status: int) -> tuple[str, str]:
+    """Amazon's ``{"reasonCode", "message"}``; any other body (a proxy's HTML page) gets a code of ours."""
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("reasonCode"), str):
+        message = document.get("message")
+        return document["reasonCode"], message if isinstance(message, str) else ""
+    return f"HTTP{status}", "the error answer is not Amazon Pay's JSON error"
+
+
+def _redact(error: PayV2Error, authorization: str, private_key_pem: str) -> PayV2Error:
+    """An echo of the request in a message (some proxies do) must not carry the signature, and no message
+    may carry any line of the private key (Amazon never sees it; redacted all the same)."""
+    secrets = [authorization.rsplit("Signature=", 1)[-1], private_key_pem.strip()]
+    secrets += [line.strip() for line in private_key_pem.splitlines() if len(line.strip()) >= 16]
+    message = error.message
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    if message == error.message:
+        return error
+    return type(error)(
+        error.code,
+        message[:MAX_MESSAGE],
+        http_status=error.http_status,
+        request_id=error.request_id,
+        retryable=error.retryable,
+    )
+
+
+def _require_id(value: str, name: str) -> None:
+    if not isinstance(value, str) or not _OBJECT_ID.fullmatch(value):
+        raise ValueError(f"{name} must be an Amazon Pay id (letters, digits and '-')")
+
+
+def _wire_amount(amount: Decimal, currency_code: str) -> str:
+    """money.format_amount, refusing what it would silently change: floats, too many decimals, ≤ 0."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValueError("amount must be a finite Decimal")
+    try:
+        places = minor_units(currency_code)
+    except InvalidAmount as error:
+        raise ValueError(str(error)) from None
+    if amount <= 0:
+        raise ValueError("amount must be greater than zero")
+    wire = format_amount(amount, currency_code)
+    if Decimal(wire) != amount:
+        raise ValueError(f"amount has more than {places} decimals for {currency_code}")
+    return wire
