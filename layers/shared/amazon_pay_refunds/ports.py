@@ -29,7 +29,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
+from amazon_pay_refunds.adapters.mws.credentials import (
+    NoCredentialsForSeller,
+    PayV2Credentials,
+    SellerCredentials,
+)
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
@@ -55,6 +59,7 @@ __all__ = [
     "NoCredentialsForSeller",
     "NotificationStore",
     "OpenRefund",
+    "PayV2Credentials",
     "ProviderCreditReversal",
     "ReconcilerStorePort",
     "RefundAlreadyExists",

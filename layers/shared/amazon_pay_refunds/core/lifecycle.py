@@ -31,6 +31,7 @@ from amazon_pay_refunds.core.models import (
     AttemptState,
     HistoryEntry,
     LateObservation,
+    PaymentApi,
     Refund,
     RefundStatus,
     ReservationState,
@@ -168,6 +169,7 @@ def request_refund(
     metadata: Mapping[str, Any],
     request_fingerprint: str,
     at: datetime,
+    api: PaymentApi = PaymentApi.V1,
 ) -> Transition:
     """A new logical refund in `Requested`, attempt 1 prepared, reserving `amount` on the capture."""
     if not is_valid_refund_id(refund_id):
@@ -187,6 +189,7 @@ def request_refund(
         status=RefundStatus.REQUESTED,
         reason_code=None,
         attempts=(first,),
+        api=api,
         history=(HistoryEntry(at, None, RefundStatus.REQUESTED, "api:POST /refunds"),),
         created_at=at,
         updated_at=at,
