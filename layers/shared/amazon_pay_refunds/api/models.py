@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from amazon_pay_refunds.core.models import PaymentApi
 from amazon_pay_refunds.core.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
 from amazon_pay_refunds.money import InvalidAmount, amount_example, parse_amount
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
@@ -32,7 +41,14 @@ AMOUNT_DESCRIPTION = (
     "A positive decimal string (never a number) with at most the currency's minor units: '12.50' for USD, "
     "'1000' for JPY (no decimals)."
 )
-CAPTURE_ID_DESCRIPTION = "Amazon's capture id, e.g. S01-1234567-1234567-C000001."
+CAPTURE_ID_DESCRIPTION = (
+    "Amazon Pay v1 (MWS): the capture id, e.g. S01-1234567-1234567-C000001. Exactly one of "
+    "amazon_capture_id and amazon_charge_id."
+)
+CHARGE_ID_DESCRIPTION = (
+    "Amazon Pay API v2 (Checkout v2): the charge id, e.g. S01-1234567-1234567-C000001. Exactly one of "
+    "amazon_capture_id and amazon_charge_id."
+)
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]
@@ -44,8 +60,11 @@ class RefundRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refund_id: str = Field(pattern=REFUND_ID_PATTERN.pattern, description=REFUND_ID_DESCRIPTION)
-    amazon_capture_id: str = Field(
-        pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CAPTURE_ID_DESCRIPTION
+    amazon_capture_id: str | None = Field(
+        default=None, pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CAPTURE_ID_DESCRIPTION
+    )
+    amazon_charge_id: str | None = Field(
+        default=None, pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CHARGE_ID_DESCRIPTION
     )
     # Declared before `amount`, so that the amount's check can read it.
     currency_code: CurrencyCode = Field(description="ISO 4217 code; must be the capture's currency.")
@@ -88,6 +107,14 @@ class RefundRequestBody(BaseModel):
             raise ValueError(str(error)) from None
         return amount
 
+    @model_validator(mode="after")
+    def _exactly_one_payment(self) -> RefundRequestBody:
+        if (self.amazon_capture_id is None) == (self.amazon_charge_id is None):
+            raise ValueError(
+                "exactly one of amazon_capture_id (Amazon Pay v1) and amazon_charge_id (API v2) is required"
+            )
+        return self
+
 
 class ResolveRequestBody(BaseModel):
     """POST /refunds/{refund_id}/resolve: how the buyer was refunded instead."""
@@ -122,7 +149,8 @@ class RefundResource(BaseModel):
 
     refund_id: str
     seller_id: str
-    amazon_capture_id: str
+    amazon_capture_id: str | None = Field(default=None, description="A v1 refund's capture.")
+    amazon_charge_id: str | None = Field(default=None, description="An API v2 refund's charge.")
     amount: str
     currency_code: str
     status: Literal[
@@ -156,9 +184,10 @@ class ExternalRefundResource(BaseModel):
 
 
 class CaptureLedgerResource(BaseModel):
-    """What has been refunded, or is being refunded, on one Amazon capture."""
+    """What has been refunded, or is being refunded, on one Amazon capture (v1) or charge (API v2)."""
 
-    amazon_capture_id: str
+    amazon_capture_id: str | None = Field(default=None, description="GET /captures/{id}: the capture.")
+    amazon_charge_id: str | None = Field(default=None, description="GET /charges/{id}: the charge.")
     seller_id: str
     currency_code: str
     captured: str
@@ -185,9 +214,11 @@ class ErrorBody(BaseModel):
 
 def to_refund_request(body: RefundRequestBody) -> RefundRequest:
     """The service's request from a validated body (the amount, already checked, as a Decimal)."""
+    charge_id = body.amazon_charge_id
     return RefundRequest(
         refund_id=body.refund_id,
-        amazon_capture_id=body.amazon_capture_id,
+        amazon_capture_id=charge_id if charge_id is not None else str(body.amazon_capture_id),
+        api=PaymentApi.V2 if charge_id is not None else PaymentApi.V1,
         amount=parse_amount(body.amount, body.currency_code),
         currency_code=body.currency_code,
         seller_refund_note=body.seller_refund_note,
