@@ -148,6 +148,9 @@ SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
 # A v2 refund IPN while one of our v2 attempts still waits for its Create Refund answer (503: redelivered).
 V2_REFUND_NOT_PLACED_YET = "v2_refund_not_placed_yet"
 V2_REFUND = "REFUND"
+# A v2 refund IPN naming no attempt of an open v2 refund of ours: someone else's, or ours already final
+# (no index by Amazon's refund id tells which; either way nothing is to be done and SNS is answered 200).
+V2_REFUND_NOT_OPEN = "v2_refund_not_open"
 
 
 # --- ports ---------------------------------------------------------------------------------------------
@@ -376,7 +379,7 @@ class IpnService:
         has an attempt whose Create Refund answer is not recorded yet, the IPN may be about it, so SNS is
         asked to deliver it again (503) rather than losing it; otherwise it is someone else's refund
         (acknowledged: the headroom check before our next Create Refund on that charge counts it through
-        Get Charge's refundedAmount), or ours already final (a late duplicate).
+        Get Charge's refundedAmount), or ours already final (a late duplicate): `V2_REFUND_NOT_OPEN`.
         """
         object_id = notification.object_id or ""
         if notification.object_type != V2_REFUND:
@@ -413,7 +416,7 @@ class IpnService:
             return answer(
                 Disposition.UNAVAILABLE, V2_REFUND_NOT_PLACED_YET, amazon_refund_id=details.amazon_refund_id
             )
-        return answer(Disposition.ACCEPTED, EXTERNAL_UNMATCHED, amazon_refund_id=details.amazon_refund_id)
+        return answer(Disposition.ACCEPTED, V2_REFUND_NOT_OPEN, amazon_refund_id=details.amazon_refund_id)
 
     def _external(
         self,
