@@ -22,6 +22,7 @@ STOREFRONT_ROUTES = {
     ("post", "/refunds"),
     ("get", "/refunds/{refund_id}"),
     ("get", "/captures/{amazon_capture_id}"),
+    ("get", "/charges/{amazon_charge_id}"),
     ("post", "/refunds/{refund_id}/resolve"),
 }
 CONTRACT_ENVIRONMENT = {

@@ -13,11 +13,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from amazon_pay_refunds.core.models import PaymentApi
 from amazon_pay_refunds.core.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
@@ -44,6 +47,9 @@ AMOUNT_DESCRIPTION = (
 CAPTURE_ID_DESCRIPTION = (
     "Amazon Pay v1 (MWS): the capture id, e.g. S01-1234567-1234567-C000001. Exactly one of "
     "amazon_capture_id and amazon_charge_id."
+)
+EXACTLY_ONE_PAYMENT = (
+    "exactly one of amazon_capture_id (Amazon Pay v1) and amazon_charge_id (API v2) is required"
 )
 CHARGE_ID_DESCRIPTION = (
     "Amazon Pay API v2 (Checkout v2): the charge id, e.g. S01-1234567-1234567-C000001. Exactly one of "
@@ -107,13 +113,41 @@ class RefundRequestBody(BaseModel):
             raise ValueError(str(error)) from None
         return amount
 
-    @model_validator(mode="after")
-    def _exactly_one_payment(self) -> RefundRequestBody:
-        if (self.amazon_capture_id is None) == (self.amazon_charge_id is None):
-            raise ValueError(
-                "exactly one of amazon_capture_id (Amazon Pay v1) and amazon_charge_id (API v2) is required"
-            )
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _exactly_one_payment(cls, data: Any, handler: ModelWrapValidatorHandler[RefundRequestBody]) -> Any:
+        """Exactly one of the two ids, named with every other invalid field (not only once they are valid)."""
+        named = [
+            n
+            for n in ("amazon_capture_id", "amazon_charge_id")
+            if isinstance(data, dict) and data.get(n) is not None
+        ]
+        problem: InitErrorDetails | None = None
+        if isinstance(data, dict) and len(named) != 1:
+            problem = {
+                "type": PydanticCustomError("value_error", EXACTLY_ONE_PAYMENT),
+                "loc": ("amazon_capture_id",) if not named else ("amazon_charge_id",),
+                "input": None if not named else data["amazon_charge_id"],
+            }
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            if problem is None:
+                raise
+            raise ValidationError.from_exception_data(
+                error.title, [*_as_init_errors(error), problem]
+            ) from None
+        if problem is not None:
+            raise ValidationError.from_exception_data(cls.__name__, [problem])
+        return model
+
+
+def _as_init_errors(error: ValidationError) -> list[InitErrorDetails]:
+    """A ValidationError's errors as they are given to `ValidationError.from_exception_data` again."""
+    return [
+        {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+        for e in error.errors()
+    ]
 
 
 class ResolveRequestBody(BaseModel):
