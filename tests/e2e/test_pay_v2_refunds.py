@@ -158,3 +158,22 @@ def test_a_charge_in_another_currency_is_refused(stack: LocalStack, storefront: 
     charge_id = create_charge(stack, "40.00", "EUR")
     answer = storefront.post_refund(v2_body(charge_id, "10.00"))
     assert (answer.status, answer.error_code) == (422, "CurrencyMismatch"), answer.body
+
+
+def test_amazons_transaction_amount_exceeded_fails_the_refund_with_422_not_500(
+    stack: LocalStack, storefront: Storefront
+) -> None:
+    """Another refund Amazon has not settled yet is not in Get Charge's refundedAmount, so the ledger lets
+    ours through and Amazon's own cap refuses it: the refund is Failed, its reservation released."""
+    charge_id = create_charge(stack, "20.00")
+    requests.post(
+        f"{stack.sim_url}/simulator/charges/{charge_id}/external-refund",
+        json={"amount": "15.00", "state": "RefundInitiated"},
+        timeout=30,
+    ).raise_for_status()
+    body = v2_body(charge_id, "10.00")
+    answer = storefront.post_refund(body)
+    assert (answer.status, answer.error_code) == (422, "TransactionAmountExceeded"), answer.body
+    assert storefront.get_refund(body["refund_id"]).body["status"] == "Failed"
+    ledger = storefront.request("GET", f"/charges/{charge_id}").body
+    assert (ledger["in_flight"], ledger["available"]) == ("0.00", "20.00")
