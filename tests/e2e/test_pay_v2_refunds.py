@@ -6,11 +6,14 @@ key), and the simulator's signed v2 IPN (no state) makes the IPN handler read th
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
+from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.deadlines import deadline_in
 from refunds_local.clients import SimulatorControl, Storefront
 from refunds_local.stack import LocalStack
 
@@ -177,3 +180,39 @@ def test_amazons_transaction_amount_exceeded_fails_the_refund_with_422_not_500(
     assert storefront.get_refund(body["refund_id"]).body["status"] == "Failed"
     ledger = storefront.request("GET", f"/charges/{charge_id}").body
     assert (ledger["in_flight"], ledger["available"]) == ("0.00", "20.00")
+
+
+def test_the_reconciler_submits_and_polls_v2_refunds_through_the_same_port(
+    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl
+) -> None:
+    """A v2 refund Amazon could not be asked about (Create Refund 503) is submitted later with the same
+    idempotency key; one whose IPN was lost is read with Get Refund; both by ReconcilerFunction's role."""
+    unreachable = v2_body(create_charge(stack, "40.00"), "10.00")
+    simulator.fault("CreateRefund", "503", count=4)
+    assert storefront.post_refund(unreachable).body["status"] == "Requested"
+    lost = v2_body(create_charge(stack, "40.00"), "15.00")
+    assert storefront.post_refund(lost).body["status"] == "Pending"
+    stack.simulator.wait_for_ipn_idle(10)
+    stack.simulator.set_ipn_url(None)  # the Refunded IPN is lost
+    try:
+        stack.simulator.settle(everything=True)
+    finally:
+        stack.simulator.set_ipn_url(f"{stack.api_url}/ipn")
+
+    def reconciles_later(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        reconciler = lambda_services(now=lambda: datetime.now(UTC) + timedelta(minutes=10)).reconciler()
+        report: dict[str, Any] = reconciler.run(deadline=deadline_in(20), limit=25).to_dict()
+        return report
+
+    function = stack.function("ReconcilerFunction")
+    function.override(reconciles_later)
+    try:
+        report = function.invoke({})
+    finally:
+        function.override(None)
+    assert report["submitted"] >= 1 and report["polled"] >= 1, report
+    assert storefront.get_refund(lost["refund_id"]).body["status"] == "Completed"
+    submitted = storefront.get_refund(unreachable["refund_id"]).body
+    assert submitted["status"] == "Pending" and submitted["attempts"][0]["amazon_refund_id"]
+    created = [c for c in v2_calls(stack) if c["idempotency_key"] == f"{unreachable['refund_id']}_1"]
+    assert [c["status"] for c in created] == [503, 503, 503, 503, 201]
