@@ -102,7 +102,13 @@ def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finis
     refund = storefront.get_refund(refund_id).body
     assert refund["status"] == "Requested"
     assert refund["history"] == [
-        {"at": refund["created_at"], "from": None, "to": "Requested", "cause": "api:POST /refunds"}
+        {
+            "at": refund["created_at"],
+            "from": None,
+            "to": "Requested",
+            "cause": "api:POST /refunds",
+            "caller": stack.callers["storefront"].arn,
+        }
     ]
     assert storefront.get_capture(capture_id).body["in_flight"] == "20.00"
     made_before = simulator.capture(capture_id)["refunds"]

@@ -83,6 +83,7 @@ from .template import (
     function_specs,
     load_template,
     parameter_default,
+    parameter_values,
     resources,
     stream_mapping,
     substitute,
@@ -676,6 +677,11 @@ class LocalStack:
                 "calls refused by IAM (the function's role in template.yaml lacks them):\n"
                 + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
             )
+
+    @property
+    def storefront_authorization(self) -> str:
+        """The template's StorefrontAuthorization this stack runs with: AWS_IAM or API_KEY."""
+        return parameter_values(self.template, self.parameters)["StorefrontAuthorization"]
 
     def iam_banner(self) -> str:
         """One line saying whether IAM is enforced, and by which roles."""
