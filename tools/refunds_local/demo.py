@@ -320,7 +320,8 @@ def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
     ]
     for entry in refund["history"]:
         moved = f"{entry['from'] or '':>20} -> {entry['to']:<21}"
-        lines.append(f"    {_clock(entry['at'])}  {moved} {entry['cause']}")
+        caller = f"  by {entry['caller'].rsplit('/', 1)[-1]}" if entry.get("caller") else ""
+        lines.append(f"    {_clock(entry['at'])}  {moved} {entry['cause']}{caller}")
     for attempt in refund["attempts"]:
         reason = f" ({attempt['reason_code']})" if attempt.get("reason_code") else ""
         lines.append(
@@ -405,6 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             print(f"local stack: API {stack.api_url}, Amazon Pay simulator {stack.sim_url}", file=out)
             print(stack.iam_banner(), file=out)
+            print(
+                f"API authorization {stack.storefront_authorization}: the storefront signs (SigV4) as "
+                f"{stack.callers['storefront'].arn}, resolve is signed by {stack.callers['operator'].arn}",
+                file=out,
+            )
             print(f"(the Lambda handlers' logs: {log_path})", file=out, flush=True)
             for scenario in chosen:
                 outcome = run_scenario(stack, scenario)
