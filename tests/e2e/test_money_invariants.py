@@ -15,7 +15,7 @@ from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.core.models import Refund
 from amazon_pay_refunds.use_cases.submission import FaultPoint
-from refunds_local.clients import Answer, SimulatorControl, Storefront
+from refunds_local.clients import Answer, SimulatorControl, Storefront, storefront_of
 from refunds_local.stack import LocalStack
 
 from .conftest import refund_body
@@ -34,7 +34,7 @@ def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
     bodies = [refund_body(capture_id, "12.00") for _ in range(20)]  # 240.00 asked of 100.00
 
     def post(body: dict[str, Any]) -> Answer:
-        return Storefront(stack.api_url, stack.api_key).post_refund(body)
+        return storefront_of(stack).post_refund(body)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(post, bodies))
@@ -44,11 +44,11 @@ def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
     accepted = [body["refund_id"] for body, a in zip(bodies, answers, strict=True) if a.status == 202]
     assert len(accepted) == 8  # 8 x 12.00 = 96.00; a ninth would overdraw
 
-    storefront = Storefront(stack.api_url, stack.api_key)
+    client = storefront_of(stack)
     for refund_id in accepted:
-        stored = storefront.get_refund(refund_id)
+        stored = client.get_refund(refund_id)
         assert (stored.status, stored.body["status"]) == (200, "Pending")
-    ledger = storefront.get_capture(capture_id).body
+    ledger = client.get_capture(capture_id).body
     assert sorted(r["refund_id"] for r in ledger["refunds"]) == sorted(accepted)
     reserved = Decimal(ledger["in_flight"]) + Decimal(ledger["completed"])
     assert reserved == Decimal("96.00")
@@ -103,7 +103,13 @@ def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finis
     refund = storefront.get_refund(refund_id).body
     assert refund["status"] == "Requested"
     assert refund["history"] == [
-        {"at": refund["created_at"], "from": None, "to": "Requested", "cause": "api:POST /refunds"}
+        {
+            "at": refund["created_at"],
+            "from": None,
+            "to": "Requested",
+            "cause": "api:POST /refunds",
+            "caller": stack.callers["storefront"].arn,
+        }
     ]
     assert storefront.get_capture(capture_id).body["in_flight"] == "20.00"
     made_before = simulator.capture(capture_id)["refunds"]

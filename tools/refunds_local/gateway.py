@@ -3,6 +3,9 @@
 What the deployed API does, and so what this does:
 - a path or method the API does not define → 403 MISSING_AUTHENTICATION_TOKEN ("Missing Authentication
   Token"): REST APIs answer that, not 404/405, for unknown resources and methods;
+- a route with IAM authorization (AWS_IAM) and no, a wrong or a stale SigV4 signature, or a signer whose
+  policies do not allow execute-api:Invoke on it → 403, as API Gateway answers (sigv4.py); a signed call
+  reaches the handler with the signer in requestContext.identity (userArn, user, accessKey);
 - a route with ApiKeyRequired and no, or a wrong, `x-api-key` header → 403 INVALID_API_KEY ("Forbidden");
 - a body over 10 MB → 413 REQUEST_TOO_LARGE;
   all three shaped by the template's GatewayResponses (their type, else DEFAULT_4XX/DEFAULT_5XX);
@@ -33,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .lambdas import FunctionTimedOut, Handler, HandlerUnavailable, LambdaFunction
+from .sigv4 import Authorizer, Caller, Refused
 from .template import ApiSpec, GatewayResponseSpec, RouteSpec
 
 logger = logging.getLogger("refunds_local.gateway")
@@ -52,6 +56,9 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
     ),
     INVALID_API_KEY: (403, "Forbidden", "ForbiddenException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestEntityTooLargeException"),
+    # IAM authorization (sigv4.py gives the message and x-amzn-ErrorType of each refusal)
+    "INVALID_SIGNATURE": (403, "Forbidden", "InvalidSignatureException"),
+    "ACCESS_DENIED": (403, "Forbidden", "AccessDeniedException"),
 }
 INTERNAL_SERVER_ERROR_BODY = '{"message": "Internal server error"}'
 _PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
@@ -110,9 +117,12 @@ class Gateway:
         api_key: str,
         port: int = 3000,
         host: str = "127.0.0.1",
+        authorizer: Authorizer | None = None,
     ) -> None:
+        """`authorizer`: decides the AWS_IAM routes; without one, they refuse every call."""
         self.api = api
         self.api_key = api_key
+        self.authorizer = authorizer
         self.routes = [Route(spec, functions[spec.function]) for spec in api.routes]
         self._host, self._port = host, port
         self._httpd: ThreadingHTTPServer | None = None
@@ -185,13 +195,25 @@ class Gateway:
         if found is None:
             return self.refusal(MISSING_AUTHENTICATION_TOKEN, request_id)
         route, path_parameters = found
+        caller: Caller | None = None
+        if route.spec.authorization == "AWS_IAM":
+            decided = (
+                self.authorizer.authorize(method, target, headers, body)
+                if self.authorizer is not None
+                else Refused(MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token", "")
+            )
+            if isinstance(decided, Refused):
+                return self.refusal(
+                    decided.response_type, request_id, decided.message, decided.error_type or None
+                )
+            caller = decided
         sent_key = next((v for k, v in headers if k.lower() == "x-api-key"), None)
         if route.spec.api_key_required and (
             sent_key is None or not hmac.compare_digest(sent_key.encode(), self.api_key.encode())
         ):
             return self.refusal(INVALID_API_KEY, request_id)
         event = self.proxy_event(
-            route, method, path, parts.query, headers, body, path_parameters, request_id, source_ip
+            route, method, path, parts.query, headers, body, path_parameters, request_id, source_ip, caller
         )
         started = time.monotonic()
         response = self._invoke(route, event, request_id)
@@ -216,8 +238,9 @@ class Gateway:
         path_parameters: Mapping[str, str],
         request_id: str,
         source_ip: str,
+        caller: Caller | None = None,
     ) -> dict[str, Any]:
-        """The REST API Lambda proxy integration's event (payload format 1.0)."""
+        """The REST API Lambda proxy integration's event (payload format 1.0); `caller`: the SigV4 signer."""
         multi_headers: dict[str, list[str]] = {}
         for name, value in headers:
             multi_headers.setdefault(name, []).append(value)
@@ -247,15 +270,15 @@ class Gateway:
                 "extendedRequestId": request_id,
                 "httpMethod": method,
                 "identity": {
-                    "accessKey": None,
-                    "accountId": None,
+                    "accessKey": caller.access_key_id if caller else None,
+                    "accountId": "123456789012" if caller else None,
                     "apiKey": sent_key if route.spec.api_key_required else None,
                     "apiKeyId": "local-api-key" if route.spec.api_key_required else None,
-                    "caller": None,
+                    "caller": caller.user_id if caller else None,
                     "sourceIp": source_ip,
-                    "user": None,
+                    "user": caller.user_id if caller else None,
                     "userAgent": header_value.get("user-agent"),
-                    "userArn": None,
+                    "userArn": caller.arn if caller else None,
                 },
                 "path": f"/{self.api.stage}{path}",
                 "protocol": "HTTP/1.1",
@@ -338,9 +361,18 @@ class Gateway:
         ]
         return Response(502, headers, INTERNAL_SERVER_ERROR_BODY.encode())
 
-    def refusal(self, response_type: str, request_id: str) -> Response:
-        """API Gateway's own answer of `response_type`, through the template's GatewayResponses."""
-        status, message, error_type = _REFUSALS[response_type]
+    def refusal(
+        self,
+        response_type: str,
+        request_id: str,
+        message: str | None = None,
+        error_type: str | None = None,
+    ) -> Response:
+        """API Gateway's own answer of `response_type` (its default message and error type unless given),
+        through the template's GatewayResponses."""
+        status, default_message, default_error_type = _REFUSALS[response_type]
+        message = message or default_message
+        error_type = error_type or default_error_type
         default_type = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         responses = self.api.gateway_responses
         spec: GatewayResponseSpec | None = responses.get(response_type) or responses.get(default_type)

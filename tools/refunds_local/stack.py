@@ -53,7 +53,7 @@ from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 
 from .aws_server import AwsServer
-from .gateway import Gateway
+from .gateway import API_ID, Gateway
 from .iam import (
     ACCOUNT_ID,
     CURRENT_PRINCIPAL,
@@ -72,6 +72,7 @@ from .iam import (
 )
 from .lambdas import Handler, LambdaFunction
 from .rules import RulePump, rule_specs
+from .sigv4 import Authorizer, local_callers
 from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
 from .template import (
@@ -82,6 +83,7 @@ from .template import (
     function_specs,
     load_template,
     parameter_default,
+    parameter_values,
     resources,
     stream_mapping,
     substitute,
@@ -199,7 +201,14 @@ class LocalStack:
         }
         for logical_id, handler in (handler_overrides or {}).items():
             self.function(logical_id).override(handler)
-        self.gateway = Gateway(api_spec(self.template), self.functions, api_key=api_key, port=port)
+        api = api_spec(self.template, self.parameters)
+        # IAM authorization (StorefrontAuthorization AWS_IAM, and resolve): the local storefront and
+        # operator users, new keys per stack (sigv4.py); clients.storefront_of/operator_of sign with them.
+        self.callers = local_callers(self.template, region=self.region, api_id=API_ID, stack_name=stack_name)
+        authorizer = Authorizer(
+            list(self.callers.values()), region=self.region, api_id=API_ID, stage=api.stage
+        )
+        self.gateway = Gateway(api, self.functions, api_key=api_key, port=port, authorizer=authorizer)
         self.stream_mapping = stream_mapping(self.template)
         self.table_name = f"{stack_name}-RefundsTable"
         self.bus_name = substitute(
@@ -606,6 +615,7 @@ class LocalStack:
             "RefundsTable.Arn": arn.format("dynamodb", f"table/{self.table_name}"),
             "RefundsTable.StreamArn": self.stream_arn,
             "RefundsBus.Arn": arn.format("events", f"event-bus/{self.bus_name}"),
+            "DataKey.Arn": arn.format("kms", "key/00000000-0000-4000-8000-0000000000da"),
         }
         for logical_id in resources(self.template, "AWS::SQS::Queue"):
             queue = f"{self.stack_name}-{logical_id}"
@@ -622,7 +632,7 @@ class LocalStack:
         translated = translate(self.template_path, base=REPO)
         names = self._local_names()
         iam, sts = self.client("iam"), self.client("sts")
-        for principal_id, spec in role_specs(translated).items():
+        for principal_id, spec in role_specs(translated, self.parameters).items():
             role_name = f"{self.stack_name}-{spec.logical_id}"[:64]
             role_arn = iam.create_role(
                 RoleName=role_name, AssumeRolePolicyDocument=json.dumps(spec.assume_role_policy)
@@ -667,6 +677,11 @@ class LocalStack:
                 "calls refused by IAM (the function's role in template.yaml lacks them):\n"
                 + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
             )
+
+    @property
+    def storefront_authorization(self) -> str:
+        """The template's StorefrontAuthorization this stack runs with: AWS_IAM or API_KEY."""
+        return parameter_values(self.template, self.parameters)["StorefrontAuthorization"]
 
     def iam_banner(self) -> str:
         """One line saying whether IAM is enforced, and by which roles."""

@@ -115,6 +115,8 @@ class HistoryResource(BaseModel):
     from_: str | None = Field(alias="from")
     to: str
     cause: str
+    # Who made an API transition: the signer's IAM ARN, or api-key:{API key id}. Absent otherwise.
+    caller: str | None = None
 
 
 class RefundResource(BaseModel):
@@ -183,9 +185,10 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def to_refund_request(body: RefundRequestBody) -> RefundRequest:
+def to_refund_request(body: RefundRequestBody, caller: str | None = None) -> RefundRequest:
     """The service's request from a validated body (the amount, already checked, as a Decimal)."""
     return RefundRequest(
+        caller=caller,
         refund_id=body.refund_id,
         amazon_capture_id=body.amazon_capture_id,
         amount=parse_amount(body.amount, body.currency_code),
