@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from .environments import DEFAULT_MAX_ENVIRONMENTS
 from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
 from .state_file import remove_state, state_of, write_state
 
@@ -26,8 +27,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-throttling", action="store_true", help="switch the simulator's Amazon request quotas off"
     )
+    parser.add_argument(
+        "--max-environments",
+        type=_positive,
+        default=DEFAULT_MAX_ENVIRONMENTS,
+        metavar="N",
+        help="execution environments (processes) a function may run at once, as Lambda's concurrency, "
+        f"where the template reserves none ({DEFAULT_MAX_ENVIRONMENTS}; 1: one request at a time)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
 
 
 def banner(stack: LocalStack) -> str:
@@ -39,6 +58,8 @@ def banner(stack: LocalStack) -> str:
             f"  Amazon Pay simulator     {sim}   (MWS {stack.mws_url}, seller {stack.seller_id})",
             f"  AWS services (moto)      {stack.aws_url}   table {stack.table_name}, bus {stack.bus_name}",
             f"  {stack.iam_banner()}",
+            f"  Lambda: each function runs in up to {stack.max_environments} execution environments at once "
+            "(a process each; ReservedConcurrentExecutions where the template sets it)",
             "",
             "Create a capture on the simulator:",
             f"  curl -s -X POST {sim}/simulator/captures -H 'content-type: application/json' \\",
@@ -58,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stack = LocalStack(
-        port=args.port, sim_port=args.sim_port, api_key=args.api_key, throttling=not args.no_throttling
+        port=args.port,
+        sim_port=args.sim_port,
+        api_key=args.api_key,
+        throttling=not args.no_throttling,
+        max_environments=args.max_environments,
     )
     stopping = threading.Event()
 

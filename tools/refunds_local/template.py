@@ -88,6 +88,8 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int
     code_uri: str
+    # ReservedConcurrentExecutions: at most this many environments at once; None: the local default.
+    reserved_concurrency: int | None = None
 
 
 def function_specs(template: Template) -> dict[str, FunctionSpec]:
@@ -108,8 +110,14 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
             timeout_seconds=float(properties.get("Timeout", defaults.get("Timeout", 3))),
             memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
             code_uri=code_uri,
+            reserved_concurrency=_reserved_concurrency(properties, defaults),
         )
     return specs
+
+
+def _reserved_concurrency(properties: Mapping[str, Any], defaults: Mapping[str, Any]) -> int | None:
+    value = properties.get("ReservedConcurrentExecutions", defaults.get("ReservedConcurrentExecutions"))
+    return None if value is None else int(value)
 
 
 def function_environment(template: Template) -> dict[str, Any]:
