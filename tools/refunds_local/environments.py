@@ -51,6 +51,9 @@ logger = logging.getLogger("refunds_local.environments")
 # The local default of a function's concurrency when the template reserves none (Lambda's account limit
 # is 1000; a laptop runs fewer processes). `refunds-local --max-environments` changes it.
 DEFAULT_MAX_ENVIRONMENTS = 50
+# An environment idle this long is stopped (Lambda reclaims idle ones after some minutes), down to one per
+# function: after a burst the processes go, the warm one stays.
+IDLE_ENVIRONMENT_SECONDS = 60.0
 # Lambda's init phase limit: an environment whose handler does not load in this time fails the invocation.
 INIT_TIMEOUT_SECONDS = 10.0
 PRELOAD_MODULE = "refunds_local.environment_preload"
@@ -187,6 +190,7 @@ class ProcessEnvironment:
         environment = {**launch.environment, "TMPDIR": self.tmp}
         self._connection.send({**_launch_fields(launch), "environment": environment})
         self.alive = True
+        self.idle_since = time.monotonic()
 
     @property
     def pid(self) -> int:
@@ -269,9 +273,18 @@ def _launch_fields(launch: Launch) -> dict[str, Any]:
 class Pool:
     """A function's environments: idle ones reused (the most recent first), new ones up to `limit`."""
 
-    def __init__(self, name: str, limit: int, create: Callable[[int], ProcessEnvironment]) -> None:
+    def __init__(
+        self,
+        name: str,
+        limit: int,
+        create: Callable[[int], ProcessEnvironment],
+        idle_seconds: float = IDLE_ENVIRONMENT_SECONDS,
+    ) -> None:
         self.name = name
         self.limit = max(1, limit)
+        self.idle_seconds = idle_seconds
+        self._reaper: threading.Thread | None = None
+        self._reaper_wake = threading.Event()
         self._create = create
         self._idle: list[ProcessEnvironment] = []
         self._count = 0  # idle, busy and starting
@@ -334,7 +347,13 @@ class Pool:
         with self._condition:
             keep = environment.alive and generation == self._generation
             if keep:
+                environment.idle_since = time.monotonic()
                 self._idle.append(environment)
+                if len(self._idle) > 1 and self._reaper is None:
+                    self._reaper = threading.Thread(
+                        target=self._reap, name=f"reaper-{self.name}", daemon=True
+                    )
+                    self._reaper.start()
             else:
                 self._count -= 1
             self._condition.notify()
@@ -348,8 +367,32 @@ class Pool:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
             self._condition.notify_all()
+        self._reaper_wake.set()
         for environment in idle:
             environment.stop()
+
+    def _reap(self) -> None:
+        """Stop environments idle for `idle_seconds`, the oldest first, down to one; runs only while more
+        than one is idle (it waits for the next expiry, it does not poll)."""
+        while True:
+            with self._condition:
+                self._reaper_wake.clear()  # a reset from here on ends the wait below
+                if len(self._idle) <= 1:
+                    self._reaper = None
+                    return
+                oldest = self._idle[0]
+                wait = oldest.idle_since + self.idle_seconds - time.monotonic()
+                if wait <= 0:
+                    self._idle.pop(0)
+                    self._count -= 1
+                    self._condition.notify()
+            if wait > 0:
+                self._reaper_wake.wait(wait)
+                continue
+            logger.info(
+                "%s: environment %d stopped after %.0f s idle", self.name, oldest.number, self.idle_seconds
+            )
+            oldest.stop()
 
 
 # --- inside an environment's process ---------------------------------------------------------------------

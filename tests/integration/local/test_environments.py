@@ -63,6 +63,21 @@ def test_an_idle_environment_is_reused_with_its_module_state_and_a_cold_start_is
     assert len(cold_starts) == 1 and cold_starts[0].startswith("EventPublisherFunction: cold start")
 
 
+def test_environments_idle_past_their_time_are_stopped_down_to_one(stack: LocalStack) -> None:
+    function = stack.function("EventPublisherFunction")
+    function.override(f"{HANDLERS}.identify")
+    function.pool.idle_seconds = 0.3
+    answers = invoke_all(function, [{"sleep": 0.3}] * 3)
+    assert function.pool.size == 3
+    deadline = time.monotonic() + 10
+    while (
+        function.pool.size > 1 or sum(_alive(a["pid"]) for a in answers) > 1
+    ) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert function.pool.size == 1
+    assert sum(_alive(answer["pid"]) for answer in answers) == 1  # the others' processes have ended
+
+
 def test_reserved_concurrency_caps_the_environments_and_the_rest_wait(stack: LocalStack) -> None:
     function = stack.function("ReconcilerFunction")  # ReservedConcurrentExecutions: 1 in the template
     assert function.spec.reserved_concurrency == 1
