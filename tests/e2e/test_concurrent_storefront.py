@@ -8,6 +8,7 @@ gateway's 5xx, and the capture ledgers stay exact under truly concurrent writers
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +83,7 @@ def test_twenty_requests_of_4_on_one_50_capture_answer_without_5xx_and_accept_at
 
 
 def test_fifty_mixed_requests_with_replays_answer_202_200_or_422_and_every_ledger_is_exact(
-    stack: LocalStack,
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     simulator = SimulatorControl(stack.sim_url)
     captured = {
@@ -116,3 +117,11 @@ def test_fifty_mixed_requests_with_replays_answer_202_200_or_422_and_every_ledge
     assert all(len(by_refund[body["refund_id"]]) == 2 for body in replays)
     for capture_id in captured:
         assert_ledger_exact(stack, capture_id, accepted[capture_id])
+
+    # Each line of the functions' output is one whole JSON document (a log line or a metric blob), and a
+    # RefundApi log line names RefundApi and the refund its request was about.
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    accepted_lines = [line for line in lines if line.get("message") == "refund accepted"]
+    assert accepted_lines
+    assert {line["function_name"] for line in accepted_lines} == {stack.function("RefundApiFunction").name}
+    assert {line["refund_id"] for line in accepted_lines} <= {body["refund_id"] for body in originals}

@@ -186,7 +186,11 @@ class ProcessEnvironment:
         self.launch = launch
         self.number = number
         self.tmp = tempfile.mkdtemp(prefix=f"refunds-local-{launch.logical_id}-{number}-")
-        self._pid, self._connection = _zygote().fork()
+        try:
+            self._pid, self._connection = _zygote().fork()
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         environment = {**launch.environment, "TMPDIR": self.tmp}
         self._connection.send({**_launch_fields(launch), "environment": environment})
         self.alive = True

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -147,9 +147,6 @@ class LambdaFunction:
         self._override: Handler | str | None = None
         # The role session its AWS calls are signed with (iam.py); None: the process's own credentials.
         self.principal: Principal | None = None
-        # The variables of its environments (set by the stack once its resources exist); None: this
-        # process's own, as they are when an environment starts.
-        self.environment: Mapping[str, str] | None = None
         limit = spec.reserved_concurrency if spec.reserved_concurrency is not None else max_environments
         self.pool = Pool(spec.logical_id, limit, self._new_environment)
 
@@ -196,7 +193,8 @@ class LambdaFunction:
     # -- environments --
 
     def _launch(self) -> Launch:
-        environment = dict(self.environment if self.environment is not None else os.environ)
+        # The stack's variables, as this process has them when the environment starts (the stack sets them).
+        environment = dict(os.environ)
         principal = self.principal
         if principal is not None:  # as Lambda passes the execution role's session to the runtime
             environment["AWS_ACCESS_KEY_ID"] = principal.access_key_id
