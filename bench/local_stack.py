@@ -194,8 +194,9 @@ def measure(mode: str, case: str, requests_total: int, idle_seconds: float) -> d
         figures["statuses"] = {str(status): n for status, n in statuses.items()}
         figures["rss"], figures["pss"] = memory_mb(process_tree(os.getpid()))
         figures["environments"] = sum(function.pool.size for function in stack.functions.values())
-        time.sleep(10.0)  # the load's backlog (IPNs, the stream, the bus rules) is worked off first
-        figures["cpu_after"] = idle_cpu_percent(min(idle_seconds, 10.0))
+        if clients == LEVELS[-1]:
+            time.sleep(10.0)  # the load's backlog (IPNs, the stream, the bus rules) is worked off first
+            figures["cpu_after"] = idle_cpu_percent(min(idle_seconds, 10.0))
     return figures
 
 
@@ -238,7 +239,7 @@ def run(options: Options) -> Result:
             result.rows.append(Row(case, f"{mode}: requests/s", [figures["rate"]], note))
             result.rows.append(Row(case, f"{mode}: p50", [figures["p50"] * 1000], unit="ms"))
             result.rows.append(Row(case, f"{mode}: p99", [figures["p99"] * 1000], unit="ms"))
-            if clients == LEVELS[-1]:
+            if "cpu_after" in figures:
                 environments = f"{figures['environments']} environments"
                 result.rows.append(
                     Row("cost", f"{mode}: RSS after {clients} clients", [figures["rss"]], unit="MB")

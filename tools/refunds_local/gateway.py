@@ -9,8 +9,9 @@ What the deployed API does, and so what this does:
 - the handler raises, times out, cannot be imported, or returns a malformed proxy response → 502
   `{"message": "Internal server error"}` (the traceback or reason goes to the log);
 - no answer from the function within the integration timeout (29 s, from the request's arrival, including
-  a wait for a free execution environment) → 504 INTEGRATION_TIMEOUT `{"message": "Endpoint request timed
-  out"}`; the invocation itself runs on to its end or its own Timeout, as Lambda's does;
+  a wait for a free execution environment) → 504 INTEGRATION_TIMEOUT, "Endpoint request timed out" (AWS's
+  default body `{"message": "Endpoint request timed out"}`, shaped by the template's DEFAULT_5XX); the
+  invocation itself runs on to its end or its own Timeout, as Lambda's does;
 - otherwise the handler's statusCode, headers and multiValueHeaders, and body (base64-decoded when
   isBase64Encoded).
 Not emulated: usage-plan and stage throttling, binary media types, the stage prefix in the URL (the API is
