@@ -256,7 +256,7 @@ def run(options: Options) -> Result:
                 result.rows.append(
                     Row(
                         "cost",
-                        f"{mode}: CPU idle, from 10 s after the load",
+                        f"{mode}: CPU idle after the load",
                         [figures["cpu_after"]],
                         unit="% core",
                     )
