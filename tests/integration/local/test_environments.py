@@ -149,6 +149,24 @@ def test_no_answer_within_the_integration_timeout_is_a_504(stack: LocalStack) ->
     }
 
 
+def test_a_request_waiting_past_the_integration_timeout_for_an_environment_is_a_504(
+    stack: LocalStack,
+) -> None:
+    """At the function's concurrency limit a request waits for an environment; the wait counts."""
+    function = stack.function("RefundApiFunction")
+    function.override(f"{HANDLERS}.slow_api")
+    function.pool.limit = 1
+    stack.gateway.integration_timeout = 4.0
+
+    def get(_: int) -> int:
+        url = f"{stack.api_url}/refunds/r1?seconds=2.5"
+        return requests.get(url, headers={"x-api-key": KEY}, timeout=20).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(get, range(2)))
+    assert statuses == [200, 504]  # the second would end 5 s after it arrived
+
+
 def test_an_answer_within_the_integration_timeout_is_the_handlers(stack: LocalStack) -> None:
     stack.function("RefundApiFunction").override(f"{HANDLERS}.slow_api")
     answer = requests.get(f"{stack.api_url}/refunds/r1?seconds=0.1", headers={"x-api-key": KEY}, timeout=10)
