@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from .environments import DEFAULT_MAX_ENVIRONMENTS
 from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
 from .state_file import remove_state, state_of, write_state
 
@@ -32,8 +33,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-throttling", action="store_true", help="switch the simulator's Amazon request quotas off"
     )
+    parser.add_argument(
+        "--max-environments",
+        type=_positive,
+        default=DEFAULT_MAX_ENVIRONMENTS,
+        metavar="N",
+        help="execution environments (processes) a function may run at once, as Lambda's concurrency, "
+        f"where the template reserves none ({DEFAULT_MAX_ENVIRONMENTS}; 1: one request at a time)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
 
 
 def banner(stack: LocalStack) -> str:
@@ -73,6 +92,8 @@ def banner(stack: LocalStack) -> str:
             f"  Amazon Pay simulator     {sim}   (MWS {stack.mws_url}, seller {stack.seller_id})",
             f"  AWS services (moto)      {stack.aws_url}   table {stack.table_name}, bus {stack.bus_name}",
             f"  {stack.iam_banner()}",
+            f"  Lambda: each function runs in up to {stack.max_environments} execution environments at once "
+            "(a process each; ReservedConcurrentExecutions where the template sets it)",
             "",
             "Create a capture on the simulator:",
             f"  curl -s -X POST {sim}/simulator/captures -H 'content-type: application/json' \\",
@@ -98,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key or DEFAULT_API_KEY,
         throttling=not args.no_throttling,
         parameters=mode,
+        max_environments=args.max_environments,
     )
     stopping = threading.Event()
 

@@ -105,10 +105,12 @@ class Storefront:
             time.sleep(interval)
 
 
-def storefront_of(stack: LocalStack) -> Storefront:
+def storefront_of(stack: LocalStack, *, timeout: float = 30.0) -> Storefront:
     """The local stack's storefront: its API key, and its IAM user's signature (StorefrontPolicy)."""
     caller = stack.callers["storefront"]
-    return Storefront(stack.api_url, stack.api_key, credentials=caller.credentials, region=stack.region)
+    return Storefront(
+        stack.api_url, stack.api_key, credentials=caller.credentials, region=stack.region, timeout=timeout
+    )
 
 
 def operator_of(stack: LocalStack) -> Storefront:

@@ -52,7 +52,8 @@ from amazon_pay_refunds.adapters.dynamodb.schema import create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 
-from .aws_server import AwsServer
+from .aws_server import DYNAMODB_WRITE, EVENTS_PUT, AwsServer
+from .environments import DEFAULT_MAX_ENVIRONMENTS, start_zygote
 from .gateway import API_ID, Gateway
 from .iam import (
     ACCOUNT_ID,
@@ -165,9 +166,14 @@ class LocalStack:
         extra_environment: Mapping[str, str] | None = None,
         ipn: bool = True,
         iam: bool = True,
+        max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+        warm: bool = True,
     ) -> None:
         """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls).
-        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role."""
+        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role.
+        `max_environments`: how many execution environments a function may run at once where the template
+        reserves no concurrency (1: one invocation at a time per function). `warm`: start one environment
+        of each function with the stack, before the first request."""
         self.template_path = Path(template_path)
         self.template = load_template(template_path)
         self.api_key = api_key
@@ -195,9 +201,13 @@ class LocalStack:
             throttling=throttling,
             **simulator_options,
         )
+        self.max_environments = max_environments
+        self._warm = warm
         self.functions = {
-            logical_id: LambdaFunction(spec, stack_name=stack_name, region=self.region)
-            for logical_id, spec in function_specs(self.template).items()
+            logical_id: LambdaFunction(
+                spec, stack_name=stack_name, region=self.region, max_environments=max_environments
+            )
+            for logical_id, spec in function_specs(self.template, self.parameters).items()
         }
         for logical_id, handler in (handler_overrides or {}).items():
             self.function(logical_id).override(handler)
@@ -273,11 +283,13 @@ class LocalStack:
 
     def _start(self) -> None:
         self._started = True
+        start_zygote()  # the execution environments' libraries load while the rest starts
         werkzeug = logging.getLogger("werkzeug")
         self._saved_werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.WARNING)  # moto's server would log every AWS call
         self._sim_handle = self.simulator.serve(host="127.0.0.1", port=self._sim_port)
         self._aws = AwsServer(self.functions)
+        self._aws.add_listener(self._changed)
         self._aws.start()
         self._reset_moto()
         self._enable_state_machine_execution()
@@ -297,6 +309,8 @@ class LocalStack:
             self.pump.start()
             if self.rules is not None:
                 self.rules.start()
+        if self._warm:
+            self._warm_environments()
         self.gateway.start()
         if self._ipn:
             self.simulator.set_ipn_url(f"{self.api_url}/ipn")
@@ -315,6 +329,8 @@ class LocalStack:
                 if self.rules is not None:
                     self.rules.stop()
                     self.rules = None
+                for function in self.functions.values():
+                    function.stop()
                 if self._sim_handle is not None:
                     self._sim_handle.shutdown()
                     self._sim_handle = None
@@ -334,6 +350,34 @@ class LocalStack:
             with _ACTIVE_LOCK:
                 if self in _ACTIVE:
                     _ACTIVE.remove(self)
+
+    def _changed(self, change: str) -> None:
+        """moto applied a write (aws_server.py): the pump that may have something new looks now."""
+        if change == DYNAMODB_WRITE and self.pump is not None:
+            self.pump.wake()
+        elif change == EVENTS_PUT and self.rules is not None:
+            self.rules.wake()
+
+    def _warm_environments(self) -> None:
+        """One environment of each function started at once, in parallel (their cold starts overlap)."""
+        failures: list[str] = []
+
+        def warm(function: LambdaFunction) -> None:
+            try:
+                function.warm()
+            except Exception as error:  # the first invocation reports it again, as Lambda would
+                failures.append(f"{function.spec.logical_id}: {error}")
+
+        threads = [
+            threading.Thread(target=warm, args=(function,), name=f"warm-{logical_id}", daemon=True)
+            for logical_id, function in self.functions.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for failure in failures:
+            logger.warning("could not start an environment ahead: %s", failure)
 
     # -- where things are --
 

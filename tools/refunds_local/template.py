@@ -88,10 +88,16 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int
     code_uri: str
+    # ReservedConcurrentExecutions: at most this many environments at once; None: the local default.
+    reserved_concurrency: int | None = None
 
 
-def function_specs(template: Template) -> dict[str, FunctionSpec]:
+def function_specs(
+    template: Template, parameters: Mapping[str, str] | None = None
+) -> dict[str, FunctionSpec]:
+    """Each function's spec; `parameters` override the template's defaults where a property is a Ref."""
     defaults = _function_globals(template)
+    values = parameter_values(template, parameters)
     specs = {}
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         properties = resource.get("Properties") or {}
@@ -108,8 +114,18 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
             timeout_seconds=float(properties.get("Timeout", defaults.get("Timeout", 3))),
             memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
             code_uri=code_uri,
+            reserved_concurrency=_reserved_concurrency(properties, defaults, values),
         )
     return specs
+
+
+def _reserved_concurrency(
+    properties: Mapping[str, Any], defaults: Mapping[str, Any], parameters: Mapping[str, str]
+) -> int | None:
+    value = properties.get("ReservedConcurrentExecutions", defaults.get("ReservedConcurrentExecutions"))
+    if (name := _ref(value)) is not None:
+        value = parameters[name]
+    return None if value is None else int(value)
 
 
 def function_environment(template: Template) -> dict[str, Any]:
