@@ -105,9 +105,18 @@ def test_fifty_mixed_requests_with_replays_answer_202_200_or_422_and_every_ledge
     for body, answer in zip(bodies, answers, strict=True):
         by_refund.setdefault(body["refund_id"], []).append(answer)
     accepted: dict[str, dict[str, Decimal]] = {capture_id: {} for capture_id in captured}
+    undecided: set[str] = set()
     for body in originals:
         seen = by_refund[body["refund_id"]]
-        if all(answer.status == 422 for answer in seen):
+        statuses = {answer.status for answer in seen}
+        if statuses == {422}:
+            continue
+        if 422 in statuses:
+            # Two copies at once: one read the capture and was refused (nothing stored), the other could not
+            # read it (Amazon throttled GetCaptureDetails) and stored the refund unreserved, `Requested`:
+            # undecided, never reserved against the 422 and never sent to Amazon; the reconciler decides.
+            assert {a.body["status"] for a in seen if a.status != 422} == {"Requested"}, seen
+            undecided.add(body["refund_id"])
             continue
         # A refund accepted once is the same refund to every replay: never refused, never another one.
         assert {answer.status for answer in seen} <= {200, 202}, [(a.status, a.body) for a in seen]
@@ -117,6 +126,8 @@ def test_fifty_mixed_requests_with_replays_answer_202_200_or_422_and_every_ledge
     assert all(len(by_refund[body["refund_id"]]) == 2 for body in replays)
     for capture_id in captured:
         assert_ledger_exact(stack, capture_id, accepted[capture_id])
+        ledger = storefront_of(stack).get_capture(capture_id).body
+        assert not undecided & {r["refund_id"] for r in ledger["refunds"]}
 
     # Each line of the functions' output is one whole JSON document (a log line or a metric blob), and a
     # RefundApi log line names RefundApi and the refund its request was about.
