@@ -14,8 +14,11 @@ BIN := $(VENV)/bin
 # SAM CLI pins its own boto3 and pydantic, so it lives in a venv of its own.
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+# checkov pins versions the project's own dependencies conflict with: a venv of its own too.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: help venv sam-venv test check lint typecheck template statemachine unit unit-fast demo local bench clean simulate build python313
+.PHONY: help venv sam-venv checkov-venv test check lint typecheck template statemachine unit unit-fast demo local bench clean simulate build python313
 
 help:
 	@echo "make demo   - run the demo scenarios on the embedded local stack"
@@ -41,6 +44,14 @@ $(SAM_VENV)/.installed:
 
 sam-venv: $(SAM_VENV)/.installed
 
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,11 +70,15 @@ TRANSLATED_TEMPLATE := .aws-sam/template-checks/template.json
 # 1. cfn-lint on the SAM template; 2. SAM's own lint; 3. cfn-lint on the CloudFormation SAM generates
 # (roles, stage, usage plan, permissions). W3005 is ignored there only: SAM itself writes DependsOn
 # entries that repeat a Ref (usage plan, usage plan key), which no change to template.yaml can remove.
-template-checks: venv sam-venv
+# 4. checkov on both; a check that does not apply is skipped in template.yaml beside its resource, with
+# the reason (Metadata checkov.skip). Offline: --skip-download (no guidelines, no platform).
+template-checks: venv sam-venv checkov-venv
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_OFFLINE_ENV) $(SAM) validate --lint --template-file template.yaml --region us-east-1
 	$(SAM_OFFLINE_ENV) $(BIN)/python scripts/translate_template.py template.yaml $(TRANSLATED_TEMPLATE)
 	$(BIN)/cfn-lint --ignore-checks W3005 -- $(TRANSLATED_TEMPLATE)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml -f $(TRANSLATED_TEMPLATE)
 
 # Amazon States Language checks of every state machine (statelint 3.x: `statelint FILE...`, exit 1 on errors).
 # It accepts the JSONPath features the workflows use (SecondsPath, TimeoutSecondsPath, *Path comparisons,
@@ -109,4 +124,4 @@ bench: venv
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -340,20 +340,19 @@ def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.1) -> bo
 def one_refund(
     stack: Any, meter: Meter, note: str, expected: str, index: int, *, retry: bool
 ) -> tuple[Tally, str]:
-    import requests
+    from refunds_local.clients import storefront_of
 
     sim = stack.simulator
     capture = sim.create_capture("100.00", "USD")
     refund_id = f"cost-{int(time.time() * 1000) % 10**9}-{index}"
     meter.tally = Tally()
-    headers = {"x-api-key": stack.api_key}
     body = {
         "refund_id": refund_id, "amazon_capture_id": capture, "amount": "12.50", "currency_code": "USD",
         "seller_refund_note": note, "soft_descriptor": "Returns", "metadata": {"order_id": str(index)},
     }  # fmt: skip
-    answer = requests.post(f"{stack.api_url}/refunds", json=body, headers=headers, timeout=30)
-    if answer.status_code != 202:
-        raise RuntimeError(f"POST /refunds answered {answer.status_code}: {answer.text[:200]}")
+    answer = storefront_of(stack).post_refund(body)
+    if answer.status != 202:
+        raise RuntimeError(f"POST /refunds answered {answer.status}: {str(answer.body)[:200]}")
     sim.wait_for_ipn_idle(timeout=30)
     stack.drain()
     sim.settle(everything=True)

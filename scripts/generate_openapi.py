@@ -20,7 +20,10 @@ OUTPUT = REPO / "docs" / "openapi.json"
 TITLE = "amazon-pay-refunds storefront API"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Refunds for Amazon Pay (v1 API). Every call needs the stack's API key in `x-api-key`; a path or "
+    "Refunds for Amazon Pay (v1 API). The storefront's calls are signed with AWS Signature Version 4 "
+    "(service execute-api) by a principal holding the stack's StorefrontPolicy, and carry the stack's API "
+    "key in `x-api-key` (with the stack parameter StorefrontAuthorization=API_KEY, the key alone); resolve "
+    "is signed by an operator holding the OperatorPolicy, never by the storefront. A path or "
     "method not listed here is answered 403 MISSING_AUTHENTICATION_TOKEN by API Gateway. Bodies are "
     "`application/json` (anything else: 415), parsed strictly (duplicate keys: 400). Amounts are decimal "
     'strings with the currency\'s minor units (JPY has none). Errors are `{"error": {"code", "message", '
@@ -29,6 +32,8 @@ DESCRIPTION = (
     "stored: see docs/API.md."
 )
 API_KEY = "api_key"
+SIGV4 = "sigv4"
+OPERATOR_ROUTES = {("/refunds/{refund_id}/resolve", "post")}
 
 
 def render() -> str:
@@ -42,10 +47,22 @@ def render() -> str:
         version=VERSION,
         description=DESCRIPTION,
         servers=[Server(url="https://{api_id}.execute-api.{region}.amazonaws.com/v1")],
-        security_schemes={API_KEY: APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header})},
-        security=[{API_KEY: []}],
+        security_schemes={
+            API_KEY: APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header}),
+            SIGV4: APIKey.model_validate(
+                {
+                    "name": "Authorization",
+                    "in": APIKeyIn.header,
+                    "description": "AWS Signature Version 4, service execute-api (template.yaml: sigv4)",
+                }
+            ),
+        },
+        security=[{SIGV4: [], API_KEY: []}],
     )
-    return json.dumps(_our_error_bodies(json.loads(schema)), indent=2, ensure_ascii=False) + "\n"
+    document = _our_error_bodies(json.loads(schema))
+    for path, method in OPERATOR_ROUTES:
+        document["paths"][path][method]["security"] = [{SIGV4: []}]
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def _our_error_bodies(document: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def create_refund(body: RefundRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=body.refund_id)
     deadline = deadline_for(app.lambda_context.get_remaining_time_in_millis())
     try:
-        outcome = refund_service().request_refund(to_refund_request(body), deadline=deadline)
+        outcome = refund_service().request_refund(to_refund_request(body, caller()), deadline=deadline)
     except RefundServiceError as refused:
         raise refund_request_refusal(refused, body.refund_id) from None
     if outcome.created:
@@ -146,7 +146,7 @@ def get_charge(amazon_charge_id: ChargeId) -> Response[CaptureLedgerResource]:
 )
 def resolve_refund(refund_id: RefundId, body: ResolveRequestBody) -> Response[RefundResource]:
     logger.append_keys(refund_id=refund_id)
-    refund = refund_service().resolve(refund_id, body.method, body.note)
+    refund = refund_service().resolve(refund_id, body.method, body.note, caller=caller())
     logger.info("refund resolved out of band", extra={"method": body.method})
     return _resource(HTTPStatus.OK, refund.to_resource())
 
@@ -188,6 +188,17 @@ def answer_error(error: Exception) -> Response[Any]:
 
 def _resource(status: HTTPStatus, body: dict[str, Any]) -> Response[Any]:
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def caller() -> str | None:
+    """Who calls, as API Gateway authenticated them: the SigV4 signer's IAM ARN, else the API key's id
+    (`api-key:{id}`; the key itself is a credential and is never recorded)."""
+    identity = app.current_event.request_context.identity
+    if identity.user_arn:
+        return str(identity.user_arn)
+    if identity.api_key_id:
+        return f"api-key:{identity.api_key_id}"
+    return None
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

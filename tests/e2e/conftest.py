@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from refunds_local.clients import SimulatorControl, Storefront
+from refunds_local.clients import SimulatorControl, Storefront, operator_of, storefront_of
 from refunds_local.stack import LocalStack
 from refunds_local.template import TEMPLATE_PATH
 
@@ -31,9 +31,16 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-@pytest.fixture
-def storefront(stack: LocalStack) -> Storefront:
-    return Storefront(stack.api_url, stack.api_key)
+@pytest.fixture(name="storefront")
+def storefront_fixture(stack: LocalStack) -> Storefront:
+    """The storefront backend: the API key and its IAM user's SigV4 signature (StorefrontPolicy)."""
+    return storefront_of(stack)
+
+
+@pytest.fixture(name="operator")
+def operator_fixture(stack: LocalStack) -> Storefront:
+    """An operator: its IAM user's SigV4 signature (OperatorPolicy)."""
+    return operator_of(stack)
 
 
 @pytest.fixture

@@ -190,8 +190,8 @@ def test_a_duplicate_key_inside_metadata_is_refused_too(storefront: Storefront, 
     assert storefront.get_refund(refund_id).status == 404
 
 
-def test_the_resolve_route_refuses_hostile_bodies_too(stack: LocalStack, storefront: Storefront) -> None:
-    answer = storefront.request(
+def test_the_resolve_route_refuses_hostile_bodies_too(stack: LocalStack, operator: Storefront) -> None:
+    answer = operator.request(
         "POST",
         "/refunds/ord-9999-r1/resolve",
         data=b'{"method": "other", "method": "gift_card", "note": "x"}',

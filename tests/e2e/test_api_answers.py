@@ -48,6 +48,7 @@ def test_a_new_refund_is_accepted_with_202_and_is_pending_at_amazon(
         "from": None,
         "to": "Requested",
         "cause": "api:POST /refunds",
+        "caller": "arn:aws:iam::123456789012:user/refunds-local-storefront",
     }
     assert refund["metadata"] == {"order_id": "1001"}
 
@@ -166,7 +167,9 @@ def test_yen_without_decimals_is_accepted(storefront: Storefront, capture: Captu
 def test_without_the_api_key_or_with_a_wrong_one_is_403_in_the_apis_error_shape(
     stack: LocalStack, key: str | None, method: str, path: str
 ) -> None:
-    answer = Storefront(stack.api_url, key).request(method, path, json={"refund_id": "r"})
+    """Signed by the storefront (IAM authorization passes), but the usage plan's key is missing or wrong."""
+    signer = stack.callers["storefront"].credentials
+    answer = Storefront(stack.api_url, key, credentials=signer).request(method, path, json={"refund_id": "r"})
     assert (answer.status, answer.body) == (403, GATEWAY_FORBIDDEN)
 
 
@@ -197,17 +200,17 @@ def test_get_capture_is_200_with_the_ledger_and_404_before_any_refund(
 
 
 def test_resolving_a_refund_that_is_not_manual_action_required_is_409(
-    storefront: Storefront, capture: Capture
+    storefront: Storefront, operator: Storefront, capture: Capture
 ) -> None:
     body = refund_body(capture())
     storefront.post_refund(body)
-    answer = storefront.resolve(body["refund_id"], "gift_card", "sent a gift card")
+    answer = operator.resolve(body["refund_id"], "gift_card", "sent a gift card")
     assert (answer.status, answer.error_code) == (409, "InvalidRefundState")
     assert storefront.get_refund(body["refund_id"]).body["status"] == "Pending"
 
 
 def test_an_amazon_rejected_refund_needs_manual_action_and_can_be_resolved(
-    stack: LocalStack, storefront: Storefront, capture: Capture
+    stack: LocalStack, storefront: Storefront, operator: Storefront, capture: Capture
 ) -> None:
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
     body = refund_body(capture(), "10.00", seller_refund_note=note)
@@ -215,7 +218,7 @@ def test_an_amazon_rejected_refund_needs_manual_action_and_can_be_resolved(
     stack.simulator.settle(everything=True)
     refund = storefront.wait_for_status(body["refund_id"], {"ManualActionRequired"})
     assert (refund["status"], refund["reason_code"]) == ("ManualActionRequired", "AmazonRejected")
-    resolved = storefront.resolve(body["refund_id"], "gift_card", "sent a gift card")
+    resolved = operator.resolve(body["refund_id"], "gift_card", "sent a gift card")
     assert (resolved.status, resolved.body["status"]) == (200, "ResolvedOutOfBand")
     assert [e["detail-type"] for e in stack.events(body["refund_id"])] == [
         "Refund Requested",

@@ -3,7 +3,6 @@ the reconciler's `submit_requested` then finishes it with exactly one Amazon ref
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -13,9 +12,8 @@ import pytest
 
 from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
-from amazon_pay_refunds.core.models import Refund
 from amazon_pay_refunds.use_cases.submission import FaultPoint
-from refunds_local.clients import Answer, SimulatorControl, Storefront
+from refunds_local.clients import Answer, SimulatorControl, Storefront, storefront_of
 from refunds_local.stack import LocalStack
 
 from .conftest import refund_body
@@ -27,14 +25,13 @@ Capture = Callable[..., str]
 def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
     stack: LocalStack, capture: Capture
 ) -> None:
-    """Every request gets a definite answer and the ledger stays whole. The local stack runs one RefundApi
-    invocation at a time (one execution environment); the reservation's atomicity under truly concurrent
-    writers is tested against moto directly in tests/integration/store/test_concurrent_reservations.py."""
+    """Every request gets a definite answer and the ledger stays whole: the 20 requests run at once, each in
+    an execution environment of its own, against the one table (the reservation's atomicity)."""
     capture_id = capture("100.00")
     bodies = [refund_body(capture_id, "12.00") for _ in range(20)]  # 240.00 asked of 100.00
 
     def post(body: dict[str, Any]) -> Answer:
-        return Storefront(stack.api_url, stack.api_key).post_refund(body)
+        return storefront_of(stack).post_refund(body)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(post, bodies))
@@ -44,11 +41,11 @@ def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
     accepted = [body["refund_id"] for body, a in zip(bodies, answers, strict=True) if a.status == 202]
     assert len(accepted) == 8  # 8 x 12.00 = 96.00; a ninth would overdraw
 
-    storefront = Storefront(stack.api_url, stack.api_key)
+    client = storefront_of(stack)
     for refund_id in accepted:
-        stored = storefront.get_refund(refund_id)
+        stored = client.get_refund(refund_id)
         assert (stored.status, stored.body["status"]) == (200, "Pending")
-    ledger = storefront.get_capture(capture_id).body
+    ledger = client.get_capture(capture_id).body
     assert sorted(r["refund_id"] for r in ledger["refunds"]) == sorted(accepted)
     reserved = Decimal(ledger["in_flight"]) + Decimal(ledger["completed"])
     assert reserved == Decimal("96.00")
@@ -59,27 +56,17 @@ def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
     assert sum(Decimal(r["amount"]) for r in at_amazon) == Decimal("96.00")
 
 
-class Crash(Exception):
-    """The Lambda dies here (timeout, out of memory, a lost container)."""
-
-
 @pytest.fixture
 def crash_at(stack: LocalStack) -> Iterator[Callable[[FaultPoint], None]]:
-    """Make the deployed RefundApi handler's service crash at a named point (its fault hook)."""
-    handler = inspect.unwrap(stack.function("RefundApiFunction").handler())
-    module = handler.__globals__  # the stack's own cold-imported functions.refund_api.app
-    assert module["__name__"] == "functions.refund_api.app"
-    original = module["refund_service"]
+    """Make the deployed RefundApi handler's service crash at a named point (its fault hook), in the
+    function's environments (crashing_refund_api.py)."""
+    function = stack.function("RefundApiFunction")
 
     def crashing(where: FaultPoint) -> None:
-        def hook(point: FaultPoint, refund: Refund) -> None:
-            if point == where:
-                raise Crash(point)
-
-        module["refund_service"] = lambda: lambda_services().refund_requests(fault_hook=hook)
+        function.override(f"tests.e2e.crashing_refund_api.{where}")
 
     yield crashing
-    module["refund_service"] = original
+    function.override(None)
 
 
 @pytest.mark.parametrize("point", ["after_reservation", "after_amazon_answer"])
@@ -103,7 +90,13 @@ def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finis
     refund = storefront.get_refund(refund_id).body
     assert refund["status"] == "Requested"
     assert refund["history"] == [
-        {"at": refund["created_at"], "from": None, "to": "Requested", "cause": "api:POST /refunds"}
+        {
+            "at": refund["created_at"],
+            "from": None,
+            "to": "Requested",
+            "cause": "api:POST /refunds",
+            "caller": stack.callers["storefront"].arn,
+        }
     ]
     assert storefront.get_capture(capture_id).body["in_flight"] == "20.00"
     made_before = simulator.capture(capture_id)["refunds"]

@@ -7,9 +7,13 @@ that, no more: the races our code must survive (two reservations on one capture)
 requests, as they do on AWS.
 
 `POST /2015-03-31/functions/{name or ARN}/invocations` naming one of the stack's functions is answered here,
-in Lambda's wire format, by running the real handler in process (`LambdaFunction.invoke`) — moto's Step
-Functions engine invokes Lambda tasks over HTTP at `http://localhost:$MOTO_PORT`, and so do boto3 clients.
-The moto lock is not held while a handler runs: the handler itself calls moto.
+in Lambda's wire format, by running the real handler in one of the function's execution environments
+(`LambdaFunction.invoke`) — moto's Step Functions engine invokes Lambda tasks over HTTP at
+`http://localhost:$MOTO_PORT`, and so do boto3 clients. The moto lock is not held while a handler runs:
+the handler itself calls moto.
+
+Listeners (`add_listener`) hear of every write moto has applied to DynamoDB and of every PutEvents, once the
+answer is ready: the stream and rule pumps wait for them instead of polling.
 Not emulated: qualifiers other than `$LATEST`, async retries and destinations of `Event` invocations,
 `LogType: Tail`, client context.
 """
@@ -36,7 +40,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import run_wsgi_app
 
 from .iam import IamGate
-from .lambdas import FunctionTimedOut, HandlerUnavailable, LambdaFunction
+from .lambdas import FunctionError, FunctionTimedOut, HandlerUnavailable, LambdaFunction
 
 logger = logging.getLogger("refunds_local.aws")
 
@@ -47,6 +51,12 @@ _FUNCTION_REFERENCE = re.compile(
     r"^(?:(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?\d{12}:function:)?(?P<name>[A-Za-z0-9_-]+)(?::(?P<q>[^:]+))?$"
 )
 LATEST = "$LATEST"
+# Requests after which something may be new for the pumps: a table's stream, a bus's rules' queues.
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+DYNAMODB_WRITE = "dynamodb-write"
+EVENTS_PUT = "events-put"
 
 
 class AwsServer:
@@ -63,6 +73,11 @@ class AwsServer:
         self._background_lock = threading.Lock()
         # When set, every signed request is allowed or refused by its signer's role first (iam.py).
         self.gate: IamGate | None = None
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """`listener(DYNAMODB_WRITE or EVENTS_PUT)` after each such request moto has answered."""
+        self._listeners.append(listener)
 
     # -- lifecycle --
 
@@ -119,8 +134,20 @@ class AwsServer:
             # Buffered, so that moto has produced its whole answer before the lock is released.
             body, status, headers = run_wsgi_app(self._moto, environ, buffered=True)
             payload = b"".join(body)
+        self._notify(str(environ.get("HTTP_X_AMZ_TARGET", "")))
         start_response(status, headers.to_wsgi_list())
         return [payload]
+
+    def _notify(self, target: str) -> None:
+        prefix, _, operation = target.rpartition(".")
+        if prefix.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES:
+            change = DYNAMODB_WRITE
+        elif prefix == "AWSEvents" and operation == "PutEvents":
+            change = EVENTS_PUT
+        else:
+            return
+        for listener in list(self._listeners):
+            listener(change)
 
     def _invoked_function(self, environ: Mapping[str, Any]) -> LambdaFunction | None:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -223,6 +250,14 @@ def _function_error(function: LambdaFunction, error: Exception, request_id: str)
     if isinstance(error, FunctionTimedOut):
         logger.error("%s: %s", function.name, error)
         return {"errorMessage": str(error), "errorType": "Sandbox.Timedout", "requestId": request_id}
+    if isinstance(error, FunctionError):
+        logger.error("%s raised: %s: %s\n%s", function.name, error.error_type, error, error.text)
+        return {
+            "errorMessage": str(error),
+            "errorType": error.error_type,
+            "requestId": request_id,
+            "stackTrace": error.stack_trace,
+        }
     if isinstance(error, HandlerUnavailable):
         logger.error("%s: handler unavailable: %s", function.name, error)
         return {"errorMessage": str(error), "errorType": "Runtime.ImportModuleError", "requestId": request_id}

@@ -5,12 +5,19 @@ What a storefront backend or a test does over the wire; used by the demo and the
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+from botocore.credentials import Credentials
+
+from .sigv4 import sign
+
+if TYPE_CHECKING:
+    from .stack import LocalStack
 
 
 @dataclass(frozen=True)
@@ -35,11 +42,23 @@ class Answer:
 
 
 class Storefront:
-    """The refund API as a storefront backend calls it (x-api-key on every call)."""
+    """The refund API as a storefront backend calls it: x-api-key on every call (the usage plan's key,
+    or with StorefrontAuthorization API_KEY the credential), and with `credentials` a SigV4 signature
+    (botocore's signer, service execute-api), as a backend with IAM credentials signs."""
 
-    def __init__(self, api_url: str, api_key: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None,
+        *,
+        credentials: Credentials | None = None,
+        region: str = "us-east-1",
+        timeout: float = 30.0,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
+        self.credentials = credentials
+        self.region = region
         self.timeout = timeout
         self._session = requests.Session()
 
@@ -48,9 +67,17 @@ class Storefront:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Answer:
         headers = {**self._headers(), **kwargs.pop("headers", {})}
-        response = self._session.request(
-            method, f"{self.api_url}{path}", headers=headers, timeout=self.timeout, **kwargs
-        )
+        url = f"{self.api_url}{path}"
+        if self.credentials is not None:
+            # The exact bytes sent are the ones signed.
+            body = kwargs.pop("data", None)
+            if "json" in kwargs:
+                body = json.dumps(kwargs.pop("json")).encode()
+                headers.setdefault("Content-Type", "application/json")
+            raw = body.encode() if isinstance(body, str) else (body or b"")
+            headers = sign(method, url, headers, raw, self.credentials, self.region)
+            kwargs["data"] = raw
+        response = self._session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         return Answer.of(response)
 
     def post_refund(self, body: Mapping[str, Any]) -> Answer:
@@ -76,6 +103,20 @@ class Storefront:
             if refund.get("status") in statuses or time.monotonic() > deadline:
                 return refund
             time.sleep(interval)
+
+
+def storefront_of(stack: LocalStack, *, timeout: float = 30.0) -> Storefront:
+    """The local stack's storefront: its API key, and its IAM user's signature (StorefrontPolicy)."""
+    caller = stack.callers["storefront"]
+    return Storefront(
+        stack.api_url, stack.api_key, credentials=caller.credentials, region=stack.region, timeout=timeout
+    )
+
+
+def operator_of(stack: LocalStack) -> Storefront:
+    """An operator of the local stack: its IAM user's signature (OperatorPolicy), no API key."""
+    caller = stack.callers["operator"]
+    return Storefront(stack.api_url, None, credentials=caller.credentials, region=stack.region)
 
 
 class SimulatorControl:

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import requests
 
-from .clients import Answer, SimulatorControl, Storefront
+from .clients import Answer, SimulatorControl, Storefront, operator_of, storefront_of
 from .stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
 
 SETTLE_SECONDS = 2.0  # Amazon settles a refund after this long, then posts its signed Completed IPN
@@ -40,11 +40,13 @@ class ScenarioFailed(Exception):
 
 @dataclass
 class Demo:
-    """What a scenario works with: the storefront's API client, the simulator, and what to show."""
+    """What a scenario works with: the storefront's and an operator's API clients (each signing with its
+    own IAM user), the simulator, and what to show."""
 
     stack: LocalStack
     storefront: Storefront
     amazon: SimulatorControl
+    operator: Storefront
     refunds: list[str] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -174,7 +176,10 @@ def amazon_rejected(demo: Demo) -> None:
     demo.expect_answer(demo.request_refund(refund_id, capture_id, "25.00", seller_refund_note=note), 202)
     refund = demo.wait_for(refund_id, "ManualActionRequired")
     demo.expect(refund["reason_code"] == "AmazonRejected", f"reason {refund['reason_code']}")
-    resolved = demo.storefront.resolve(refund_id, "gift_card", "sent a 25.00 gift card")
+    refused = demo.storefront.resolve(refund_id, "gift_card", "sent a 25.00 gift card")
+    demo.note(f"POST /refunds/{refund_id}/resolve by the storefront -> {refused.status} {refused.error_code}")
+    demo.expect_answer(refused, 403, "ACCESS_DENIED")
+    resolved = demo.operator.resolve(refund_id, "gift_card", "sent a 25.00 gift card")
     demo.note(f"POST /refunds/{refund_id}/resolve gift_card -> {resolved.status} {resolved.body['status']}")
     demo.expect_answer(resolved, 200)
     demo.expect(resolved.body["status"] == "ResolvedOutOfBand", f"resolved to {resolved.body['status']}")
@@ -374,7 +379,7 @@ class Outcome:
 
 
 def run_scenario(stack: LocalStack, scenario: Scenario) -> Outcome:
-    demo = Demo(stack, Storefront(stack.api_url, stack.api_key), SimulatorControl(stack.sim_url))
+    demo = Demo(stack, storefront_of(stack), SimulatorControl(stack.sim_url), operator_of(stack))
     started = time.monotonic()
     failure: str | None = None
     try:
@@ -415,7 +420,8 @@ def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
     ]
     for entry in refund["history"]:
         moved = f"{entry['from'] or '':>20} -> {entry['to']:<21}"
-        lines.append(f"    {_clock(entry['at'])}  {moved} {entry['cause']}")
+        caller = f"  by {entry['caller'].rsplit('/', 1)[-1]}" if entry.get("caller") else ""
+        lines.append(f"    {_clock(entry['at'])}  {moved} {entry['cause']}{caller}")
     for attempt in refund["attempts"]:
         reason = f" ({attempt['reason_code']})" if attempt.get("reason_code") else ""
         lines.append(
@@ -500,6 +506,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             print(f"local stack: API {stack.api_url}, Amazon Pay simulator {stack.sim_url}", file=out)
             print(stack.iam_banner(), file=out)
+            print(
+                f"API authorization {stack.storefront_authorization}: the storefront signs (SigV4) as "
+                f"{stack.callers['storefront'].arn}, resolve is signed by {stack.callers['operator'].arn}",
+                file=out,
+            )
             print(f"(the Lambda handlers' logs: {log_path})", file=out, flush=True)
             for scenario in chosen:
                 outcome = run_scenario(stack, scenario)

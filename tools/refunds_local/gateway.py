@@ -3,11 +3,18 @@
 What the deployed API does, and so what this does:
 - a path or method the API does not define → 403 MISSING_AUTHENTICATION_TOKEN ("Missing Authentication
   Token"): REST APIs answer that, not 404/405, for unknown resources and methods;
+- a route with IAM authorization (AWS_IAM) and no, a wrong or a stale SigV4 signature, or a signer whose
+  policies do not allow execute-api:Invoke on it → 403, as API Gateway answers (sigv4.py); a signed call
+  reaches the handler with the signer in requestContext.identity (userArn, user, accessKey);
 - a route with ApiKeyRequired and no, or a wrong, `x-api-key` header → 403 INVALID_API_KEY ("Forbidden");
 - a body over 10 MB → 413 REQUEST_TOO_LARGE;
   all three shaped by the template's GatewayResponses (their type, else DEFAULT_4XX/DEFAULT_5XX);
 - the handler raises, times out, cannot be imported, or returns a malformed proxy response → 502
   `{"message": "Internal server error"}` (the traceback or reason goes to the log);
+- no answer from the function within the integration timeout (29 s, from the request's arrival, including
+  a wait for a free execution environment) → 504 INTEGRATION_TIMEOUT, "Endpoint request timed out" (AWS's
+  default body `{"message": "Endpoint request timed out"}`, shaped by the template's DEFAULT_5XX); the
+  invocation itself runs on to its end or its own Timeout, as Lambda's does;
 - otherwise the handler's statusCode, headers and multiValueHeaders, and body (base64-decoded when
   isBase64Encoded).
 Not emulated: usage-plan and stage throttling, binary media types, the stage prefix in the URL (the API is
@@ -17,6 +24,7 @@ served at the root, as `sam local start-api` does; the event's requestContext st
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hmac
 import json
 import logging
@@ -32,18 +40,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .lambdas import FunctionTimedOut, Handler, HandlerUnavailable, LambdaFunction
+from .lambdas import (
+    FunctionError,
+    FunctionTimedOut,
+    Handler,
+    HandlerUnavailable,
+    LambdaFunction,
+    NoEnvironmentFree,
+)
+from .sigv4 import Authorizer, Caller, Refused
 from .template import ApiSpec, GatewayResponseSpec, RouteSpec
 
 logger = logging.getLogger("refunds_local.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST payload limit
 API_ID = "localapi01"
+# API Gateway's maximum integration timeout for a REST API (the default; a quota increase raises it).
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 
 # API Gateway's own refusals: (default status, default message, x-amzn-ErrorType).
 MISSING_AUTHENTICATION_TOKEN = "MISSING_AUTHENTICATION_TOKEN"  # noqa: S105 - a response type
 INVALID_API_KEY = "INVALID_API_KEY"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+INTEGRATION_TIMEOUT = "INTEGRATION_TIMEOUT"
 _REFUSALS: dict[str, tuple[int, str, str]] = {
     MISSING_AUTHENTICATION_TOKEN: (
         403,
@@ -52,6 +71,10 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
     ),
     INVALID_API_KEY: (403, "Forbidden", "ForbiddenException"),
     REQUEST_TOO_LARGE: (413, "Request Too Long", "RequestEntityTooLargeException"),
+    # IAM authorization (sigv4.py gives the message and x-amzn-ErrorType of each refusal)
+    "INVALID_SIGNATURE": (403, "Forbidden", "InvalidSignatureException"),
+    "ACCESS_DENIED": (403, "Forbidden", "AccessDeniedException"),
+    INTEGRATION_TIMEOUT: (504, "Endpoint request timed out", "InternalServerErrorException"),
 }
 INTERNAL_SERVER_ERROR_BODY = '{"message": "Internal server error"}'
 _PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
@@ -110,9 +133,14 @@ class Gateway:
         api_key: str,
         port: int = 3000,
         host: str = "127.0.0.1",
+        authorizer: Authorizer | None = None,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
+        """`authorizer`: decides the AWS_IAM routes; without one, they refuse every call."""
         self.api = api
+        self.integration_timeout = integration_timeout
         self.api_key = api_key
+        self.authorizer = authorizer
         self.routes = [Route(spec, functions[spec.function]) for spec in api.routes]
         self._host, self._port = host, port
         self._httpd: ThreadingHTTPServer | None = None
@@ -122,8 +150,7 @@ class Gateway:
 
     def start(self) -> None:
         handler = type("LocalGatewayHandler", (_RequestHandler,), {"gateway": self})
-        httpd = ThreadingHTTPServer((self._host, self._port), handler)
-        httpd.daemon_threads = True
+        httpd = _Server((self._host, self._port), handler)
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -185,16 +212,28 @@ class Gateway:
         if found is None:
             return self.refusal(MISSING_AUTHENTICATION_TOKEN, request_id)
         route, path_parameters = found
+        caller: Caller | None = None
+        if route.spec.authorization == "AWS_IAM":
+            decided = (
+                self.authorizer.authorize(method, target, headers, body)
+                if self.authorizer is not None
+                else Refused(MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token", "")
+            )
+            if isinstance(decided, Refused):
+                return self.refusal(
+                    decided.response_type, request_id, decided.message, decided.error_type or None
+                )
+            caller = decided
         sent_key = next((v for k, v in headers if k.lower() == "x-api-key"), None)
         if route.spec.api_key_required and (
             sent_key is None or not hmac.compare_digest(sent_key.encode(), self.api_key.encode())
         ):
             return self.refusal(INVALID_API_KEY, request_id)
         event = self.proxy_event(
-            route, method, path, parts.query, headers, body, path_parameters, request_id, source_ip
+            route, method, path, parts.query, headers, body, path_parameters, request_id, source_ip, caller
         )
         started = time.monotonic()
-        response = self._invoke(route, event, request_id)
+        response = self._invoke(route, event, request_id, started + self.integration_timeout)
         logger.info(
             "%s %s -> %d (%s, %.0f ms)",
             method,
@@ -216,8 +255,9 @@ class Gateway:
         path_parameters: Mapping[str, str],
         request_id: str,
         source_ip: str,
+        caller: Caller | None = None,
     ) -> dict[str, Any]:
-        """The REST API Lambda proxy integration's event (payload format 1.0)."""
+        """The REST API Lambda proxy integration's event (payload format 1.0); `caller`: the SigV4 signer."""
         multi_headers: dict[str, list[str]] = {}
         for name, value in headers:
             multi_headers.setdefault(name, []).append(value)
@@ -247,15 +287,15 @@ class Gateway:
                 "extendedRequestId": request_id,
                 "httpMethod": method,
                 "identity": {
-                    "accessKey": None,
-                    "accountId": None,
+                    "accessKey": caller.access_key_id if caller else None,
+                    "accountId": "123456789012" if caller else None,
                     "apiKey": sent_key if route.spec.api_key_required else None,
                     "apiKeyId": "local-api-key" if route.spec.api_key_required else None,
-                    "caller": None,
+                    "caller": caller.user_id if caller else None,
                     "sourceIp": source_ip,
-                    "user": None,
+                    "user": caller.user_id if caller else None,
                     "userAgent": header_value.get("user-agent"),
-                    "userArn": None,
+                    "userArn": caller.arn if caller else None,
                 },
                 "path": f"/{self.api.stage}{path}",
                 "protocol": "HTTP/1.1",
@@ -268,19 +308,37 @@ class Gateway:
             },
         }
 
-    def _invoke(self, route: Route, event: dict[str, Any], request_id: str) -> Response:
+    def _invoke(self, route: Route, event: dict[str, Any], request_id: str, deadline: float) -> Response:
         function = route.function
         try:
             if route.handler_override is not None:
                 context = function.new_context()
                 result = route.handler_override(event, context)
             else:
-                result = function.invoke(event)
+                waited = max(deadline - time.monotonic(), 0.0)
+                future = function.submit(event, wait=waited)
+                result = future.result(timeout=waited)
+        except (concurrent.futures.TimeoutError, NoEnvironmentFree):
+            logger.error(
+                "%s: no answer within the integration timeout (%.1f s): 504",
+                route.spec.function,
+                self.integration_timeout,
+            )
+            return self.refusal(INTEGRATION_TIMEOUT, request_id)
         except HandlerUnavailable as error:
             logger.error("%s: handler unavailable: %s", route.spec.function, error)
             return self.internal_error(request_id)
         except FunctionTimedOut as error:
             logger.error("%s: %s", route.spec.function, error)
+            return self.internal_error(request_id)
+        except FunctionError as error:
+            logger.error(
+                "%s raised (API Gateway answers 502): %s: %s\n%s",
+                route.spec.function,
+                error.error_type,
+                error,
+                error.text,
+            )
             return self.internal_error(request_id)
         except Exception:
             logger.error(
@@ -338,9 +396,18 @@ class Gateway:
         ]
         return Response(502, headers, INTERNAL_SERVER_ERROR_BODY.encode())
 
-    def refusal(self, response_type: str, request_id: str) -> Response:
-        """API Gateway's own answer of `response_type`, through the template's GatewayResponses."""
-        status, message, error_type = _REFUSALS[response_type]
+    def refusal(
+        self,
+        response_type: str,
+        request_id: str,
+        message: str | None = None,
+        error_type: str | None = None,
+    ) -> Response:
+        """API Gateway's own answer of `response_type` (its default message and error type unless given),
+        through the template's GatewayResponses."""
+        status, default_message, default_error_type = _REFUSALS[response_type]
+        message = message or default_message
+        error_type = error_type or default_error_type
         default_type = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         responses = self.api.gateway_responses
         spec: GatewayResponseSpec | None = responses.get(response_type) or responses.get(default_type)
@@ -368,6 +435,11 @@ def render_gateway_template(template: str, response_type: str, message: str) -> 
     }
     pattern = re.compile("|".join(re.escape(name) for name in sorted(values, key=len, reverse=True)))
     return pattern.sub(lambda match: values[match.group(0)], template)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many storefront requests may arrive at once (socketserver's default: 5)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

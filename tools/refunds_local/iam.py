@@ -674,8 +674,14 @@ class RoleSpec:
     policies: Mapping[str, Any]  # policy name → document, intrinsics unresolved
 
 
-def role_specs(translated: Mapping[str, Any]) -> dict[str, RoleSpec]:
-    """The roles of functions and state machines, by the function's or state machine's logical id."""
+def role_specs(
+    translated: Mapping[str, Any], parameters: Mapping[str, str] | None = None
+) -> dict[str, RoleSpec]:
+    """The roles of functions and state machines, by the function's or state machine's logical id; a
+    conditional statement (Fn::If) as the template's conditions decide with `parameters` (else defaults)."""
+    from .template import choose, conditions
+
+    decided = conditions(dict(translated), parameters)
     resources: Mapping[str, Any] = translated["Resources"]
     users: dict[str, str] = {}
     for logical_id, resource in resources.items():
@@ -695,7 +701,9 @@ def role_specs(translated: Mapping[str, Any]) -> dict[str, RoleSpec]:
             principal=users[logical_id],
             assume_role_policy=properties["AssumeRolePolicyDocument"],
             managed_policy_arns=tuple(properties.get("ManagedPolicyArns", [])),
-            policies={p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])},
+            policies={
+                p["PolicyName"]: choose(p["PolicyDocument"], decided) for p in properties.get("Policies", [])
+            },
         )
     return specs
 
@@ -738,6 +746,19 @@ USED_BY_AWS = {
     ("EventPublisherFunction", "sqs:SendMessage"): "the mapping's OnFailure destination, sent by Lambda "
     "(the local pump keeps dead letters in memory)",
     ("RetryWorkflow", "logs:*"): "Step Functions' log delivery to CloudWatch Logs",
+    # The data key (EncryptionKey CUSTOMER_MANAGED): DynamoDB (table, stream) and Secrets Manager call KMS
+    # with the caller's role (the key policy's kms:ViaService); the code never calls KMS, and moto's
+    # DynamoDB and Secrets Manager do not encrypt with the key.
+    **{
+        (function, "kms:*"): "DynamoDB and Secrets Manager use the data key with this role (kms:ViaService)"
+        for function in (
+            "RefundApiFunction",
+            "IpnHandlerFunction",
+            "EventPublisherFunction",
+            "RetryStepsFunction",
+            "ReconcilerFunction",
+        )
+    },
 }
 
 

@@ -1,19 +1,25 @@
-"""The template's functions, run in process as Lambda would run them: lazily imported, with a context.
+"""The template's functions, run as Lambda runs them: a pool of execution environments each (environments.py).
 
 Lambda runs one invocation at a time in an execution environment, and the handlers rely on it: they keep
 per-invocation state at module or class level (Powertools' resolver stores the current event on its
-class). So `invoke` runs one invocation of a function at a time; concurrent callers queue for it.
+class). So each invocation gets an environment of its own, a process that imported the handler
+(`functions.<folder>.app`) in the function's variables and role; concurrent invocations run in parallel in
+as many environments, up to the function's concurrency (ReservedConcurrentExecutions, else the stack's
+`max_environments`). An import that fails is retried by the next invocation's new environment, so a handler
+folder that appears while the stack runs is picked up.
 
-Each LocalStack cold-starts its handler modules: the first invocation imports `functions.<folder>.app`
-afresh, after the stack's environment is in place (as Lambda imports a handler inside its configured
-environment), without disturbing a copy some test imported earlier. An import that fails is retried on the
-next invocation, so a handler folder that appears while the stack runs is picked up.
+A test may put a Python callable in place of a handler (`override`): it runs in this process, in a thread of
+its own per invocation (a callable cannot be moved to another process, and the test reads what it
+recorded), with the function's role for its AWS calls (CURRENT_PRINCIPAL), at most one at a time as one
+environment would.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -23,20 +29,33 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .environments import (
+    DEFAULT_MAX_ENVIRONMENTS,
+    FunctionError,
+    FunctionTimedOut,
+    HandlerUnavailable,
+    Launch,
+    NoEnvironmentFree,
+    Pool,
+    ProcessEnvironment,
+)
 from .iam import ACCOUNT_ID, CURRENT_PRINCIPAL, Principal
 from .template import REPO, FunctionSpec
+
+__all__ = [
+    "FunctionError",
+    "FunctionTimedOut",
+    "Handler",
+    "HandlerUnavailable",
+    "LambdaFunction",
+    "LocalLambdaContext",
+    "NoEnvironmentFree",
+    "resolve_handler",
+]
 
 logger = logging.getLogger("refunds_local.lambdas")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class HandlerUnavailable(Exception):
-    """The handler's module cannot be imported, or has no such function."""
-
-
-class FunctionTimedOut(Exception):
-    """The invocation ran past the function's Timeout (Lambda's "Task timed out")."""
 
 
 @dataclass
@@ -107,20 +126,29 @@ def resolve_handler(reference: str) -> Handler:
 
 
 class LambdaFunction:
-    """One function of the template, invocable in process; its handler can be overridden (tests)."""
+    """One function of the template, invocable as Lambda invokes it; its handler can be overridden (tests)."""
 
-    def __init__(self, spec: FunctionSpec, *, stack_name: str, region: str) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        stack_name: str,
+        region: str,
+        max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+    ) -> None:
         self.spec = spec
         self.name = f"{stack_name}-{spec.logical_id}"
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.name}"
         self._lock = threading.Lock()
-        # Held from an invocation's start until its handler returns (even past a timeout), released by the
-        # thread that ran it: one execution environment.
-        self._environment = threading.Lock()
+        # An overriding callable runs in process, one invocation at a time (one environment); held from an
+        # invocation's start until its handler returns (even past a timeout), released by its thread.
+        self._in_process = threading.Lock()
         self._handler: Handler | None = None
         self._override: Handler | str | None = None
         # The role session its AWS calls are signed with (iam.py); None: the process's own credentials.
         self.principal: Principal | None = None
+        limit = spec.reserved_concurrency if spec.reserved_concurrency is not None else max_environments
+        self.pool = Pool(spec.logical_id, limit, self._new_environment)
 
     @property
     def reference(self) -> str:
@@ -131,17 +159,24 @@ class LambdaFunction:
         return f"{self.spec.module}.{self.spec.handler}"
 
     def override(self, handler: Handler | str | None) -> None:
-        """Run `handler` (a callable, or "module.function" imported lazily) instead; None: the template's."""
+        """Run `handler` (a callable, or "module.function" imported lazily) instead; None: the template's.
+        Environments running the previous handler are retired."""
         with self._lock:
             self._override = handler
             self._handler = handler if handler is not None and not isinstance(handler, str) else None
+        self.pool.reset()
 
     def handler(self) -> Handler:
+        """The overriding callable, or the handler imported here (cold) for a caller in this process."""
         with self._lock:
             if self._handler is None:
                 self._handler = resolve_handler(self.reference)
                 logger.info("%s: loaded %s", self.spec.logical_id, self.reference)
             return self._handler
+
+    def _runs_in_process(self) -> bool:
+        with self._lock:
+            return self._override is not None and not isinstance(self._override, str)
 
     def new_context(self, request_id: str | None = None) -> LocalLambdaContext:
         request_id = request_id or str(uuid.uuid4())
@@ -155,24 +190,89 @@ class LambdaFunction:
             log_stream_name=f"local/[$LATEST]{request_id.replace('-', '')}",
         )
 
-    def invoke(self, event: dict[str, Any], *, request_id: str | None = None) -> Any:
-        """Run the handler with a fresh context; its exception propagates, as does a FunctionTimedOut.
+    # -- environments --
 
-        Invocations of this function run one at a time: a caller waits up to the function's Timeout for
-        the one before it to end, then gets FunctionTimedOut. The handler runs in its own thread so that
-        the Timeout applies; a timed-out handler cannot be killed in process and is left to finish on its
-        own (its result is dropped, as Lambda's), keeping the environment busy until it does.
+    def _launch(self) -> Launch:
+        # The stack's variables, as this process has them when the environment starts (the stack sets them).
+        environment = dict(os.environ)
+        principal = self.principal
+        if principal is not None:  # as Lambda passes the execution role's session to the runtime
+            environment["AWS_ACCESS_KEY_ID"] = principal.access_key_id
+            environment["AWS_SECRET_ACCESS_KEY"] = principal.secret_access_key
+            environment["AWS_SESSION_TOKEN"] = principal.session_token
+        return Launch(
+            function_name=self.name,
+            logical_id=self.spec.logical_id,
+            reference=self.reference,
+            environment=environment,
+            sys_path=(*sys.path, str(REPO)),
+            memory_mb=self.spec.memory_mb,
+            arn=self.arn,
+        )
+
+    def _new_environment(self, number: int) -> ProcessEnvironment:
+        return ProcessEnvironment(self._launch(), number)
+
+    def warm(self) -> None:
+        """Start one environment ahead of the first invocation (what provisioned concurrency does)."""
+        if self._runs_in_process() or self.pool.size:
+            return
+        environment, generation = self.pool.acquire(self.spec.timeout_seconds)
+        self.pool.release(environment, generation)
+
+    def stop(self) -> None:
+        """Stop every environment (the stack stops)."""
+        self.pool.reset()
+
+    # -- invoking --
+
+    def submit(
+        self, event: dict[str, Any], *, request_id: str | None = None, wait: float | None = None
+    ) -> Any:
+        """`invoke` in a thread of its own: a Future of its result (a caller may stop waiting for it, as
+        API Gateway does at its integration timeout, while the invocation runs on to its end)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.invoke(event, request_id=request_id, wait=wait))
+            except BaseException as error:  # handed to whoever waits on the future
+                future.set_exception(error)
+
+        threading.Thread(target=run, name=f"invoke-{self.spec.logical_id}", daemon=True).start()
+        return future
+
+    def invoke(
+        self, event: dict[str, Any], *, request_id: str | None = None, wait: float | None = None
+    ) -> Any:
+        """Run the handler in an execution environment; its error propagates (FunctionError from an
+        environment), as does FunctionTimedOut past the function's Timeout.
+
+        With every environment busy at the concurrency limit, the invocation waits up to `wait` seconds
+        (default: the function's Timeout) for one to be free, then fails with NoEnvironmentFree.
         """
-        handler = self.handler()
+        request_id = request_id or str(uuid.uuid4())
         timeout = self.spec.timeout_seconds
-        if not self._environment.acquire(timeout=timeout):
-            raise FunctionTimedOut(
-                f"{self.name}: the previous invocation still runs after {timeout:.2f} seconds"
+        wait = timeout if wait is None else wait
+        if self._runs_in_process():
+            return self._invoke_in_process(event, request_id, timeout, wait)
+        environment, generation = self.pool.acquire(wait)
+        try:
+            return environment.run(event, request_id, timeout)
+        finally:
+            self.pool.release(environment, generation)
+
+    def _invoke_in_process(self, event: dict[str, Any], request_id: str, timeout: float, wait: float) -> Any:
+        """An overriding callable, in a thread of this process; one invocation at a time. A timed-out
+        handler cannot be killed in process and is left to finish on its own (its result dropped)."""
+        handler = self.handler()
+        if not self._in_process.acquire(timeout=wait):
+            raise NoEnvironmentFree(
+                f"{self.name}: the previous invocation still runs after {wait:.2f} seconds"
             )
         outcome: dict[str, Any] = {}
         try:
             context = self.new_context(request_id)
-
             principal = self.principal
 
             def run() -> None:
@@ -182,12 +282,12 @@ class LambdaFunction:
                 except BaseException as error:  # handed to the caller below
                     outcome["error"] = error
                 finally:
-                    self._environment.release()
+                    self._in_process.release()
 
             worker = threading.Thread(target=run, name=f"lambda-{self.spec.logical_id}", daemon=True)
             worker.start()
         except BaseException:
-            self._environment.release()
+            self._in_process.release()
             raise
         worker.join(timeout)
         if worker.is_alive():

@@ -5,6 +5,9 @@ unchanged, so moto's own pattern matching decides) with an SQS queue as target; 
 queues and invokes the function in process with the EventBridge event, as Lambda's asynchronous
 invocation would. A failed invocation is retried (the message becomes visible again) up to
 `max_attempts` times in all (Lambda's async default: 1 + 2 retries), then kept in `dead_letters`.
+The pump does not poll while nothing happens: the stack wakes it (`wake()`) after each PutEvents
+(aws_server.py); while a failed event waits for its retry it looks every `interval`, otherwise once every
+`idle_interval`. Each event runs in one of its function's execution environments.
 Not emulated: input transformers, the rule's RetryPolicy and DeadLetterConfig (delivery to the queue
 does not fail locally).
 """
@@ -80,12 +83,15 @@ class RulePump:
     names: Mapping[str, str]
     stack_name: str
     interval: float = 0.1
+    idle_interval: float = 10.0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     dead_letters: list[DeadLetter] = field(default_factory=list)
     delivered: int = 0
     _routes: list[_Route] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _retrying: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self) -> None:
@@ -114,19 +120,27 @@ class RulePump:
         self._thread = threading.Thread(target=self._run, name="refunds-local-rules", daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """An event was put on a bus: look at the rules' queues now."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
 
     def _run(self) -> None:
         while not self._stopping.is_set():
+            self._wake.clear()  # a wake from here on is kept for the wait below
+            self._retrying = False
             try:
                 self.deliver()
             except Exception:  # the pump must outlive a failing moto call; logged and retried
+                self._retrying = True
                 logger.exception("rule delivery failed")
-            self._stopping.wait(self.interval)
+            self._wake.wait(self.interval if self._retrying else self.idle_interval)
 
     def deliver(self) -> int:
         """One pass over every rule's queue; how many events were handed to functions."""
@@ -155,6 +169,7 @@ class RulePump:
                 "%s: %s failed (attempt %d): %s", route.spec.name, route.function.name, attempts, error
             )
             if attempts < self.max_attempts:
+                self._retrying = True
                 return  # visible again after the visibility timeout: retried
             self.dead_letters.append(DeadLetter(route.spec.name, event, f"{type(error).__name__}: {error}"))
         else:

@@ -52,8 +52,9 @@ from amazon_pay_refunds.adapters.dynamodb.schema import create_table
 from amazon_pay_sim import Simulator
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 
-from .aws_server import AwsServer
-from .gateway import Gateway
+from .aws_server import DYNAMODB_WRITE, EVENTS_PUT, AwsServer
+from .environments import DEFAULT_MAX_ENVIRONMENTS, start_zygote
+from .gateway import API_ID, Gateway
 from .iam import (
     ACCOUNT_ID,
     CURRENT_PRINCIPAL,
@@ -73,6 +74,7 @@ from .iam import (
 from .lambdas import Handler, LambdaFunction
 from .pay_v2_setup import with_v2_key
 from .rules import RulePump, rule_specs
+from .sigv4 import Authorizer, local_callers
 from .state_machines import create_state_machines, function_variables, local_references, resolve
 from .streams import DeadLetter, StreamPump
 from .template import (
@@ -83,6 +85,7 @@ from .template import (
     function_specs,
     load_template,
     parameter_default,
+    parameter_values,
     resources,
     stream_mapping,
     substitute,
@@ -164,9 +167,14 @@ class LocalStack:
         extra_environment: Mapping[str, str] | None = None,
         ipn: bool = True,
         iam: bool = True,
+        max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+        warm: bool = True,
     ) -> None:
         """`ipn=False`: the simulator posts no IPNs (refunds then stay Pending unless something polls).
-        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role."""
+        `iam=False`: every call is allowed (no roles); else each function calls AWS with its own role.
+        `max_environments`: how many execution environments a function may run at once where the template
+        reserves no concurrency (1: one invocation at a time per function). `warm`: start one environment
+        of each function with the stack, before the first request."""
         self.template_path = Path(template_path)
         self.template = load_template(template_path)
         self.api_key = api_key
@@ -194,13 +202,24 @@ class LocalStack:
             throttling=throttling,
             **simulator_options,
         )
+        self.max_environments = max_environments
+        self._warm = warm
         self.functions = {
-            logical_id: LambdaFunction(spec, stack_name=stack_name, region=self.region)
-            for logical_id, spec in function_specs(self.template).items()
+            logical_id: LambdaFunction(
+                spec, stack_name=stack_name, region=self.region, max_environments=max_environments
+            )
+            for logical_id, spec in function_specs(self.template, self.parameters).items()
         }
         for logical_id, handler in (handler_overrides or {}).items():
             self.function(logical_id).override(handler)
-        self.gateway = Gateway(api_spec(self.template), self.functions, api_key=api_key, port=port)
+        api = api_spec(self.template, self.parameters)
+        # IAM authorization (StorefrontAuthorization AWS_IAM, and resolve): the local storefront and
+        # operator users, new keys per stack (sigv4.py); clients.storefront_of/operator_of sign with them.
+        self.callers = local_callers(self.template, region=self.region, api_id=API_ID, stack_name=stack_name)
+        authorizer = Authorizer(
+            list(self.callers.values()), region=self.region, api_id=API_ID, stage=api.stage
+        )
+        self.gateway = Gateway(api, self.functions, api_key=api_key, port=port, authorizer=authorizer)
         self.stream_mapping = stream_mapping(self.template)
         self.table_name = f"{stack_name}-RefundsTable"
         self.bus_name = substitute(
@@ -265,11 +284,13 @@ class LocalStack:
 
     def _start(self) -> None:
         self._started = True
+        start_zygote()  # the execution environments' libraries load while the rest starts
         werkzeug = logging.getLogger("werkzeug")
         self._saved_werkzeug_level = werkzeug.level
         werkzeug.setLevel(logging.WARNING)  # moto's server would log every AWS call
         self._sim_handle = self.simulator.serve(host="127.0.0.1", port=self._sim_port)
         self._aws = AwsServer(self.functions)
+        self._aws.add_listener(self._changed)
         self._aws.start()
         self._reset_moto()
         self._enable_state_machine_execution()
@@ -289,6 +310,8 @@ class LocalStack:
             self.pump.start()
             if self.rules is not None:
                 self.rules.start()
+        if self._warm:
+            self._warm_environments()
         self.gateway.start()
         if self._ipn:
             self.simulator.set_ipn_url(f"{self.api_url}/ipn")
@@ -307,6 +330,8 @@ class LocalStack:
                 if self.rules is not None:
                     self.rules.stop()
                     self.rules = None
+                for function in self.functions.values():
+                    function.stop()
                 if self._sim_handle is not None:
                     self._sim_handle.shutdown()
                     self._sim_handle = None
@@ -326,6 +351,34 @@ class LocalStack:
             with _ACTIVE_LOCK:
                 if self in _ACTIVE:
                     _ACTIVE.remove(self)
+
+    def _changed(self, change: str) -> None:
+        """moto applied a write (aws_server.py): the pump that may have something new looks now."""
+        if change == DYNAMODB_WRITE and self.pump is not None:
+            self.pump.wake()
+        elif change == EVENTS_PUT and self.rules is not None:
+            self.rules.wake()
+
+    def _warm_environments(self) -> None:
+        """One environment of each function started at once, in parallel (their cold starts overlap)."""
+        failures: list[str] = []
+
+        def warm(function: LambdaFunction) -> None:
+            try:
+                function.warm()
+            except Exception as error:  # the first invocation reports it again, as Lambda would
+                failures.append(f"{function.spec.logical_id}: {error}")
+
+        threads = [
+            threading.Thread(target=warm, args=(function,), name=f"warm-{logical_id}", daemon=True)
+            for logical_id, function in self.functions.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for failure in failures:
+            logger.warning("could not start an environment ahead: %s", failure)
 
     # -- where things are --
 
@@ -609,6 +662,7 @@ class LocalStack:
             "RefundsTable.Arn": arn.format("dynamodb", f"table/{self.table_name}"),
             "RefundsTable.StreamArn": self.stream_arn,
             "RefundsBus.Arn": arn.format("events", f"event-bus/{self.bus_name}"),
+            "DataKey.Arn": arn.format("kms", "key/00000000-0000-4000-8000-0000000000da"),
         }
         for logical_id in resources(self.template, "AWS::SQS::Queue"):
             queue = f"{self.stack_name}-{logical_id}"
@@ -625,7 +679,7 @@ class LocalStack:
         translated = translate(self.template_path, base=REPO)
         names = self._local_names()
         iam, sts = self.client("iam"), self.client("sts")
-        for principal_id, spec in role_specs(translated).items():
+        for principal_id, spec in role_specs(translated, self.parameters).items():
             role_name = f"{self.stack_name}-{spec.logical_id}"[:64]
             role_arn = iam.create_role(
                 RoleName=role_name, AssumeRolePolicyDocument=json.dumps(spec.assume_role_policy)
@@ -670,6 +724,11 @@ class LocalStack:
                 "calls refused by IAM (the function's role in template.yaml lacks them):\n"
                 + "\n".join(f"  AccessDenied: {call.describe()}" for call in refused)
             )
+
+    @property
+    def storefront_authorization(self) -> str:
+        """The template's StorefrontAuthorization this stack runs with: AWS_IAM or API_KEY."""
+        return parameter_values(self.template, self.parameters)["StorefrontAuthorization"]
 
     def iam_banner(self) -> str:
         """One line saying whether IAM is enforced, and by which roles."""

@@ -2,8 +2,10 @@
 
 `refunds-local` writes it once the stack is up and removes it when it stops. Its place: the file named by
 REFUNDS_LOCAL_STATE, else `amazon-pay-refunds/refunds-local.json` under XDG_RUNTIME_DIR, else
-`.refunds-local.json` in the working directory. It holds no secret: the stack's AWS is moto (dummy
-credentials) and the Amazon Pay simulator's keys are its published defaults.
+`.refunds-local.json` in the working directory. It holds no real secret: the stack's AWS is moto (dummy
+credentials), the Amazon Pay simulator's keys are its published defaults, and the local storefront's and
+operator's IAM keys (to sign API calls with SigV4) are made up at start and valid only for that run's
+gateway. The file is written readable by its owner only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ class LocalState:
     retry_delay_seconds: int = 90
     max_processing_failure_retries: int = 1
     allow_over_refund: bool = False
+    # How the storefront routes are authorized (AWS_IAM or API_KEY), the API key, and the local IAM users'
+    # keys (SigV4, service execute-api, the state's region).
+    storefront_authorization: str = "AWS_IAM"
+    api_key: str = ""
+    storefront_access_key_id: str = ""
+    storefront_secret_access_key: str = ""
+    operator_access_key_id: str = ""
+    operator_secret_access_key: str = ""
 
 
 def state_of(stack: LocalStack) -> LocalState:
@@ -57,6 +67,12 @@ def state_of(stack: LocalStack) -> LocalState:
         retry_delay_seconds=int(environment.get("RETRY_DELAY_SECONDS") or 90),
         max_processing_failure_retries=int(environment.get("MAX_PROCESSING_FAILURE_RETRIES") or 1),
         allow_over_refund=environment.get("ALLOW_AMAZON_OVER_REFUND", "false") == "true",
+        storefront_authorization=stack.storefront_authorization,
+        api_key=stack.api_key,
+        storefront_access_key_id=stack.callers["storefront"].access_key_id,
+        storefront_secret_access_key=stack.callers["storefront"].secret_access_key,
+        operator_access_key_id=stack.callers["operator"].access_key_id,
+        operator_secret_access_key=stack.callers["operator"].secret_access_key,
     )
 
 
@@ -74,6 +90,7 @@ def write_state(state: LocalState, path: Path | None = None) -> Path:
     target = path or state_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    partial.touch(mode=0o600)
     partial.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
     partial.replace(target)
     return target

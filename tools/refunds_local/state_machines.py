@@ -121,8 +121,8 @@ def create_state_machines(
 
 
 def function_variables(template: Template) -> dict[str, Any]:
-    """The functions' own Environment.Variables (unresolved); one process runs them all, so a name two
-    functions set differently is refused."""
+    """The functions' own Environment.Variables (unresolved); the stack's process holds them all and every
+    execution environment starts from its variables, so a name two functions set differently is refused."""
     variables: dict[str, Any] = {}
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         environment = (resource.get("Properties") or {}).get("Environment") or {}

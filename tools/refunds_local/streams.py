@@ -5,8 +5,12 @@ dropped (Lambda counts them as processed); batches of at most BatchSize records 
 ReportBatchItemFailures the batch is retried from the lowest failed sequence number; a function error
 retries the whole batch (halved first when BisectBatchOnFunctionError); after MaximumRetryAttempts the
 failing records go to `dead_letters` (the OnFailure destination) and the shard moves on.
-Not emulated: MaximumBatchingWindowInSeconds (the pump polls every `interval`), parallelization, shard
-splits (moto keeps one shard per table).
+The pump does not poll while nothing happens: the stack wakes it (`wake()`) after each write moto applied
+to DynamoDB (aws_server.py); while records await redelivery it looks again every `interval`, and otherwise
+once every `idle_interval` only. A shard's batches are delivered one after another, in stream order, each
+in one of the function's execution environments.
+Not emulated: MaximumBatchingWindowInSeconds, parallelization, shard splits (moto keeps one shard per
+table).
 """
 
 from __future__ import annotations
@@ -117,8 +121,11 @@ class StreamPump:
         *,
         region: str,
         interval: float = 0.1,
+        idle_interval: float = 10.0,
     ) -> None:
         self._client = streams_client
+        self.idle_interval = idle_interval
+        self._wake = threading.Event()
         self.stream_arn = stream_arn
         self.function = function
         self.mapping = mapping
@@ -140,15 +147,29 @@ class StreamPump:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=max(10.0, self.function.spec.timeout_seconds + 1))
             self._thread = None
 
+    def wake(self) -> None:
+        """Something may have been written to the table: look at its stream now."""
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        retrying = False
+        while not self._stop.is_set():
+            waiting = self.interval if retrying else self.idle_interval
+            self._wake.wait(waiting)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.pump_once()
+                with self._lock:
+                    retrying = any(shard.pending for shard in self._shards.values())
             except Exception:
+                retrying = True
                 logger.exception("stream pump: polling %s failed; retrying", self.stream_arn)
 
     # -- pumping --

@@ -88,10 +88,16 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int
     code_uri: str
+    # ReservedConcurrentExecutions: at most this many environments at once; None: the local default.
+    reserved_concurrency: int | None = None
 
 
-def function_specs(template: Template) -> dict[str, FunctionSpec]:
+def function_specs(
+    template: Template, parameters: Mapping[str, str] | None = None
+) -> dict[str, FunctionSpec]:
+    """Each function's spec; `parameters` override the template's defaults where a property is a Ref."""
     defaults = _function_globals(template)
+    values = parameter_values(template, parameters)
     specs = {}
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         properties = resource.get("Properties") or {}
@@ -108,8 +114,18 @@ def function_specs(template: Template) -> dict[str, FunctionSpec]:
             timeout_seconds=float(properties.get("Timeout", defaults.get("Timeout", 3))),
             memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
             code_uri=code_uri,
+            reserved_concurrency=_reserved_concurrency(properties, defaults, values),
         )
     return specs
+
+
+def _reserved_concurrency(
+    properties: Mapping[str, Any], defaults: Mapping[str, Any], parameters: Mapping[str, str]
+) -> int | None:
+    value = properties.get("ReservedConcurrentExecutions", defaults.get("ReservedConcurrentExecutions"))
+    if (name := _ref(value)) is not None:
+        value = parameters[name]
+    return None if value is None else int(value)
 
 
 def function_environment(template: Template) -> dict[str, Any]:
@@ -124,6 +140,87 @@ def parameter_default(template: Template, name: str) -> str | None:
     if not isinstance(parameter, dict) or "Default" not in parameter:
         return None
     return str(parameter["Default"])
+
+
+def parameter_values(template: Template, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every parameter's value: its default, unless `overrides` names it."""
+    values = {}
+    for name in template.get("Parameters") or {}:
+        default = parameter_default(template, name)
+        if default is not None:
+            values[name] = default
+    values.update(overrides or {})
+    return values
+
+
+def conditions(template: Template, parameters: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """The template's Conditions, decided with `parameters` (else the defaults): Fn::Equals, Fn::Not,
+    Fn::And, Fn::Or, Condition, over literals and Refs of parameters."""
+    values = parameter_values(template, parameters)
+    definitions: Mapping[str, Any] = template.get("Conditions") or {}
+    decided: dict[str, bool] = {}
+
+    def scalar(value: Any) -> str:
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            try:
+                return values[str(value["Ref"])]
+            except KeyError:
+                raise TemplateError(f"condition: no value for parameter {value['Ref']}") from None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise TemplateError(f"condition: cannot decide {value!r} locally")
+
+    def decide(value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            [(function, argument)] = value.items()
+            if function == "Condition":
+                return condition(str(argument))
+            if function == "Fn::Equals":
+                return scalar(argument[0]) == scalar(argument[1])
+            if function == "Fn::Not":
+                return not decide(argument[0])
+            if function == "Fn::And":
+                return all(decide(item) for item in argument)
+            if function == "Fn::Or":
+                return any(decide(item) for item in argument)
+        raise TemplateError(f"condition: cannot decide {value!r} locally")
+
+    def condition(name: str) -> bool:
+        if name not in decided:
+            if name not in definitions:
+                raise TemplateError(f"no condition {name} in the template")
+            decided[name] = decide(definitions[name])
+        return decided[name]
+
+    for name in definitions:
+        condition(name)
+    return decided
+
+
+_NO_VALUE = object()
+
+
+def choose(value: Any, decided: Mapping[str, bool]) -> Any:
+    """`value` with each Fn::If replaced by its chosen branch; a `!Ref AWS::NoValue` list item or map
+    entry is left out (as CloudFormation does)."""
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            name, when_true, when_false = item["Fn::If"]
+            if name not in decided:
+                raise TemplateError(f"Fn::If names an unknown condition {name}")
+            return walk(when_true if decided[name] else when_false)
+        if isinstance(item, dict) and item == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if isinstance(item, dict):
+            walked = {key: walk(child) for key, child in item.items()}
+            return {key: child for key, child in walked.items() if child is not _NO_VALUE}
+        if isinstance(item, list):
+            return [child for child in (walk(c) for c in item) if child is not _NO_VALUE]
+        return item
+
+    chosen = walk(value)
+    return None if chosen is _NO_VALUE else chosen
 
 
 def substitute(value: Any, names: Mapping[str, str]) -> str:
@@ -188,6 +285,8 @@ class RouteSpec:
     method: str  # upper case; "ANY" for SAM's `any`
     api_key_required: bool
     rest_api: str | None
+    # "AWS_IAM": a SigV4 signature by a principal whose policies allow execute-api:Invoke; else "NONE".
+    authorization: str = "NONE"
 
 
 @dataclass(frozen=True)
@@ -211,8 +310,43 @@ def _ref(value: Any) -> str | None:
     return None
 
 
-def api_spec(template: Template) -> ApiSpec:
-    """The one REST API's routes (from each function's Api events), stage and gateway responses."""
+# The security schemes of the API's OpenAPI definition, by what API Gateway makes of them.
+SIGV4_AUTHTYPE = "awsSigv4"
+
+
+def _definition_security(
+    api_properties: Mapping[str, Any], decided: Mapping[str, bool]
+) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(method, path) → (SigV4 required, API key required), from the DefinitionBody's per-operation
+    `security` (its Fn::If chosen): a requirement naming the awsSigv4 scheme is IAM authorization, one
+    naming an apiKey scheme on header x-api-key is the API key."""
+    body = choose(api_properties.get("DefinitionBody") or {}, decided)
+    schemes = ((body.get("components") or {}).get("securitySchemes")) or {}
+    sigv4 = {n for n, s in schemes.items() if s.get("x-amazon-apigateway-authtype") == SIGV4_AUTHTYPE}
+    keys = {
+        n
+        for n, s in schemes.items()
+        if n not in sigv4 and s.get("type") == "apiKey" and str(s.get("name", "")).lower() == "x-api-key"
+    }
+    routes = {}
+    for path, item in (body.get("paths") or {}).items():
+        for method, operation in (item or {}).items():
+            security = (operation or {}).get("security")
+            if security is None:
+                continue
+            if len(security) > 1:
+                raise TemplateError(f"{method} {path}: alternative security requirements are not emulated")
+            names = set(security[0]) if security else set()
+            unknown = names - sigv4 - keys
+            if unknown:
+                raise TemplateError(f"{method} {path}: unknown security schemes {sorted(unknown)}")
+            routes[method.upper(), str(path)] = (bool(names & sigv4), bool(names & keys))
+    return routes
+
+
+def api_spec(template: Template, parameters: Mapping[str, str] | None = None) -> ApiSpec:
+    """The one REST API's routes (from each function's Api events, authorization from the API's
+    DefinitionBody with `parameters`, else the defaults), stage and gateway responses."""
     apis = resources(template, "AWS::Serverless::Api")
     if len(apis) > 1:
         raise TemplateError("the local gateway emulates one AWS::Serverless::Api; the template has several")
@@ -220,6 +354,7 @@ def api_spec(template: Template) -> ApiSpec:
     api_properties = {**_api_globals(template), **(api.get("Properties") or {})}
     api_auth = api_properties.get("Auth") or {}
     default_key_required = bool(api_auth.get("ApiKeyRequired", False))
+    defined = _definition_security(api_properties, conditions(template, parameters))
     routes = []
     for logical_id, resource in resources(template, "AWS::Serverless::Function").items():
         events = (resource.get("Properties") or {}).get("Events") or {}
@@ -235,7 +370,18 @@ def api_spec(template: Template) -> ApiSpec:
             path, method = properties.get("Path"), properties.get("Method")
             if not isinstance(path, str) or not isinstance(method, str):
                 raise TemplateError(f"{logical_id}.{event_name}: Api events need Path and Method")
-            routes.append(RouteSpec(logical_id, event_name, path, method.upper(), key_required, rest_api))
+            sigv4, defined_key = defined.get((method.upper(), path), (False, key_required))
+            routes.append(
+                RouteSpec(
+                    logical_id,
+                    event_name,
+                    path,
+                    method.upper(),
+                    defined_key,
+                    rest_api,
+                    "AWS_IAM" if sigv4 else "NONE",
+                )
+            )
     responses = {}
     for response_type, response in (api_properties.get("GatewayResponses") or {}).items():
         status = response.get("StatusCode")

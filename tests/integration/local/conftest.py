@@ -38,7 +38,15 @@ def ipn_handler() -> Recorder:
 
 @pytest.fixture
 def stack(api_handler: Recorder, ipn_handler: Recorder) -> Iterator[LocalStack]:
-    """The storefront API and /ipn answered by recording handlers; the real EventPublisher on the stream."""
+    """The storefront API and /ipn answered by recording handlers; the real EventPublisher on the stream.
+    The storefront routes in API-key mode (StorefrontAuthorization API_KEY, `refunds-local --api-key`);
+    IAM authorization: test_sigv4.py."""
     overrides = {"RefundApiFunction": api_handler, "IpnHandlerFunction": ipn_handler}
-    with LocalStack(port=0, sim_port=0, handler_overrides=overrides, pump=False) as running:
+    with LocalStack(
+        port=0,
+        sim_port=0,
+        handler_overrides=overrides,
+        pump=False,
+        parameters={"StorefrontAuthorization": "API_KEY"},
+    ) as running:
         yield running

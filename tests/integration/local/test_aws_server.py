@@ -1,5 +1,6 @@
 """The stack's AWS endpoint: moto one request at a time, Lambda Invoke answered by the stack's functions,
-moto's Step Functions engine reaching them, and each function running one invocation at a time."""
+moto's Step Functions engine reaching them, and a callable put in place of a handler (it runs in the test's
+process) running one invocation at a time."""
 
 from __future__ import annotations
 

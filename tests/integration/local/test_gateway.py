@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from refunds_local.gateway import MAX_BODY_BYTES
+from refunds_local.sigv4 import sign
 from refunds_local.stack import LocalStack
 
 from .handlers import Recorder, boom, malformed, slow
@@ -30,7 +31,10 @@ def gateway_body(template: dict[str, Any], response_type: str, message: str) -> 
     return parsed
 
 
-def template_routes(template: dict[str, Any]) -> set[tuple[str, str, bool]]:
+def template_routes(template: dict[str, Any]) -> set[tuple[str, str, bool, str]]:
+    """(method, path, API key required, authorization) of each function's Api event, as the API's
+    DefinitionBody secures it in API-key mode (StorefrontAuthorization API_KEY: the Fn::If's else)."""
+    body = template["Resources"]["RefundsApi"]["Properties"]["DefinitionBody"]
     routes = set()
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -38,15 +42,25 @@ def template_routes(template: dict[str, Any]) -> set[tuple[str, str, bool]]:
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
-                required = props.get("Auth", {}).get("ApiKeyRequired", True)
-                routes.add((props["Method"].upper(), props["Path"], required))
+                security = body["paths"][props["Path"]][props["Method"]]["security"]
+                if isinstance(security, dict):
+                    condition, _, api_key_mode = security["Fn::If"]
+                    assert condition == "StorefrontUsesIam"
+                    security = api_key_mode
+                names = set(security[0]) if security else set()
+                authorization = "AWS_IAM" if "sigv4" in names else "NONE"
+                routes.add((props["Method"].upper(), props["Path"], "api_key" in names, authorization))
     return routes
 
 
 def test_routes_are_the_templates(stack: LocalStack, template: dict[str, Any]) -> None:
-    local = {(r.spec.method, r.spec.path, r.spec.api_key_required) for r in stack.gateway.routes}
+    local = {
+        (r.spec.method, r.spec.path, r.spec.api_key_required, r.spec.authorization)
+        for r in stack.gateway.routes
+    }
     assert local == template_routes(template)
-    assert ("POST", "/ipn", False) in local
+    assert ("POST", "/ipn", False, "NONE") in local
+    assert ("POST", "/refunds/{refund_id}/resolve", False, "AWS_IAM") in local
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong-key"}, {"x-api-key": ""}])
@@ -61,15 +75,22 @@ def test_api_key_missing_or_wrong_is_refused_with_the_templates_gateway_response
     assert api_handler.calls == []
 
 
-def test_right_api_key_reaches_the_handler_with_a_proxy_event(
+def test_a_signed_operator_call_reaches_the_handler_with_a_proxy_event(
     stack: LocalStack, api_handler: Recorder
 ) -> None:
-    answer = requests.post(
-        f"{stack.api_url}/refunds/ord-1001-r1/resolve?dry=1&tag=a&tag=b",
-        data=b'{"method": "gift_card"}',
-        headers={"X-Api-Key": KEY, "Content-Type": "application/json", "X-Multi": "one"},
-        timeout=10,
+    """resolve takes SigV4 in both modes: the operator signs (query string and body included)."""
+    url = f"{stack.api_url}/refunds/ord-1001-r1/resolve?dry=1&tag=a&tag=b"
+    body = b'{"method": "gift_card"}'
+    operator = stack.callers["operator"]
+    headers = sign(
+        "POST",
+        url,
+        {"X-Api-Key": KEY, "Content-Type": "application/json", "X-Multi": "one"},
+        body,
+        operator.credentials,
+        stack.region,
     )
+    answer = requests.post(url, data=body, headers=headers, timeout=10)
     assert answer.status_code == 202
     assert answer.json() == {"answered": "refund-api"}
     assert answer.headers["X-Test"] == "yes"
@@ -89,8 +110,11 @@ def test_right_api_key_reaches_the_handler_with_a_proxy_event(
     assert request_context["resourcePath"] == "/refunds/{refund_id}/resolve"
     assert request_context["httpMethod"] == "POST"
     assert request_context["requestId"] == answer.headers["x-amzn-RequestId"]
-    assert request_context["identity"]["apiKey"] == KEY
-    assert request_context["identity"]["sourceIp"] == "127.0.0.1"
+    identity = request_context["identity"]
+    assert (identity["userArn"], identity["accessKey"]) == (operator.arn, operator.access_key_id)
+    assert identity["user"] == identity["caller"] == operator.user_id
+    assert (identity["apiKey"], identity["apiKeyId"]) == (None, None)  # resolve needs no key
+    assert identity["sourceIp"] == "127.0.0.1"
     assert context.function_name == "refunds-local-RefundApiFunction"
     assert context.invoked_function_arn.endswith(":function:refunds-local-RefundApiFunction")
     assert context.memory_limit_in_mb == 512
@@ -102,6 +126,8 @@ def test_get_without_body_or_query_has_null_fields(stack: LocalStack, api_handle
     answer = requests.get(f"{stack.api_url}/captures/S01-1234567-1234567-C000001", headers={"x-api-key": KEY})
     assert answer.status_code == 202
     [(event, _)] = api_handler.calls
+    identity = event["requestContext"]["identity"]
+    assert (identity["apiKey"], identity["apiKeyId"], identity["userArn"]) == (KEY, "local-api-key", None)
     assert event["pathParameters"] == {"amazon_capture_id": "S01-1234567-1234567-C000001"}
     assert (event["body"], event["queryStringParameters"]) == (None, None)
 

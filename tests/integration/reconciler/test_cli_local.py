@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.credentials import Credentials
+
+from refunds_local.clients import Storefront
+from refunds_local.state_file import read_state
 
 BIN = Path(sys.executable).parent
 
@@ -81,13 +85,14 @@ def test_refunds_local_finds_the_running_stack_and_its_refunds(
     capture = requests.post(
         f"{urls['sim']}/simulator/captures", json={"amount": "20.00", "currency_code": "USD"}, timeout=10
     ).json()["amazon_capture_id"]
-    answer = requests.post(
-        f"{urls['api']}/refunds",
-        headers={"x-api-key": urls["key"]},
-        json={"refund_id": "ord-7", "amazon_capture_id": capture, "amount": "5.00", "currency_code": "USD"},
-        timeout=30,
+    # The storefront signs with the local user's keys the running stack wrote to its state file.
+    state = read_state(Path(env["REFUNDS_LOCAL_STATE"]))
+    assert state.storefront_authorization == "AWS_IAM"
+    signer = Credentials(state.storefront_access_key_id, state.storefront_secret_access_key)
+    answer = Storefront(urls["api"], urls["key"], credentials=signer, region=state.region).post_refund(
+        {"refund_id": "ord-7", "amazon_capture_id": capture, "amount": "5.00", "currency_code": "USD"}
     )
-    assert answer.status_code == 202, answer.text
+    assert answer.status == 202, answer.body
 
     status = refunds(env, "status", "ord-7", "--local", "--json")
     assert status.returncode == 0, status.stderr

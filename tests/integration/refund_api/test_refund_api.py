@@ -9,7 +9,9 @@ import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
+import boto3
 import pytest
 
 from amazon_pay_refunds.adapters.dynamodb import RefundStore
@@ -17,7 +19,7 @@ from amazon_pay_sim import Simulator
 from amazon_pay_sim import responses as sim_responses
 from amazon_pay_sim.simulator import DEFAULT_SECRET_KEY, MwsAnswer
 from amazon_pay_sim.state import MwsError
-from tests.support.refund_api_stack import MWS_AUTH_TOKEN, SELLER_ID, Api, refund_body, refund_calls
+from tests.support.refund_api_stack import MWS_AUTH_TOKEN, SELLER_ID, TABLE, Api, refund_body, refund_calls
 
 Capture = Callable[..., str]
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -533,3 +535,58 @@ def test_a_capture_amount_no_store_can_hold_is_a_malformed_answer_not_a_500(
     assert inflated_answers and "<Amount>1e999999999</Amount>" in inflated_answers[0]
     assert (answer.status, answer.body["status"]) == (202, "Requested")
     assert refund_calls(simulator) == []  # never sent without a reservation
+
+
+# --- who called, on the refund's history -----------------------------------------------------------
+
+
+def test_an_api_key_callers_key_id_is_recorded_and_never_the_key(
+    api: Api, capture: Capture, store: RefundStore
+) -> None:
+    """The event's identity (events/refund_api/post_refunds.json) carries the key "local-dev-key" and its
+    id "abcd1234ef": the history names the id; neither the answer nor the stored item holds the key."""
+    answer = api.post_refund(refund_body(capture()))
+    assert answer.body["history"][0]["caller"] == "api-key:abcd1234ef"
+    assert "local-dev-key" not in json.dumps(answer.body)
+    key = {"pk": {"S": "REFUND#ord-1001-r1"}, "sk": {"S": "REFUND"}}
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=TABLE, Key=key)["Item"]
+    assert "api-key:abcd1234ef" in json.dumps(item)
+    assert "local-dev-key" not in json.dumps(item)
+
+
+def test_a_signed_callers_principal_is_recorded_on_creation_and_on_resolve(
+    api: Api, capture: Capture, store: RefundStore
+) -> None:
+    from datetime import UTC, datetime
+
+    from amazon_pay_refunds.core.lifecycle import AttemptOutcome, apply_observation
+    from amazon_pay_refunds.core.models import AttemptState
+
+    storefront = "arn:aws:sts::123456789012:assumed-role/storefront-backend/i-0abc"
+    operator = "arn:aws:iam::123456789012:user/jane-operator"
+
+    handler = api.handler
+
+    def signed_by(arn: str) -> Callable[..., Any]:
+        def handle(event: dict[str, Any], context: Any) -> Any:
+            event["requestContext"]["identity"].update(userArn=arn, apiKey=None, apiKeyId=None)
+            return handler(event, context)
+
+        return handle
+
+    api.handler = signed_by(storefront)
+    api.post_refund(refund_body(capture(), seller_refund_note=AMAZON_REJECTED))
+    declined = AttemptOutcome(
+        AttemptState.DECLINED, "ipn:n-1", "AmazonRejected", refund_reference_id="ord-1001-r1_1"
+    )
+    store.transition("ord-1001-r1", lambda r: apply_observation(r, declined, at=datetime.now(UTC)))
+    api.handler = signed_by(operator)
+    history = api.resolve("ord-1001-r1", {"method": "gift_card", "note": "Gift card sent"}).body["history"]
+    assert [(h["to"], h.get("caller")) for h in history] == [
+        ("Requested", storefront),
+        ("Pending", None),
+        ("ManualActionRequired", None),
+        ("ResolvedOutOfBand", operator),
+    ]
+    stored = store.get_refund("ord-1001-r1")
+    assert stored is not None and stored.history[-1].caller == operator

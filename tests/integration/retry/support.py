@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from refunds_local.clients import Storefront
+from refunds_local.clients import storefront_of
 from refunds_local.stack import LocalStack
 
 WAIT_SECONDS = 45.0
@@ -30,14 +30,12 @@ def request_refund(stack: LocalStack, refund_id: str, capture_id: str, note: str
     }
     if note is not None:
         body["seller_refund_note"] = note
-    answer = Storefront(stack.api_url, stack.api_key).post_refund(body)
+    answer = storefront_of(stack).post_refund(body)
     assert answer.status == 202, answer
 
 
 def wait_for_status(stack: LocalStack, refund_id: str, *statuses: str) -> dict[str, Any]:
-    refund = Storefront(stack.api_url, stack.api_key).wait_for_status(
-        refund_id, set(statuses), timeout=WAIT_SECONDS
-    )
+    refund = storefront_of(stack).wait_for_status(refund_id, set(statuses), timeout=WAIT_SECONDS)
     assert refund.get("status") in statuses, refund
     return refund
 

@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from refunds_local.clients import Storefront
+from refunds_local.clients import storefront_of
 from refunds_local.stack import LocalStack
 
 from .support import detail_types, entered_states, finished_execution, wait_for_status
@@ -34,7 +34,7 @@ def request_v2_refund(stack: LocalStack, refund_id: str, charge_id: str, reason_
         "currency_code": "USD",
         "seller_refund_note": note,
     }
-    answer = Storefront(stack.api_url, stack.api_key).post_refund(body)
+    answer = storefront_of(stack).post_refund(body)
     assert answer.status == 202, answer
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from refunds_local.clients import Storefront
+from refunds_local.clients import storefront_of
 from refunds_local.stack import LocalStack
 
 from .support import (
@@ -90,7 +90,7 @@ def test_a_refund_no_ipn_reported_found_before_the_retry_is_recorded_and_the_ret
     assert refund["status"] == "Completed", refund
     assert [(a["attempt"], a["state"]) for a in refund["attempts"]] == [(1, "Declined"), (2, "Completed")]
     assert execution["status"] == "SUCCEEDED"
-    ledger = Storefront(stack.api_url, stack.api_key).get_capture(capture_id).body
+    ledger = storefront_of(stack).get_capture(capture_id).body
     assert (ledger["external"], ledger["completed"], ledger["available"]) == ("30.00", "10.00", "60.00")
     assert [e["amazon_refund_id"] for e in ledger["external_refunds"]] == [unseen["amazon_refund_id"]]
 

@@ -35,13 +35,20 @@ def test_committed_document_equals_a_freshly_generated_one(generator: ModuleType
     assert committed == generator.render(), "run: .venv/bin/python scripts/generate_openapi.py"
 
 
-def test_every_operation_requires_the_api_key(document: dict[str, Any]) -> None:
-    assert document["components"]["securitySchemes"]["api_key"] == {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-api-key",
+def test_storefront_operations_require_sigv4_and_the_api_key_and_resolve_sigv4_only(
+    document: dict[str, Any],
+) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["api_key"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert (schemes["sigv4"]["in"], schemes["sigv4"]["name"]) == ("header", "Authorization")
+    assert document["security"] == [{"sigv4": [], "api_key": []}]
+    overridden = {
+        (path, method): operation["security"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "security" in operation
     }
-    assert document["security"] == [{"api_key": []}]
+    assert overridden == {("/refunds/{refund_id}/resolve", "post"): [{"sigv4": []}]}
 
 
 def test_refund_request_answers_are_documented_with_their_models(document: dict[str, Any]) -> None:

@@ -176,6 +176,8 @@ class HistoryResource(BaseModel):
     from_: str | None = Field(alias="from")
     to: str
     cause: str
+    # Who made an API transition: the signer's IAM ARN, or api-key:{API key id}. Absent otherwise.
+    caller: str | None = None
 
 
 class RefundResource(BaseModel):
@@ -246,10 +248,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def to_refund_request(body: RefundRequestBody) -> RefundRequest:
+def to_refund_request(body: RefundRequestBody, caller: str | None = None) -> RefundRequest:
     """The service's request from a validated body (the amount, already checked, as a Decimal)."""
     charge_id = body.amazon_charge_id
     return RefundRequest(
+        caller=caller,
         refund_id=body.refund_id,
         amazon_capture_id=charge_id if charge_id is not None else str(body.amazon_capture_id),
         api=PaymentApi.V2 if charge_id is not None else PaymentApi.V1,

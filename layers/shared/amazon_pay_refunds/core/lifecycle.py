@@ -127,6 +127,7 @@ class ResolvedOutOfBand:
     method: str
     note: str
     cause: str = "operator:resolve"
+    caller: str | None = None
 
 
 Observation = (
@@ -169,6 +170,7 @@ def request_refund(
     metadata: Mapping[str, Any],
     request_fingerprint: str,
     at: datetime,
+    caller: str | None = None,
     api: PaymentApi = PaymentApi.V1,
 ) -> Transition:
     """A new logical refund in `Requested`, attempt 1 prepared, reserving `amount` on the capture."""
@@ -190,7 +192,7 @@ def request_refund(
         reason_code=None,
         attempts=(first,),
         api=api,
-        history=(HistoryEntry(at, None, RefundStatus.REQUESTED, "api:POST /refunds"),),
+        history=(HistoryEntry(at, None, RefundStatus.REQUESTED, "api:POST /refunds", caller=caller),),
         created_at=at,
         updated_at=at,
         request_fingerprint=request_fingerprint,
@@ -374,7 +376,13 @@ def _resolve(refund: Refund, observation: ResolvedOutOfBand, at: datetime) -> Re
         raise TransitionNotAllowed(refund, "only a ManualActionRequired refund can be resolved out of band")
     detail = {"method": observation.method, "note": observation.note}
     return _enter(
-        refund, RefundStatus.RESOLVED_OUT_OF_BAND, observation.cause, at, reason_code=None, detail=detail
+        refund,
+        RefundStatus.RESOLVED_OUT_OF_BAND,
+        observation.cause,
+        at,
+        reason_code=None,
+        detail=detail,
+        caller=observation.caller,
     )
 
 
@@ -387,8 +395,9 @@ def _enter(
     reason_code: str | None,
     declined: bool = False,
     detail: Mapping[str, str] | None = None,
+    caller: str | None = None,
 ) -> Refund:
-    entry = HistoryEntry(at, refund.status, status, cause, reason_code, declined, detail)
+    entry = HistoryEntry(at, refund.status, status, cause, reason_code, declined, detail, caller)
     return replace(
         refund, status=status, reason_code=reason_code, history=(*refund.history, entry), updated_at=at
     )

@@ -163,7 +163,8 @@ class HistoryEntry:
     """A stored status transition with its cause; each one is published (see `detail_types`).
 
     `from_` is None for the creation entry. `declined` marks a transition caused by a declined attempt,
-    which is published as `Refund Declined` (with `reason_code`) before the status it led to.
+    which is published as `Refund Declined` (with `reason_code`) before the status it led to. `caller`:
+    who made an API transition - the signing principal's ARN, or `api-key:{id}` (never a key itself).
     """
 
     at: datetime
@@ -173,6 +174,7 @@ class HistoryEntry:
     reason_code: str | None = None
     declined: bool = False
     detail: Mapping[str, str] | None = None
+    caller: str | None = None
 
     @property
     def detail_types(self) -> tuple[DetailType, ...]:
@@ -185,6 +187,7 @@ class HistoryEntry:
             "from": None if self.from_ is None else self.from_.value,
             "to": self.to.value,
             "cause": self.cause,
+            **({"caller": self.caller} if self.caller is not None else {}),
         }
 
 

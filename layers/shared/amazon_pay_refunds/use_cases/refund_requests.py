@@ -89,6 +89,8 @@ class RefundRequest:
     soft_descriptor: str | None = None
     seller_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Who asked (recorded on the refund's history, not part of the request's fingerprint).
+    caller: str | None = None
     api: PaymentApi = PaymentApi.V1
 
 
@@ -154,6 +156,7 @@ class RefundService:
             metadata=request.metadata,
             request_fingerprint=fingerprint,
             at=self._now(),
+            caller=request.caller,
             api=request.api,
         ).refund
         try:
@@ -331,14 +334,15 @@ class RefundService:
             raise CaptureNotFound(amazon_capture_id)
         return ledger
 
-    def resolve(self, refund_id: str, method: str, note: str) -> Refund:
-        """An operator refunded the buyer another way: `ManualActionRequired` → `ResolvedOutOfBand`.
+    def resolve(self, refund_id: str, method: str, note: str, *, caller: str | None = None) -> Refund:
+        """An operator refunded the buyer another way: `ManualActionRequired` → `ResolvedOutOfBand`;
+        `caller` (who) is recorded on the history.
 
         Idempotent for a refund already resolved. Raises RefundNotFound, InvalidRefundState.
         """
         if not is_valid_refund_id(refund_id):
             raise RefundNotFound(refund_id)
-        observation = ResolvedOutOfBand(method, note)
+        observation = ResolvedOutOfBand(method, note, caller=caller)
         try:
             return self._store.transition(
                 refund_id,

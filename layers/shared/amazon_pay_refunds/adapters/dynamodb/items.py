@@ -173,6 +173,7 @@ def _history_to_item(h: HistoryEntry) -> Item:
             "reason_code": h.reason_code,
             "declined": h.declined,
             "detail": dict(h.detail) if h.detail else None,
+            "caller": h.caller,
         }
     )
 
@@ -186,6 +187,7 @@ def _history_from_item(m: Mapping[str, Any]) -> HistoryEntry:
         reason_code=m.get("reason_code"),
         declined=bool(m.get("declined", False)),
         detail={str(k): str(v) for k, v in m["detail"].items()} if "detail" in m else None,
+        caller=str(m["caller"]) if "caller" in m else None,
     )
 
 
