@@ -29,6 +29,7 @@ from amazon_pay_refunds.api.models import (
 from amazon_pay_refunds.api.openapi import answers, documented
 from amazon_pay_refunds.api.request_bodies import content_type_refusal, strict_json_loads
 from amazon_pay_refunds.composition import lambda_services
+from amazon_pay_refunds.core.models import PaymentApi
 from amazon_pay_refunds.use_cases.errors import RefundServiceError
 from amazon_pay_refunds.use_cases.refund_requests import RefundService
 from amazon_pay_refunds.use_cases.submission import deadline_for
@@ -39,6 +40,7 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=stri
 
 RefundId = Annotated[str, Path(description="The client's refund_id.")]
 CaptureId = Annotated[str, Path(description="Amazon's capture id.")]
+ChargeId = Annotated[str, Path(description="Amazon Pay API v2 charge id.")]
 
 
 def refund_service() -> RefundService:
@@ -110,6 +112,23 @@ def get_refund(refund_id: RefundId) -> Response[RefundResource]:
 def get_capture(amazon_capture_id: CaptureId) -> Response[CaptureLedgerResource]:
     logger.append_keys(amazon_capture_id=amazon_capture_id)
     return _resource(HTTPStatus.OK, refund_service().get_ledger(amazon_capture_id).to_resource())
+
+
+@app.get(
+    "/charges/<amazon_charge_id>",
+    summary="Read an Amazon Pay API v2 charge's refund ledger",
+    responses=answers(
+        {
+            200: documented("The charge's ledger", CaptureLedgerResource),
+            404: documented("CaptureNotFound: no refund was requested on it"),
+        },
+        body=False,
+    ),
+)
+def get_charge(amazon_charge_id: ChargeId) -> Response[CaptureLedgerResource]:
+    logger.append_keys(amazon_charge_id=amazon_charge_id)
+    ledger = refund_service().get_ledger(amazon_charge_id, PaymentApi.V2)
+    return _resource(HTTPStatus.OK, ledger.to_resource())
 
 
 @app.post(

@@ -21,7 +21,12 @@ from .conftest import refund_body
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 Capture = Callable[..., str]
 
-STOREFRONT_ROUTES = [("POST", "/refunds"), ("GET", "/refunds/ord-1-r1"), ("GET", "/captures/S01-1-1-C1")]
+STOREFRONT_ROUTES = [
+    ("POST", "/refunds"),
+    ("GET", "/refunds/ord-1-r1"),
+    ("GET", "/captures/S01-1-1-C1"),
+    ("GET", "/charges/S01-1-1-C1"),
+]
 MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
     "Access Key and signing method. Consult the service documentation for details."

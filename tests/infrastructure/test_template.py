@@ -22,6 +22,7 @@ STOREFRONT_ROUTES = {
     ("post", "/refunds"),
     ("get", "/refunds/{refund_id}"),
     ("get", "/captures/{amazon_capture_id}"),
+    ("get", "/charges/{amazon_charge_id}"),
     ("post", "/refunds/{refund_id}/resolve"),
 }
 CONTRACT_ENVIRONMENT = {
@@ -386,11 +387,16 @@ def test_storefront_policy_invokes_exactly_its_routes_and_never_resolve(template
     policy = template["Resources"]["StorefrontPolicy"]
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     allowed = _execute_api_arns(policy, "Allow")
-    assert allowed == {"v1/POST/refunds", "v1/GET/refunds/*", "v1/GET/captures/*"}
+    assert allowed == {"v1/POST/refunds", "v1/GET/refunds/*", "v1/GET/captures/*", "v1/GET/charges/*"}
     resolve = "v1/POST/refunds/ord-1/resolve"
     assert not any(_matches(pattern, resolve) for pattern in allowed)
     assert any(_matches(pattern, resolve) for pattern in _execute_api_arns(policy, "Deny"))
-    for route in ("v1/POST/refunds", "v1/GET/refunds/ord-1", "v1/GET/captures/S01-1-1-C1"):
+    for route in (
+        "v1/POST/refunds",
+        "v1/GET/refunds/ord-1",
+        "v1/GET/captures/S01-1-1-C1",
+        "v1/GET/charges/S01-1",
+    ):
         assert any(_matches(pattern, route) for pattern in allowed), route
     assert template["Outputs"]["StorefrontPolicyArn"]["Value"] == {"Ref": "StorefrontPolicy"}
 
@@ -692,6 +698,7 @@ def test_web_acl_rate_limits_ipn_and_the_storefront_routes_per_ip(template: dict
         ("EXACTLY", "/v1/ipn"),
         ("STARTS_WITH", "/v1/refunds"),
         ("STARTS_WITH", "/v1/captures/"),
+        ("STARTS_WITH", "/v1/charges/"),
     }
     association = template["Resources"]["ApiWebAclAssociation"]
     assert association["Condition"] == "HasWebAcl"

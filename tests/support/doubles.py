@@ -56,12 +56,12 @@ class MemoryStore:
         self.ipns: set[str] = set()
 
     def _reserve(self, refund: Refund, seed: LedgerSeed | None) -> None:
-        ledger = self.ledgers.get(refund.amazon_capture_id)
+        ledger = self.ledgers.get(refund.ledger_id)
         if ledger is None:
             if seed is None:
-                raise LedgerNotFound(refund.amazon_capture_id)
+                raise LedgerNotFound(refund.ledger_id)
             ledger = open_ledger(seed, NOW)
-        self.ledgers[refund.amazon_capture_id] = reserve(
+        self.ledgers[refund.ledger_id] = reserve(
             ledger, refund.refund_id, refund.amount, refund.currency_code
         )
 
@@ -100,7 +100,7 @@ class MemoryStore:
         ledger = self.ledgers.get(amazon_capture_id)
         if ledger is None:
             return None
-        ours = {r.refund_id: r for r in self.refunds.values() if r.amazon_capture_id == amazon_capture_id}
+        ours = {r.refund_id: r for r in self.refunds.values() if r.ledger_id == amazon_capture_id}
         return KnownRefunds(ours, ledger.external_refunds, ledger.available)
 
     def record_external_refund(
@@ -131,8 +131,8 @@ class MemoryStore:
         if not result.changed:
             return result
         if result.effect is not None and result.effect.kind is EffectKind.RELEASE:
-            ledger = self.ledgers[current.amazon_capture_id]
-            self.ledgers[current.amazon_capture_id] = release(ledger, refund_id)
+            ledger = self.ledgers[current.ledger_id]
+            self.ledgers[current.ledger_id] = release(ledger, refund_id)
         self.refunds[refund_id] = stored = replace(result.refund, version=current.version + 1)
         return Transition(current, stored, result.effect)
 

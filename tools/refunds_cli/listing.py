@@ -62,7 +62,7 @@ def table(refunds: list[Refund]) -> str:
                 age(r.created_at),
                 age(r.updated_at),
                 reason,
-                r.amazon_capture_id,
+                r.ledger_id,  # a v1 capture id, or `v2:{charge id}` for an API v2 refund
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

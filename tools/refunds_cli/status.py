@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from amazon_pay_refunds.core.models import Refund, format_timestamp
+from amazon_pay_refunds.core.models import PaymentApi, Refund, format_timestamp
 from amazon_pay_refunds.money import format_amount
 
 from .output import age, emit, guarded, refund_document
@@ -32,7 +32,11 @@ def describe(refund: Refund) -> str:
         f"{refund.refund_id}  {refund.status.value}"
         + (f" ({refund.reason_code})" if refund.reason_code else ""),
         f"  amount    {format_amount(refund.amount, refund.currency_code)} {refund.currency_code}",
-        f"  capture   {refund.amazon_capture_id}   seller {refund.seller_id}",
+        (
+            f"  charge    {refund.amazon_capture_id} (API v2)   seller {refund.seller_id}"
+            if refund.api is PaymentApi.V2
+            else f"  capture   {refund.amazon_capture_id}   seller {refund.seller_id}"
+        ),
         f"  created   {format_timestamp(refund.created_at)}  ({age(refund.created_at)} ago)",
         f"  updated   {format_timestamp(refund.updated_at)}  ({age(refund.updated_at)} ago)",
     ]

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import requests
+
 from .clients import Answer, SimulatorControl, Storefront, operator_of, storefront_of
 from .stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
 
@@ -246,6 +248,97 @@ def processing_failure_twice(demo: Demo) -> None:
     demo.expect("Refund Requires Manual Action" in published, f"events {published}")
 
 
+# --- Amazon Pay API v2 (Checkout v2) refunds beside v1 ones: the same service, `amazon_charge_id` -------
+
+
+def _charge(demo: Demo, amount: str, currency_code: str = "USD") -> str:
+    """A captured v2 charge at the simulator (its control API: Amazon's checkout is out of scope)."""
+    answer = requests.post(
+        f"{demo.stack.sim_url}/simulator/charges",
+        json={"amount": amount, "currency_code": currency_code},
+        timeout=WAIT_SECONDS,
+    )
+    answer.raise_for_status()
+    charge_id = str(answer.json()["amazon_charge_id"])
+    demo.note(f"Amazon (API v2): charge {charge_id} of {amount} {currency_code} (Captured)")
+    return charge_id
+
+
+def _request_v2_refund(demo: Demo, refund_id: str, charge_id: str, amount: str, **extra: Any) -> Answer:
+    body = {"refund_id": refund_id, "amazon_charge_id": charge_id, "amount": amount, "currency_code": "USD"}
+    answer = demo.storefront.post_refund(body | extra)
+    outcome = answer.error_code or (answer.body or {}).get("status")
+    demo.note(f"POST /refunds {refund_id} {amount} USD (v2 charge) -> {answer.status} {outcome}")
+    return answer
+
+
+def _charge_ledger(demo: Demo, charge_id: str) -> dict[str, Any]:
+    ledger: dict[str, Any] = demo.storefront.request("GET", f"/charges/{charge_id}").body
+    return ledger
+
+
+def v2_full_refund(demo: Demo) -> None:
+    """API v2: a whole charge refunded; Completed through Amazon's signed v2 IPN and a Get Refund."""
+    charge_id = _charge(demo, "100.00")
+    refund_id = demo.refund_id(2001)
+    demo.show(refund_id)
+    demo.expect_answer(_request_v2_refund(demo, refund_id, charge_id, "100.00"), 202)
+    demo.wait_for(refund_id, "Completed")
+    ledger = _charge_ledger(demo, charge_id)
+    demo.expect((ledger["completed"], ledger["available"]) == ("100.00", "0.00"), f"ledger {ledger}")
+
+
+def v2_partial_refunds(demo: Demo) -> None:
+    """API v2: two partial refunds of one charge beside a v1 refund of a capture, all completed."""
+    charge_id, capture_id = _charge(demo, "90.00"), demo.capture("90.00")
+    v2_ids = [demo.refund_id(2002) for _ in range(2)]
+    v1_id = demo.refund_id(2002)
+    demo.show(*v2_ids, v1_id)
+    for refund_id, amount in zip(v2_ids, ("30.00", "25.00"), strict=True):
+        demo.expect_answer(_request_v2_refund(demo, refund_id, charge_id, amount), 202)
+    demo.expect_answer(demo.request_refund(v1_id, capture_id, "40.00"), 202)
+    for refund_id in (*v2_ids, v1_id):
+        demo.wait_for(refund_id, "Completed")
+    ledger = _charge_ledger(demo, charge_id)
+    demo.expect((ledger["completed"], ledger["available"]) == ("55.00", "35.00"), f"ledger {ledger}")
+
+
+def v2_over_refund_refused(demo: Demo) -> None:
+    """API v2: a refund that would overdraw the charge is refused at once (422), before Amazon is asked."""
+    charge_id = _charge(demo, "50.00")
+    first, second = demo.refund_id(2003), demo.refund_id(2003)
+    demo.show(first)
+    demo.expect_answer(_request_v2_refund(demo, first, charge_id, "40.00"), 202)
+    demo.expect_answer(_request_v2_refund(demo, second, charge_id, "20.00"), 422, "RefundExceedsCapture")
+    demo.expect(demo.storefront.get_refund(second).status == 404, f"{second} was stored")
+
+
+def v2_processing_failure_retried(demo: Demo) -> None:
+    """API v2: ProcessingFailure (our simulation code) is retried once with a new idempotency key; the
+    simulator declines every attempt carrying the code, so the retry ends with a person."""
+    charge_id = _charge(demo, "70.00")
+    refund_id = demo.refund_id(2004)
+    demo.show(refund_id)
+    note = _processing_failure_note()
+    demo.expect_answer(_request_v2_refund(demo, refund_id, charge_id, "35.00", seller_refund_note=note), 202)
+    refund = demo.wait_for(refund_id, "ManualActionRequired")
+    attempts = [(a["refund_reference_id"], a["state"]) for a in refund["attempts"]]
+    expected = [(f"{refund_id}_1", "Declined"), (f"{refund_id}_2", "Declined")]
+    demo.expect(attempts == expected, f"attempts {attempts}, expected {expected}")
+
+
+def v2_amazon_rejected(demo: Demo) -> None:
+    """API v2: Amazon declines (AmazonRejected): manual action at once, no retry."""
+    charge_id = _charge(demo, "60.00")
+    refund_id = demo.refund_id(2005)
+    demo.show(refund_id)
+    note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
+    demo.expect_answer(_request_v2_refund(demo, refund_id, charge_id, "25.00", seller_refund_note=note), 202)
+    refund = demo.wait_for(refund_id, "ManualActionRequired")
+    demo.expect(refund["reason_code"] == "AmazonRejected", f"reason {refund['reason_code']}")
+    demo.expect(len(refund["attempts"]) == 1, f"{len(refund['attempts'])} attempts, expected 1")
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -266,6 +359,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("ProcessingFailure -> retry -> Completed", processing_failure_retried),
     Scenario("ProcessingFailure twice -> manual action", processing_failure_twice),
     Scenario("external A-to-z refund", external_a_to_z_refund),
+    Scenario("v2: full refund", v2_full_refund),
+    Scenario("v2: partial refunds beside v1", v2_partial_refunds),
+    Scenario("v2: over-refund refused", v2_over_refund_refused),
+    Scenario("v2: ProcessingFailure -> retry -> manual action", v2_processing_failure_retried),
+    Scenario("v2: AmazonRejected -> manual action", v2_amazon_rejected),
 ]
 
 
@@ -314,8 +412,10 @@ def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
         return [f"  refund {refund_id}: not stored ({answer.status})"]
     refund = answer.body
     lines = [
-        f"  refund {refund_id}  {refund['amount']} {refund['currency_code']}  capture "
-        f"{refund['amazon_capture_id']}  -> {refund['status']}"
+        f"  refund {refund_id}  {refund['amount']} {refund['currency_code']}  "
+        + (f"charge {refund['amazon_charge_id']} (v2)" if refund.get("amazon_charge_id") else "")
+        + (f"capture {refund['amazon_capture_id']}" if refund.get("amazon_capture_id") else "")
+        + f"  -> {refund['status']}"
         + (f" ({refund['reason_code']})" if refund.get("reason_code") else "")
     ]
     for entry in refund["history"]:

@@ -72,6 +72,7 @@ from .iam import (
     SESSION as IAM_SESSION,
 )
 from .lambdas import Handler, LambdaFunction
+from .pay_v2_setup import with_v2_key
 from .rules import RulePump, rule_specs
 from .sigv4 import Authorizer, local_callers
 from .state_machines import create_state_machines, function_variables, local_references, resolve
@@ -526,6 +527,7 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": "false",
             "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT": self.mws_url,
+            "REFUNDS_LOCAL_AMAZON_PAY_V2_ENDPOINT": self.sim_url,
             # moto's Step Functions engine calls Lambda (and other services) at http://localhost:$MOTO_PORT.
             "MOTO_PORT": str(self._aws_port()),
             # The IPN handler verifies the simulator's IPNs against its local CA (never in AWS Lambda).
@@ -610,6 +612,7 @@ class LocalStack:
             "default_seller_id": self.seller_id,
             "sellers": {self.seller_id: {"access_key": self._access_key, "secret_key": self._secret_key}},
         }
+        secret = with_v2_key(self.simulator, secret, self.seller_id)
         self.secret_arn = self.client("secretsmanager").create_secret(
             Name=self.secret_name, SecretString=json.dumps(secret)
         )["ARN"]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from amazon_pay_refunds.config import ConfigurationError, Settings
+from amazon_pay_refunds.core.models import PaymentApi, parse_qualified_id, qualified_id
 from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
     AmazonPayPort,
@@ -33,7 +34,7 @@ from amazon_pay_refunds.ports import (
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
-    from amazon_pay_refunds.adapters.mws.credentials import SellerCredentials
+    from amazon_pay_refunds.adapters.mws.credentials import PayV2Credentials, SellerCredentials
     from amazon_pay_refunds.adapters.mws.models import CaptureDetails
     from amazon_pay_refunds.adapters.sns import CertificateFetcher, CertificateTrust
     from amazon_pay_refunds.events import PublishResult
@@ -74,6 +75,8 @@ class Services:
     monotonic: Callable[[], float] = time.monotonic
     on_amazon_error: AmazonErrorObserver = ignore_amazon_error
     fault_hook: FaultHook = field(default=_no_faults)
+    # A seller's Amazon Pay API v2 key (raises NoCredentialsForSeller); None: this composition has no v2.
+    v2_seller_credentials: Callable[[str | None], PayV2Credentials] | None = None
 
     # --- the request path (RefundApi, the CLI) ---------------------------------------------------------
 
@@ -89,6 +92,7 @@ class Services:
             now=self.now,
             fault_hook=fault_hook or self.fault_hook,
             on_amazon_error=self.on_amazon_error,
+            v2_seller_credentials=self.v2_seller_credentials,
         )
 
     # --- the reconciler (scheduled, the CLI) -----------------------------------------------------------
@@ -247,9 +251,38 @@ def lambda_services(
         store=runtime.store,
         amazon_pay=runtime.amazon_pay,
         seller_credentials=runtime.seller_credentials,
+        v2_seller_credentials=runtime.v2_seller_credentials,
         task_tokens=runtime.task_tokens,
         stepfunctions=runtime.stepfunctions_client,
         events=runtime.events_client,
         on_amazon_error=on_amazon_error,
         now=now,
     )
+
+
+class AmazonPayRouter:
+    """The Amazon Pay port for both APIs: each call goes to the v1 (MWS) or the v2 adapter by the API its
+    target id carries (`core/models.qualified_id`: a v1 id as is, a v2 id as `v2:{id}`). What comes back is
+    in the same terms: a v2 charge's CaptureDetails carries its qualified id (the ledger's id). Each adapter
+    is built on first use, so a v1-only deployment never builds (nor needs keys for) v2."""
+
+    def __init__(self, v1: Callable[[], AmazonPayPort], v2: Callable[[], AmazonPayPort]) -> None:
+        self._v1 = v1
+        self._v2 = v2
+
+    def _route(self, target: str) -> tuple[AmazonPayPort, PaymentApi, str]:
+        api, amazon_id = parse_qualified_id(target)
+        return (self._v2() if api is PaymentApi.V2 else self._v1()), api, amazon_id
+
+    def refund(self, amazon_capture_id: str, *args: Any, **kwargs: Any) -> RefundDetails:
+        adapter, _, amazon_id = self._route(amazon_capture_id)
+        return adapter.refund(amazon_id, *args, **kwargs)
+
+    def get_capture_details(self, amazon_capture_id: str, **kwargs: Any) -> CaptureDetails:
+        adapter, api, amazon_id = self._route(amazon_capture_id)
+        details = adapter.get_capture_details(amazon_id, **kwargs)
+        return replace(details, amazon_capture_id=qualified_id(api, details.amazon_capture_id))
+
+    def get_refund_details(self, amazon_refund_id: str, **kwargs: Any) -> RefundDetails:
+        adapter, _, amazon_id = self._route(amazon_refund_id)
+        return adapter.get_refund_details(amazon_id, **kwargs)

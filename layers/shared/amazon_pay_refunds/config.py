@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .adapters.mws.endpoints import Endpoint, endpoint_for
+from .adapters.pay_v2.endpoints import PayV2Endpoint
+from .adapters.pay_v2.endpoints import endpoint_for as v2_endpoint_for
 
 REGIONS = ("us", "eu", "uk", "de", "jp")
 # Settings that exist only for the embedded local stack and tests. A deployed stack cannot set them: the
 # template does not expose them, and load_settings refuses them inside AWS Lambda.
 LOCAL_ONLY_VARIABLES = (
     "REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT",
+    "REFUNDS_LOCAL_AMAZON_PAY_V2_ENDPOINT",
     "REFUNDS_LOCAL_SNS_CA_PEM",
     "REFUNDS_LOCAL_SNS_CERT_URL_PREFIX",
 )
@@ -89,6 +92,14 @@ class Settings:
     max_processing_failure_retries: int
     allow_over_refund: bool
     local_amazon_pay_endpoint: Endpoint | None = None
+    local_pay_v2_endpoint: PayV2Endpoint | None = None
+
+    @property
+    def pay_v2_endpoint(self) -> PayV2Endpoint:
+        """Amazon Pay API v2: the simulator locally; Amazon's endpoint for the region otherwise."""
+        if self.local_pay_v2_endpoint is not None:
+            return self.local_pay_v2_endpoint
+        return v2_endpoint_for(self.amazon_pay_region, sandbox=self.amazon_pay_sandbox)
 
     @property
     def amazon_pay_endpoint(self) -> Endpoint:
@@ -103,6 +114,13 @@ def _local_endpoint(url: str) -> Endpoint:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigurationError("REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT must be an http(s) URL with a path")
     return Endpoint(parts.scheme, parts.netloc, parts.path or "/OffAmazonPayments_Sandbox/2013-01-01")
+
+
+def _local_v2_endpoint(url: str, region: str, sandbox: bool) -> PayV2Endpoint:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+        raise ConfigurationError("REFUNDS_LOCAL_AMAZON_PAY_V2_ENDPOINT must be an http(s) URL of a host")
+    return PayV2Endpoint(parts.scheme, parts.netloc, region, sandbox)
 
 
 RETRY_WORKFLOW_ARN_VARIABLE = "RETRY_WORKFLOW_ARN"
@@ -129,11 +147,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if region not in REGIONS:
         raise ConfigurationError(f"AMAZON_PAY_REGION must be one of {', '.join(REGIONS)}, not {region!r}")
     local_endpoint = env.get("REFUNDS_LOCAL_AMAZON_PAY_ENDPOINT", "").strip()
+    local_v2_endpoint = env.get("REFUNDS_LOCAL_AMAZON_PAY_V2_ENDPOINT", "").strip()
+    sandbox = _bool(env, "AMAZON_PAY_SANDBOX", True)
     return Settings(
         refunds_table=env["REFUNDS_TABLE"].strip(),
         event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
         amazon_pay_region=region,
-        amazon_pay_sandbox=_bool(env, "AMAZON_PAY_SANDBOX", True),
+        amazon_pay_sandbox=sandbox,
         credentials_secret=env["AMAZON_PAY_CREDENTIALS_SECRET"].strip(),
         seller_ids=_csv(env.get("SELLER_IDS")),
         ipn_topic_arns=_topic_arns(env.get("IPN_TOPIC_ARNS")),
@@ -142,4 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_processing_failure_retries=_int(env, "MAX_PROCESSING_FAILURE_RETRIES", 1, 0, 5),
         allow_over_refund=_bool(env, "ALLOW_AMAZON_OVER_REFUND", False),
         local_amazon_pay_endpoint=_local_endpoint(local_endpoint) if local_endpoint else None,
+        local_pay_v2_endpoint=(
+            _local_v2_endpoint(local_v2_endpoint, region, sandbox) if local_v2_endpoint else None
+        ),
     )

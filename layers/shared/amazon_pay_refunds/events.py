@@ -23,6 +23,8 @@ from amazon_pay_refunds.core.models import (
     HistoryEntry,
     Refund,
     format_timestamp,
+    parse_qualified_id,
+    payment_fields,
 )
 from amazon_pay_refunds.money import format_amount
 
@@ -85,14 +87,14 @@ def external_refund_events(
         set() if old_ledger is None else {e.amazon_refund_id for e in items.externals_from_item(old_ledger)}
     )
     currency = str(new_ledger["currency_code"])
-    capture_id = str(new_ledger["pk"]).removeprefix("CAPTURE#")
+    capture_id = items.ledger_id_of(new_ledger)
     events = []
     for external in items.externals_from_item(new_ledger):
         if external.amazon_refund_id in known or external.amount is None:
             continue  # unread entries of ledgers opened before opening read the capture's refunds
         detail = {
             "event_id": f"{capture_id}/external/{external.amazon_refund_id}",
-            "amazon_capture_id": capture_id,
+            **payment_fields(*parse_qualified_id(capture_id)),
             "seller_id": new_ledger["seller_id"],
             "amazon_refund_id": external.amazon_refund_id,
             "refund_type": external.refund_type,

@@ -7,6 +7,11 @@ answers and `AmazonPayError`) are named here too. The IPN use case also reads th
 types (a verified message, the verifier's refusals) and the parse of an IPN's RefundDetails directly:
 re-exported here, they would load `cryptography` into every function's cold start.
 
+Both Amazon Pay APIs sit behind the one `AmazonPayPort` (composition.AmazonPayRouter: the MWS client for v1,
+`adapters/pay_v2/port.PayV2AmazonPay` for v2). An Amazon id crossing a port carries its API
+(`core/models.qualified_id`: a v1 id as is, `v2:{id}` for v2); so does the ledger id the store methods take
+as `amazon_capture_id` (a v1 capture, or `v2:{charge id}`).
+
 Roles, narrowest first (a use case asks for the narrowest it needs):
 
 | Protocol | who implements it | used by |
@@ -29,7 +34,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from amazon_pay_refunds.adapters.mws.credentials import NoCredentialsForSeller, SellerCredentials
+from amazon_pay_refunds.adapters.mws.credentials import (
+    NoCredentialsForSeller,
+    PayV2Credentials,
+    SellerCredentials,
+)
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
@@ -55,6 +64,7 @@ __all__ = [
     "NoCredentialsForSeller",
     "NotificationStore",
     "OpenRefund",
+    "PayV2Credentials",
     "ProviderCreditReversal",
     "ReconcilerStorePort",
     "RefundAlreadyExists",

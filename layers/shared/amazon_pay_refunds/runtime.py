@@ -22,6 +22,7 @@ from .adapters.mws.client import AmazonPayClient
 from .adapters.mws.credentials import (
     CredentialsBook,
     InvalidCredentialsSecret,
+    PayV2Credentials,
     SellerCredentials,
     parse_credentials_secret,
 )
@@ -30,6 +31,9 @@ from .config import CredentialsNotConfigured, Settings, load_settings
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_stepfunctions import SFNClient
+
+    from .adapters.pay_v2.port import PayV2AmazonPay
+    from .composition import AmazonPayRouter
 
 # Rotated credentials reach a warm container within this many seconds.
 CREDENTIALS_MAX_AGE_SECONDS = 300
@@ -89,6 +93,10 @@ def seller_credentials(seller_id: str | None) -> SellerCredentials:
     return credentials_book().for_seller(seller_id)
 
 
+def v2_seller_credentials(seller_id: str | None) -> PayV2Credentials:
+    return credentials_book().for_v2_seller(seller_id)
+
+
 def default_seller_id() -> str:
     return credentials_book().default_seller_id
 
@@ -99,8 +107,26 @@ def store() -> RefundStore:
 
 
 @cache
-def amazon_pay() -> AmazonPayClient:
+def mws_client() -> AmazonPayClient:
     return AmazonPayClient(seller_credentials, settings().amazon_pay_endpoint)
+
+
+@cache
+def pay_v2() -> PayV2AmazonPay:
+    """Amazon Pay API v2 as the port speaks it (built, and its keys read, only when a v2 call is made)."""
+    from .adapters.pay_v2.client import PayV2Client
+    from .adapters.pay_v2.port import PayV2AmazonPay
+
+    endpoint = settings().pay_v2_endpoint
+    return PayV2AmazonPay(PayV2Client(v2_seller_credentials, endpoint), sandbox=settings().amazon_pay_sandbox)
+
+
+@cache
+def amazon_pay() -> AmazonPayRouter:
+    """Amazon Pay for both APIs (composition.AmazonPayRouter dispatches on the target's API)."""
+    from .composition import AmazonPayRouter
+
+    return AmazonPayRouter(mws_client, pay_v2)
 
 
 @cache
@@ -128,6 +154,8 @@ def reset() -> None:
         store,
         task_tokens,
         amazon_pay,
+        mws_client,
+        pay_v2,
         events_client,
         stepfunctions_client,
     ):

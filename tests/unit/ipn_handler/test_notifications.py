@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,16 +11,29 @@ from typing import Any
 import pytest
 
 from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
-from amazon_pay_refunds.adapters.mws.models import CaptureDetails, CaptureStatus, Price
+from amazon_pay_refunds.adapters.mws.models import (
+    AmazonRefundStatus,
+    CaptureDetails,
+    CaptureStatus,
+    Price,
+    RefundDetails,
+)
 from amazon_pay_refunds.adapters.sns import (
     DeploymentBinding,
     IpnAuthenticator,
     SnsCertificateTrust,
     SnsVerifier,
+    parse_notification,
 )
 from amazon_pay_refunds.api.ipn_answers import IpnAnswer
-from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, request_refund
-from amazon_pay_refunds.core.models import AttemptState, RefundStatus
+from amazon_pay_refunds.core.lifecycle import (
+    AttemptAccepted,
+    AttemptOutcome,
+    Transition,
+    apply_observation,
+    request_refund,
+)
+from amazon_pay_refunds.core.models import AttemptState, PaymentApi, RefundStatus
 from amazon_pay_refunds.ports import SubscriptionNotConfirmed
 from amazon_pay_refunds.use_cases.notifications import IpnService, order_reference_of
 from tests.support.ipn_signing import (
@@ -95,8 +109,6 @@ class World:
         )
 
     def post(self, message: str, **envelope: Any) -> tuple[str, dict[str, str]]:
-        import json
-
         from tests.support.sns_forge import headers_for
 
         document = self.signer.envelope(message, **envelope)
@@ -312,3 +324,107 @@ def test_a_report_of_our_attempt_with_another_amount_is_external_not_ours(world:
     assert world.handle(ipn) == (200, "external_refund_recorded")
     refund = world.store.refunds[REFUND_ID]
     assert refund.status is RefundStatus.REQUESTED and refund.latest_attempt.amazon_refund_id is None
+
+
+# --- Amazon Pay API v2 (issue 14): the message names the object; the refund is read with Get Refund -------
+
+V2_REFUND_ID = "v2-ord-1-r1"
+
+
+def v2_message(object_id: str, *, object_type: str = "REFUND", notification_id: str = "n-v2-1") -> str:
+    return json.dumps(
+        {
+            "MerchantID": SELLER,
+            "ObjectType": object_type,
+            "ObjectId": object_id,
+            "ChargePermissionId": "S01-1111111-2222222",
+            "NotificationType": "STATE_CHANGE",
+            "NotificationId": notification_id,
+            "NotificationVersion": "V2",
+        }
+    )
+
+
+def add_v2_refund(world: World, amazon_refund_id: str | None) -> None:
+    refund = request_refund(
+        refund_id=V2_REFUND_ID,
+        seller_id=SELLER,
+        amazon_capture_id=CAPTURE_ID,
+        amount=Decimal("10.00"),
+        currency_code="USD",
+        seller_refund_note=None,
+        soft_descriptor=None,
+        metadata={},
+        request_fingerprint="f",
+        at=NOW,
+        api=PaymentApi.V2,
+    ).refund
+    if amazon_refund_id is not None:
+        accepted = AttemptAccepted(1, amazon_refund_id, AttemptState.PENDING, None)
+        refund = apply_observation(refund, accepted, at=NOW, max_processing_failure_retries=1).refund
+    world.store.add(refund)
+
+
+def v2_refund_read(state: str, reason_code: str | None = None) -> RefundDetails:
+    return RefundDetails(
+        amazon_refund_id=OUR_AMAZON_REFUND_ID,
+        refund_reference_id="",
+        refund_type="Untyped",
+        refund_amount=Price(Decimal("10.00"), "USD"),
+        fee_refunded=None,
+        creation_timestamp=NOW,
+        refund_status=AmazonRefundStatus(state, NOW, reason_code, None),
+        seller_refund_note=None,
+        soft_descriptor=None,
+        converted_amount=None,
+        conversion_rate=None,
+    )
+
+
+def test_parse_a_v2_notification() -> None:
+    notification = parse_notification(v2_message(OUR_AMAZON_REFUND_ID))
+    assert notification.is_v2
+    assert (notification.seller_id, notification.object_type, notification.object_id) == (
+        SELLER, "REFUND", OUR_AMAZON_REFUND_ID,
+    )  # fmt: skip
+    assert notification.notification_reference_id == "n-v2-1"
+
+
+def test_a_v2_refund_ipn_reads_the_refund_and_completes_our_attempt_once(world: World) -> None:
+    add_v2_refund(world, OUR_AMAZON_REFUND_ID)
+    world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read("Completed")
+    posted = world.post(v2_message(OUR_AMAZON_REFUND_ID))
+
+    # Again once final: no open refund of ours names it any more; acknowledged, nothing changes.
+    assert (world.handle(posted), world.handle(posted)) == ((200, "processed"), (200, "v2_refund_not_open"))
+    stored = world.store.get_refund(V2_REFUND_ID)
+    assert stored is not None and stored.status is RefundStatus.COMPLETED
+    assert world.amazon.calls == [f"v2:{OUR_AMAZON_REFUND_ID}"] * 2
+    assert len(world.resumed.calls) == 1
+
+
+def test_a_v2_processing_failure_schedules_the_retry(world: World) -> None:
+    add_v2_refund(world, OUR_AMAZON_REFUND_ID)
+    world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read(
+        "Declined", "ProcessingFailure"
+    )
+    assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (200, "processed")
+    stored = world.store.get_refund(V2_REFUND_ID)
+    assert stored is not None and stored.status is RefundStatus.RETRY_SCHEDULED
+
+
+def test_a_v2_ipn_while_our_attempt_awaits_its_answer_is_redelivered(world: World) -> None:
+    add_v2_refund(world, None)  # Create Refund sent, its answer not recorded yet
+    world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read("Completed")
+    assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (503, "v2_refund_not_placed_yet")
+
+
+def test_a_v2_refund_that_is_not_ours_is_acknowledged(world: World) -> None:
+    world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read("Completed")
+    assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (200, "v2_refund_not_open")
+
+
+def test_a_v2_charge_notification_is_acknowledged_once(world: World) -> None:
+    posted = world.post(v2_message(CAPTURE_ID, object_type="CHARGE", notification_id="n-v2-charge"))
+    assert (world.handle(posted), world.handle(posted)) == ((200, "acknowledged"), (200, "duplicate"))
+    assert world.amazon.calls == []

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from amazon_pay_refunds.core.models import PaymentApi
 from amazon_pay_refunds.core.references import AMAZON_CAPTURE_ID_PATTERN, REFUND_ID_PATTERN
 from amazon_pay_refunds.money import InvalidAmount, amount_example, parse_amount
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
@@ -32,7 +44,17 @@ AMOUNT_DESCRIPTION = (
     "A positive decimal string (never a number) with at most the currency's minor units: '12.50' for USD, "
     "'1000' for JPY (no decimals)."
 )
-CAPTURE_ID_DESCRIPTION = "Amazon's capture id, e.g. S01-1234567-1234567-C000001."
+CAPTURE_ID_DESCRIPTION = (
+    "Amazon Pay v1 (MWS): the capture id, e.g. S01-1234567-1234567-C000001. Exactly one of "
+    "amazon_capture_id and amazon_charge_id."
+)
+EXACTLY_ONE_PAYMENT = (
+    "exactly one of amazon_capture_id (Amazon Pay v1) and amazon_charge_id (API v2) is required"
+)
+CHARGE_ID_DESCRIPTION = (
+    "Amazon Pay API v2 (Checkout v2): the charge id, e.g. S01-1234567-1234567-C000001. Exactly one of "
+    "amazon_capture_id and amazon_charge_id."
+)
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]
@@ -44,8 +66,11 @@ class RefundRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refund_id: str = Field(pattern=REFUND_ID_PATTERN.pattern, description=REFUND_ID_DESCRIPTION)
-    amazon_capture_id: str = Field(
-        pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CAPTURE_ID_DESCRIPTION
+    amazon_capture_id: str | None = Field(
+        default=None, pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CAPTURE_ID_DESCRIPTION
+    )
+    amazon_charge_id: str | None = Field(
+        default=None, pattern=AMAZON_CAPTURE_ID_PATTERN.pattern, description=CHARGE_ID_DESCRIPTION
     )
     # Declared before `amount`, so that the amount's check can read it.
     currency_code: CurrencyCode = Field(description="ISO 4217 code; must be the capture's currency.")
@@ -88,6 +113,42 @@ class RefundRequestBody(BaseModel):
             raise ValueError(str(error)) from None
         return amount
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _exactly_one_payment(cls, data: Any, handler: ModelWrapValidatorHandler[RefundRequestBody]) -> Any:
+        """Exactly one of the two ids, named with every other invalid field (not only once they are valid)."""
+        named = [
+            n
+            for n in ("amazon_capture_id", "amazon_charge_id")
+            if isinstance(data, dict) and data.get(n) is not None
+        ]
+        problem: InitErrorDetails | None = None
+        if isinstance(data, dict) and len(named) != 1:
+            problem = {
+                "type": PydanticCustomError("value_error", EXACTLY_ONE_PAYMENT),
+                "loc": ("amazon_capture_id",) if not named else ("amazon_charge_id",),
+                "input": None if not named else data["amazon_charge_id"],
+            }
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            if problem is None:
+                raise
+            raise ValidationError.from_exception_data(
+                error.title, [*_as_init_errors(error), problem]
+            ) from None
+        if problem is not None:
+            raise ValidationError.from_exception_data(cls.__name__, [problem])
+        return model
+
+
+def _as_init_errors(error: ValidationError) -> list[InitErrorDetails]:
+    """A ValidationError's errors as they are given to `ValidationError.from_exception_data` again."""
+    return [
+        {"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]}
+        for e in error.errors()
+    ]
+
 
 class ResolveRequestBody(BaseModel):
     """POST /refunds/{refund_id}/resolve: how the buyer was refunded instead."""
@@ -124,7 +185,8 @@ class RefundResource(BaseModel):
 
     refund_id: str
     seller_id: str
-    amazon_capture_id: str
+    amazon_capture_id: str | None = Field(default=None, description="A v1 refund's capture.")
+    amazon_charge_id: str | None = Field(default=None, description="An API v2 refund's charge.")
     amount: str
     currency_code: str
     status: Literal[
@@ -158,9 +220,10 @@ class ExternalRefundResource(BaseModel):
 
 
 class CaptureLedgerResource(BaseModel):
-    """What has been refunded, or is being refunded, on one Amazon capture."""
+    """What has been refunded, or is being refunded, on one Amazon capture (v1) or charge (API v2)."""
 
-    amazon_capture_id: str
+    amazon_capture_id: str | None = Field(default=None, description="GET /captures/{id}: the capture.")
+    amazon_charge_id: str | None = Field(default=None, description="GET /charges/{id}: the charge.")
     seller_id: str
     currency_code: str
     captured: str
@@ -187,10 +250,12 @@ class ErrorBody(BaseModel):
 
 def to_refund_request(body: RefundRequestBody, caller: str | None = None) -> RefundRequest:
     """The service's request from a validated body (the amount, already checked, as a Decimal)."""
+    charge_id = body.amazon_charge_id
     return RefundRequest(
         caller=caller,
         refund_id=body.refund_id,
-        amazon_capture_id=body.amazon_capture_id,
+        amazon_capture_id=charge_id if charge_id is not None else str(body.amazon_capture_id),
+        api=PaymentApi.V2 if charge_id is not None else PaymentApi.V1,
         amount=parse_amount(body.amount, body.currency_code),
         currency_code=body.currency_code,
         seller_refund_note=body.seller_refund_note,

@@ -21,6 +21,12 @@ DECLINED = "Declined"
 # The reasons (a refund's reason_code) a retry is refused for: a person must refund the buyer another way.
 REASON_A_TO_Z = "AmazonA-ZRefund found"
 REASON_CHARGEBACK = "Chargeback found"
+# Amazon Pay API v2 refunds carry no type: an external refund on a v2 charge may be an A-to-z or chargeback
+# refund, and nothing tells. Conservative: it forbids the ProcessingFailure retry like those do. (It could
+# be relaxed for refunds known to be harmless, e.g. ones the seller's other systems report making, or once
+# Amazon documents a v2 chargeback/A-to-z notification that can be matched to the refund.)
+UNTYPED_REFUND_TYPE = "Untyped"
+REASON_UNTYPED = "Untyped external refund found"
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def classify(reported: ReportedRefund, named: Refund | None) -> Ours | None:
         return None
     if reported.amount != named.amount or reported.currency_code != named.currency_code:
         return None
-    if reported.amazon_capture_id is not None and reported.amazon_capture_id != named.amazon_capture_id:
+    if reported.amazon_capture_id is not None and reported.amazon_capture_id != named.ledger_id:
         return None
     if reported.seller_id is not None and reported.seller_id != named.seller_id:
         return None
@@ -87,6 +93,8 @@ def forbids_retry(refund_type: str | None) -> str | None:
         return REASON_A_TO_Z
     if is_chargeback(refund_type):
         return REASON_CHARGEBACK
+    if refund_type == UNTYPED_REFUND_TYPE:
+        return REASON_UNTYPED
     return None
 
 

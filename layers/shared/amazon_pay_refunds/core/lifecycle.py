@@ -31,6 +31,7 @@ from amazon_pay_refunds.core.models import (
     AttemptState,
     HistoryEntry,
     LateObservation,
+    PaymentApi,
     Refund,
     RefundStatus,
     ReservationState,
@@ -170,6 +171,7 @@ def request_refund(
     request_fingerprint: str,
     at: datetime,
     caller: str | None = None,
+    api: PaymentApi = PaymentApi.V1,
 ) -> Transition:
     """A new logical refund in `Requested`, attempt 1 prepared, reserving `amount` on the capture."""
     if not is_valid_refund_id(refund_id):
@@ -189,6 +191,7 @@ def request_refund(
         status=RefundStatus.REQUESTED,
         reason_code=None,
         attempts=(first,),
+        api=api,
         history=(HistoryEntry(at, None, RefundStatus.REQUESTED, "api:POST /refunds", caller=caller),),
         created_at=at,
         updated_at=at,

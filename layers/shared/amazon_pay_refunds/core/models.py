@@ -30,6 +30,41 @@ FINAL_STATUSES = frozenset({RefundStatus.COMPLETED, RefundStatus.FAILED, RefundS
 OPEN_STATUSES = tuple(s for s in RefundStatus if s not in FINAL_STATUSES)
 
 
+class PaymentApi(StrEnum):
+    """Which Amazon Pay API a refund is made through: v1 (MWS, on a capture) or v2 (Checkout v2, on a
+    charge). The one place that says which; adapters/ and composition.py route on it."""
+
+    V1 = "v1"
+    V2 = "v2"
+
+
+# v1 and v2 ids share one format (S01-…-C… for a capture and a charge, …-R… for refunds), so wherever an
+# Amazon object id crosses a port or keys a ledger it carries its API: a v1 id as Amazon wrote it, a v2 id
+# as `v2:{id}`. The Amazon Pay router (composition.py) dispatches on it; the store keys a v2 charge's
+# ledger under `CHARGE#` (adapters/dynamodb/items.ledger_key), so a capture and a charge never collide.
+_V2_PREFIX = "v2:"
+
+
+def qualified_id(api: PaymentApi, amazon_id: str) -> str:
+    """An Amazon object id with its API: itself for v1, `v2:{id}` for v2 (inverse: `parse_qualified_id`)."""
+    return f"{_V2_PREFIX}{amazon_id}" if api is PaymentApi.V2 else amazon_id
+
+
+def parse_qualified_id(value: str) -> tuple[PaymentApi, str]:
+    """`(api, Amazon's id)` of a qualified id."""
+    if value.startswith(_V2_PREFIX):
+        return PaymentApi.V2, value.removeprefix(_V2_PREFIX)
+    return PaymentApi.V1, value
+
+
+def payment_fields(api: PaymentApi, amazon_payment_id: str) -> dict[str, Any]:
+    """How a resource names what is refunded: `amazon_capture_id` (v1, as before v2 existed) or
+    `amazon_charge_id` (v2); the name says which API."""
+    if api is PaymentApi.V2:
+        return {"amazon_charge_id": amazon_payment_id}
+    return {"amazon_capture_id": amazon_payment_id}
+
+
 class AttemptState(StrEnum):
     REQUESTED = "Requested"
     PENDING = "Pending"
@@ -170,7 +205,11 @@ class LateObservation:
 
 @dataclass(frozen=True)
 class Refund:
-    """A logical refund: the client's intent, its Amazon attempts and its audit trail."""
+    """A logical refund: the client's intent, its Amazon attempts and its audit trail.
+
+    `amazon_capture_id` is the Amazon payment refunded: a v1 capture id, or a v2 charge id when `api` is
+    v2 (the resource then names it `amazon_charge_id`); `ledger_id` is the ledger it reserves on.
+    """
 
     refund_id: str
     seller_id: str
@@ -192,6 +231,16 @@ class Refund:
     # Stored while Amazon could not be asked about the capture (its ledger not opened yet): nothing is
     # reserved, so the refund must not be sent to Amazon until the reservation is taken.
     reservation_pending: bool = False
+    api: PaymentApi = PaymentApi.V1
+
+    @property
+    def ledger_id(self) -> str:
+        """The payment as the ports name it (`qualified_id`): its ledger's key, the target of Amazon calls."""
+        return qualified_id(self.api, self.amazon_capture_id)
+
+    def amazon_object(self, amazon_id: str) -> str:
+        """Another Amazon object of this refund's API (e.g. an attempt's refund id) as the ports name it."""
+        return qualified_id(self.api, amazon_id)
 
     @property
     def is_final(self) -> bool:
@@ -214,7 +263,7 @@ class Refund:
         return {
             "refund_id": self.refund_id,
             "seller_id": self.seller_id,
-            "amazon_capture_id": self.amazon_capture_id,
+            **payment_fields(self.api, self.amazon_capture_id),
             "amount": format_amount(self.amount, self.currency_code),
             "currency_code": self.currency_code,
             "status": self.status.value,
@@ -264,7 +313,8 @@ class ExternalRefund:
 
 @dataclass(frozen=True)
 class CaptureLedger:
-    """What has been refunded, or is being refunded, on one Amazon capture."""
+    """What has been refunded, or is being refunded, on one Amazon capture (or v2 charge: then
+    `amazon_capture_id` is `v2:{charge id}`, see `qualified_id`)."""
 
     amazon_capture_id: str
     seller_id: str
@@ -298,7 +348,7 @@ class CaptureLedger:
             return format_amount(value, self.currency_code)
 
         return {
-            "amazon_capture_id": self.amazon_capture_id,
+            **payment_fields(*parse_qualified_id(self.amazon_capture_id)),
             "seller_id": self.seller_id,
             "currency_code": self.currency_code,
             "captured": amount(self.captured),

@@ -16,16 +16,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
+    UNTYPED_REFUND_TYPE,
     Ours,
     ReportedRefund,
     classify,
+    counts_against_capture,
     forbids_retry,
     named_refund_id,
 )
-from amazon_pay_refunds.core.models import ExternalRefund
+from amazon_pay_refunds.core.models import (
+    ExternalRefund,
+    PaymentApi,
+    RefundStatus,
+    parse_qualified_id,
+)
 from amazon_pay_refunds.ports import (
     AmazonPayError,
     CaptureDetails,
@@ -67,6 +75,49 @@ def classify_with_store(
     return classify(report, named)
 
 
+def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) -> ReportedRefund | None:
+    """A v2 charge's refunds the ledger does not account for, as one external refund, or None.
+
+    Amazon lists no refunds on a v2 charge, only `refundedAmount` (its Refunded refunds). What the ledger
+    cannot explain (refundedAmount minus our Completed refunds minus the recorded external ones that count)
+    is someone else's: Seller Central, the seller's other systems, an A-to-z claim or a chargeback.
+    Conservative choices: one of our refunds Amazon already completed whose answer is not recorded yet is
+    counted as external too (money is never assumed to be still there), and the entry carries no type
+    (`UNTYPED_REFUND_TYPE`), so it forbids a ProcessingFailure retry on the charge. Its id names the
+    refunded total it explains (`v2-refunded-{total}`), so two reads of the same total record it once.
+    v2 refunds still `RefundInitiated` are not in refundedAmount: Amazon's own cap (TransactionAmountExceeded)
+    catches those.
+    """
+    api, _ = parse_qualified_id(capture.amazon_capture_id)
+    if api is not PaymentApi.V2 or capture.id_list:
+        return None
+    refunded = capture.refunded_amount.amount
+    ours = (
+        sum((r.amount for r in known.refunds.values() if r.status is RefundStatus.COMPLETED), Decimal(0))
+        if known is not None
+        else Decimal(0)
+    )
+    external = (
+        sum((e.amount for e in known.externals if e.amount is not None and counts_against_capture(e.state)),
+            Decimal(0))
+        if known is not None
+        else Decimal(0)
+    )  # fmt: skip
+    untracked = refunded - ours - external
+    if untracked <= 0:
+        return None
+    return ReportedRefund(
+        amazon_refund_id=f"v2-refunded-{refunded}",
+        refund_reference_id="",
+        amount=untracked,
+        currency_code=capture.refunded_amount.currency_code,
+        refund_type=UNTYPED_REFUND_TYPE,
+        state="Completed",
+        amazon_capture_id=capture.amazon_capture_id,
+        seller_id=None,
+    )
+
+
 def opening_refunds(
     store: CaptureRefundsStore,
     amazon_pay: RefundDetailsSource,
@@ -80,6 +131,9 @@ def opening_refunds(
     Raises AmazonPayError when one cannot be read: the ledger is not opened without knowing them.
     """
     found = []
+    untracked = untracked_v2_refunds(capture, None)
+    if untracked is not None:
+        found.append(untracked)
     for amazon_refund_id in capture.id_list:
         details = amazon_pay.get_refund_details(amazon_refund_id, seller_id=seller_id, deadline=deadline)
         report = reported(details, amazon_capture_id=capture.amazon_capture_id, seller_id=seller_id)
@@ -183,6 +237,24 @@ def survey_capture(
                 "capture %s: refund %s (%s, %s) that the ledger did not know is recorded as external",
                 capture_id, amazon_refund_id, report.refund_type, report.state,
             )  # fmt: skip
+    untracked = untracked_v2_refunds(capture, known) if known is not None else None
+    if untracked is not None and known is not None:
+        external = ExternalRefund(
+            untracked.amazon_refund_id, untracked.amount, UNTYPED_REFUND_TYPE, now(), untracked.state
+        )
+        read_now.append(external)
+        store.record_external_refund(
+            capture_id,
+            untracked.amazon_refund_id,
+            untracked.amount,
+            untracked.currency_code,
+            UNTYPED_REFUND_TYPE,
+            at=external.recorded_at,
+            state=untracked.state,
+        )
+        logger.warning(
+            "charge %s: %s refunded by others is recorded as external", capture_id, untracked.amount
+        )
     if read_now and known is not None:
         known = store.known_refunds(capture_id) or known
     externals = tuple(known.externals) if known is not None else ()

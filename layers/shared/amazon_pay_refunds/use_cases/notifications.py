@@ -60,7 +60,13 @@ from amazon_pay_refunds.adapters.sns import (
 from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
-from amazon_pay_refunds.core.models import AttemptState, Refund, reported_attempt_state
+from amazon_pay_refunds.core.models import (
+    AttemptState,
+    PaymentApi,
+    Refund,
+    qualified_id,
+    reported_attempt_state,
+)
 from amazon_pay_refunds.ports import (
     AmazonPayError,
     AmazonPayReader,
@@ -139,6 +145,12 @@ REFUND_DETAILS_INVALID = "refund_details_invalid"
 STORE_UNAVAILABLE = "store_unavailable"
 AMAZON_PAY_UNAVAILABLE = "amazon_pay_unavailable"
 SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
+# A v2 refund IPN while one of our v2 attempts still waits for its Create Refund answer (503: redelivered).
+V2_REFUND_NOT_PLACED_YET = "v2_refund_not_placed_yet"
+V2_REFUND = "REFUND"
+# A v2 refund IPN naming no attempt of an open v2 refund of ours: someone else's, or ours already final
+# (no index by Amazon's refund id tells which; either way nothing is to be done and SNS is answered 200).
+V2_REFUND_NOT_OPEN = "v2_refund_not_open"
 
 
 # --- ports ---------------------------------------------------------------------------------------------
@@ -260,6 +272,13 @@ class IpnService:
         environment = notification.release_environment
         if environment is not None and environment != self._release_environment:
             return answer(Disposition.ACCEPTED, ENVIRONMENT_IGNORED, release_environment=environment)
+        if notification.is_v2:
+            try:
+                return self._v2(notification, answer)
+            except AmazonPayError as error:
+                if not error.retryable:
+                    raise
+                return answer(Disposition.UNAVAILABLE, AMAZON_PAY_UNAVAILABLE, error=error.code)
         if notification.notification_type != PAYMENT_REFUND:
             first = self._store.record_ipn_once(
                 notification.notification_reference_id, IPN_DEDUPE_TTL, now=self._clock()
@@ -300,13 +319,26 @@ class IpnService:
             return self._external(
                 notification, details, report, answer, named=named, seller_mismatch=mismatch
             )
+        return self._apply(notification, named, details, details.refund_reference_id, state, answer)
+
+    def _apply(
+        self,
+        notification: AmazonPayNotification,
+        named: Refund,
+        details: RefundDetails,
+        refund_reference_id: str,
+        state: AttemptState,
+        answer: Callable[..., IpnOutcome],
+    ) -> IpnOutcome:
+        """Apply Amazon's report of one of our attempts (monotonic, idempotent by the IPN's id)."""
         outcome = AttemptOutcome(
             state=state,
             cause=f"ipn:{notification.notification_reference_id}",
             reason_code=details.refund_status.reason_code,
             amazon_refund_id=details.amazon_refund_id,
-            refund_reference_id=details.refund_reference_id,
+            refund_reference_id=refund_reference_id,
         )
+        report = reported(details, amazon_capture_id=None, seller_id=notification.seller_id)
         try:
             transition = self._store.transition(
                 named.refund_id,
@@ -334,6 +366,57 @@ class IpnService:
             previous_status=transition.before.status.value if transition.before else None,
             late=late,
         )
+
+    # -- Amazon Pay API v2 ---------------------------------------------------------------------------
+
+    def _v2(self, notification: AmazonPayNotification, answer: Callable[..., IpnOutcome]) -> IpnOutcome:
+        """A v2 IPN names an object and carries no state: a REFUND is read with Get Refund and applied
+        like a v1 refund IPN to the attempt of ours that Amazon's refund id names. Other objects (CHARGE,
+        CHARGE_PERMISSION, ...) are acknowledged once.
+
+        Finding the attempt: v2 refunds carry no reference id, so the refund is looked for among our open
+        v2 refunds (an attempt with that refund id). Not found: while one of the seller's open v2 refunds
+        has an attempt whose Create Refund answer is not recorded yet, the IPN may be about it, so SNS is
+        asked to deliver it again (503) rather than losing it; otherwise it is someone else's refund
+        (acknowledged: the headroom check before our next Create Refund on that charge counts it through
+        Get Charge's refundedAmount), or ours already final (a late duplicate): `V2_REFUND_NOT_OPEN`.
+        """
+        object_id = notification.object_id or ""
+        if notification.object_type != V2_REFUND:
+            first = self._store.record_ipn_once(
+                notification.notification_reference_id, IPN_DEDUPE_TTL, now=self._clock()
+            )
+            return answer(
+                Disposition.ACCEPTED,
+                ACKNOWLEDGED if first else DUPLICATE,
+                object_type=notification.object_type,
+            )
+        details = self._amazon_pay().get_refund_details(
+            qualified_id(PaymentApi.V2, object_id),
+            seller_id=notification.seller_id,
+            deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS,
+        )
+        state = reported_attempt_state(details.refund_status.state)
+        if state is None:
+            return answer(
+                Disposition.MALFORMED, REFUND_DETAILS_INVALID, detail="Get Refund: not a refund state"
+            )
+        unrecorded = False
+        for refund in self._store.list_open(limit=MAX_OPEN_REFUNDS_SEARCHED):
+            if refund.api is not PaymentApi.V2 or refund.seller_id != notification.seller_id:
+                continue
+            for attempt in refund.attempts:
+                if attempt.amazon_refund_id == details.amazon_refund_id:
+                    return self._apply(
+                        notification, refund, details, attempt.refund_reference_id, state, answer
+                    )
+                if attempt.amazon_refund_id is None and attempt.state is AttemptState.REQUESTED:
+                    unrecorded = True
+        if unrecorded:
+            return answer(
+                Disposition.UNAVAILABLE, V2_REFUND_NOT_PLACED_YET, amazon_refund_id=details.amazon_refund_id
+            )
+        return answer(Disposition.ACCEPTED, V2_REFUND_NOT_OPEN, amazon_refund_id=details.amazon_refund_id)
 
     def _external(
         self,

@@ -270,7 +270,9 @@ class Reconciler:
         wait = backoff(checks, MAX_POLL_INTERVAL)
         try:
             details = self._amazon.get_refund_details(
-                attempt.amazon_refund_id, seller_id=refund.seller_id, deadline=self._call_deadline(deadline)
+                refund.amazon_object(attempt.amazon_refund_id),
+                seller_id=refund.seller_id,
+                deadline=self._call_deadline(deadline),
             )
         except AmazonPayError as error:
             self._on_amazon_error("GetRefundDetails", error)

@@ -30,8 +30,10 @@ from amazon_pay_refunds.core.lifecycle import (
 )
 from amazon_pay_refunds.core.models import (
     CaptureLedger,
+    PaymentApi,
     Refund,
     RefundStatus,
+    qualified_id,
     request_fingerprint,
 )
 from amazon_pay_refunds.core.references import is_amazon_capture_id, is_valid_refund_id
@@ -42,6 +44,7 @@ from amazon_pay_refunds.ports import (
     AmazonPayPort,
     LedgerNotFound,
     NoCredentialsForSeller,
+    PayV2Credentials,
     RefundAlreadyExists,
     RefundNotStored,
     RefundStorePort,
@@ -79,7 +82,7 @@ class RefundRequest:
     """A validated POST /refunds body; `amount` already parsed for its currency."""
 
     refund_id: str
-    amazon_capture_id: str
+    amazon_capture_id: str  # the v2 charge id when `api` is v2
     amount: Decimal
     currency_code: str
     seller_refund_note: str | None = None
@@ -88,6 +91,7 @@ class RefundRequest:
     metadata: Mapping[str, str] = field(default_factory=dict)
     # Who asked (recorded on the refund's history, not part of the request's fingerprint).
     caller: str | None = None
+    api: PaymentApi = PaymentApi.V1
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,9 @@ class RefundService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         fault_hook: FaultHook = no_faults,
         on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+        v2_seller_credentials: Callable[[str | None], PayV2Credentials] | None = None,
     ) -> None:
+        self._v2_seller_credentials = v2_seller_credentials
         self._store = store
         self._amazon = amazon_pay
         self._seller_credentials = seller_credentials
@@ -134,7 +140,7 @@ class RefundService:
         Raises IdempotencyConflict, UnknownSeller, CaptureNotRefundable, ReservationRefused, AmazonRefused
         (the refund is then stored `Failed`), or ServiceBusy.
         """
-        seller_id = self._seller_id(request.seller_id)
+        seller_id = self._seller_id(request.seller_id, request.api)
         fingerprint = _fingerprint(request, seller_id)
         existing = self._store.get_refund(request.refund_id)
         if existing is not None:
@@ -151,6 +157,7 @@ class RefundService:
             request_fingerprint=fingerprint,
             at=self._now(),
             caller=request.caller,
+            api=request.api,
         ).refund
         try:
             stored, capture_checked = self._store_new(refund, deadline)
@@ -164,8 +171,15 @@ class RefundService:
             raise AmazonRefused(submission.refusal.code, submission.refusal.message, submission.refund)
         return RequestOutcome(submission.refund, created=True)
 
-    def _seller_id(self, requested: str | None) -> str:
+    def _seller_id(self, requested: str | None, api: PaymentApi = PaymentApi.V1) -> str:
+        """The seller, who must have credentials for the API the refund goes through (else UnknownSeller:
+        a v2 charge for a seller with MWS keys only is refused before anything is stored)."""
         try:
+            if api is PaymentApi.V2:
+                if self._v2_seller_credentials is None:
+                    raise NoCredentialsForSeller(requested or "(default)")
+                credentials = self._v2_seller_credentials(requested)
+                return credentials.seller_id
             return self._seller_credentials(requested).seller_id
         except NoCredentialsForSeller:
             raise UnknownSeller(requested or "(default)") from None
@@ -178,7 +192,7 @@ class RefundService:
         a cancelled transaction is billed like a committed one (4 write units here), and most captures
         are refunded once, so that would double the cost of most refunds.
         """
-        if self._store.ledger_exists(refund.amazon_capture_id):
+        if self._store.ledger_exists(refund.ledger_id):
             try:
                 return self._create(refund, None), False
             except LedgerNotFound:
@@ -204,7 +218,7 @@ class RefundService:
         """What Amazon says about the capture. Raises _OutcomeUnknown, CaptureNotRefundable, AmazonRefused."""
         try:
             capture = self._amazon.get_capture_details(
-                refund.amazon_capture_id, seller_id=refund.seller_id, deadline=deadline
+                refund.ledger_id, seller_id=refund.seller_id, deadline=deadline
             )
         except AmazonPayError as error:
             self._on_amazon_error("GetCaptureDetails", error)
@@ -224,7 +238,7 @@ class RefundService:
             # balance we cannot know, and the refund is refused rather than guessed.
             raise AmazonRefused(error.code, error.message) from None
         return LedgerSeed(
-            amazon_capture_id=refund.amazon_capture_id,
+            amazon_capture_id=refund.ledger_id,
             seller_id=refund.seller_id,
             currency_code=capture.capture_amount.currency_code,
             captured=capture.capture_amount.amount,
@@ -309,9 +323,12 @@ class RefundService:
             raise RefundNotFound(refund_id)
         return refund
 
-    def get_ledger(self, amazon_capture_id: str) -> CaptureLedger:
+    def get_ledger(self, amazon_capture_id: str, api: PaymentApi = PaymentApi.V1) -> CaptureLedger:
+        """The ledger of a v1 capture, or of a v2 charge (`api` v2: GET /charges/{id})."""
         ledger = (
-            self._store.get_ledger(amazon_capture_id) if is_amazon_capture_id(amazon_capture_id) else None
+            self._store.get_ledger(qualified_id(api, amazon_capture_id))
+            if is_amazon_capture_id(amazon_capture_id)
+            else None
         )
         if ledger is None:
             raise CaptureNotFound(amazon_capture_id)
@@ -348,7 +365,7 @@ def _fingerprint(request: RefundRequest, seller_id: str) -> str:
     return request_fingerprint(
         {
             "refund_id": request.refund_id,
-            "amazon_capture_id": request.amazon_capture_id,
+            "amazon_capture_id": qualified_id(request.api, request.amazon_capture_id),
             "amount": format_amount(request.amount, request.currency_code),
             "currency_code": request.currency_code,
             "seller_refund_note": request.seller_refund_note or None,

@@ -147,7 +147,7 @@ class RetrySteps:
         capture = self._amazon_call(
             "GetCaptureDetails",
             lambda: self._amazon.get_capture_details(
-                refund.amazon_capture_id, seller_id=refund.seller_id, deadline=deadline
+                refund.ledger_id, seller_id=refund.seller_id, deadline=deadline
             ),
         )
         survey = self._amazon_call(
@@ -252,7 +252,9 @@ class RetrySteps:
         refund = self._refund(refund_id)
         current = refund.attempt(attempt)
         if current is not None and current.state not in TERMINAL_ATTEMPT_STATES and current.amazon_refund_id:
-            details = self._refund_details(current.amazon_refund_id, refund.seller_id, deadline)
+            details = self._refund_details(
+                refund.amazon_object(current.amazon_refund_id), refund.seller_id, deadline
+            )
             state = reported_attempt_state(details.refund_status.state)
             if state is not None:
                 observation = AttemptOutcome(

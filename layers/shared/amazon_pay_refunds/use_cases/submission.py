@@ -125,7 +125,7 @@ def submit_attempt(
 
     try:
         details = amazon_pay.refund(
-            refund.amazon_capture_id,
+            refund.ledger_id,
             attempt.refund_reference_id,
             refund.amount,
             refund.currency_code,
@@ -183,7 +183,7 @@ def check_capture_headroom(
     Amazon already made (its answer was lost) is always sent again unchanged: that creates nothing and
     learns what Amazon made. "unknown": Amazon did not answer (try later).
     """
-    capture_id, seller_id = refund.amazon_capture_id, refund.seller_id
+    capture_id, seller_id = refund.ledger_id, refund.seller_id
     try:
         capture = amazon_pay.get_capture_details(capture_id, seller_id=seller_id, deadline=deadline)
         survey = survey_capture(store, amazon_pay, capture, seller_id, deadline=deadline, now=now)

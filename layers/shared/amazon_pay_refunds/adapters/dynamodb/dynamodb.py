@@ -85,7 +85,11 @@ def _backoff(attempt: int) -> None:
 
 
 class RefundStore:
-    """Refunds, capture ledgers and IPN dedupe in the `REFUNDS_TABLE` (keys: docs/DESIGN.md)."""
+    """Refunds, capture ledgers and IPN dedupe in the `REFUNDS_TABLE` (keys: docs/DESIGN.md).
+
+    The ledger methods' `amazon_capture_id` is a ledger id (core/models.qualified_id): a v1 capture id, or
+    `v2:{charge id}` for a v2 charge, kept under `CHARGE#` (items.ledger_key).
+    """
 
     def __init__(
         self, table_name: str, client: DynamoDBClient | None = None, *, max_conflict_retries: int = 10
@@ -128,8 +132,8 @@ class RefundStore:
                 self._raise_refusal(refund, _deserialize(ledger))
             if refusal_if_new is not None:
                 raise refusal_if_new
-            raise LedgerNotFound(refund.amazon_capture_id)
-        raise StoreBusy(f"could not reserve on capture {refund.amazon_capture_id}")
+            raise LedgerNotFound(refund.ledger_id)
+        raise StoreBusy(f"could not reserve on capture {refund.ledger_id}")
 
     def create_refund_without_reservation(self, refund: Refund) -> Refund:
         """Store a new refund whose capture could not be looked up yet (GetCaptureDetails unreachable).
@@ -190,8 +194,8 @@ class RefundStore:
                 self._raise_refusal(refund, _deserialize(ledger))
             if refusal_if_new is not None:
                 raise refusal_if_new
-            raise LedgerNotFound(refund.amazon_capture_id)
-        raise StoreBusy(f"could not reserve on capture {refund.amazon_capture_id}")
+            raise LedgerNotFound(refund.ledger_id)
+        raise StoreBusy(f"could not reserve on capture {refund.ledger_id}")
 
     def _reservation(
         self, refund: Refund, seed: LedgerSeed | None
@@ -234,7 +238,7 @@ class RefundStore:
             condition = "attribute_not_exists(pk) OR (currency_code = :currency AND available >= :amount)"
         operation: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": _serialize(items.ledger_key(refund.amazon_capture_id)),
+            "Key": _serialize(items.ledger_key(refund.ledger_id)),
             "UpdateExpression": update + " ADD refund_ids :refund_ids",
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _serialize(values),
@@ -291,7 +295,7 @@ class RefundStore:
         release: TransactWriteItemTypeDef = {
             "Update": {
                 "TableName": self.table_name,
-                "Key": _serialize(items.ledger_key(after.amazon_capture_id)),
+                "Key": _serialize(items.ledger_key(after.ledger_id)),
                 "UpdateExpression": "SET available = available + :amount, reserved = reserved - :amount",
                 "ConditionExpression": "contains(refund_ids, :refund_id)",
                 "ExpressionAttributeValues": _serialize(
@@ -304,7 +308,7 @@ class RefundStore:
             return stored
         if reasons[0].get("Code") == CONDITION_FAILED or _is_conflict(reasons):
             raise VersionConflict(before.refund_id)
-        raise StoreError(f"ledger of {after.amazon_capture_id} holds no reservation for {after.refund_id}")
+        raise StoreError(f"ledger of {after.ledger_id} holds no reservation for {after.refund_id}")
 
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10

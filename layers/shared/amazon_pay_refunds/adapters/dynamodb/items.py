@@ -22,10 +22,13 @@ from amazon_pay_refunds.core.models import (
     HistoryEntry,
     LateObservation,
     LedgerRefund,
+    PaymentApi,
     Refund,
     RefundStatus,
     format_timestamp,
+    parse_qualified_id,
     parse_timestamp,
+    qualified_id,
 )
 from amazon_pay_refunds.money import quantize
 
@@ -41,8 +44,19 @@ def refund_key(refund_id: str) -> Item:
     return {"pk": f"REFUND#{refund_id}", "sk": REFUND_SK}
 
 
-def ledger_key(amazon_capture_id: str) -> Item:
-    return {"pk": f"CAPTURE#{amazon_capture_id}", "sk": LEDGER_SK}
+def ledger_key(ledger_id: str) -> Item:
+    """`CAPTURE#{capture id}` for a v1 capture, `CHARGE#{charge id}` for a v2 charge (`qualified_id`):
+    a capture and a charge with the same id string never share a ledger."""
+    api, payment_id = parse_qualified_id(ledger_id)
+    prefix = "CHARGE#" if api is PaymentApi.V2 else "CAPTURE#"
+    return {"pk": f"{prefix}{payment_id}", "sk": LEDGER_SK}
+
+
+def ledger_id_of(item: Mapping[str, Any]) -> str:
+    pk = str(item["pk"])
+    if pk.startswith("CHARGE#"):
+        return qualified_id(PaymentApi.V2, pk.removeprefix("CHARGE#"))
+    return pk.removeprefix("CAPTURE#")
 
 
 def ipn_key(notification_reference_id: str) -> Item:
@@ -54,7 +68,7 @@ def is_refund_item(item: Mapping[str, Any]) -> bool:
 
 
 def is_ledger_item(item: Mapping[str, Any]) -> bool:
-    return item.get("sk") == LEDGER_SK and str(item.get("pk", "")).startswith("CAPTURE#")
+    return item.get("sk") == LEDGER_SK and str(item.get("pk", "")).startswith(("CAPTURE#", "CHARGE#"))
 
 
 def _compact(values: Mapping[str, Any]) -> Item:
@@ -89,6 +103,7 @@ def refund_to_item(refund: Refund) -> Item:
                 "updated_at": format_timestamp(refund.updated_at),
                 "fingerprint": refund.request_fingerprint,
                 "reservation_pending": refund.reservation_pending,
+                "api": refund.api.value if refund.api is not PaymentApi.V1 else None,
             }
         )
     )
@@ -118,6 +133,7 @@ def refund_from_item(item: Mapping[str, Any]) -> Refund:
         late_observations=tuple(_late_from_item(o) for o in item.get("late", ())),
         version=int(item["version"]),
         reservation_pending=bool(item.get("reservation_pending", False)),
+        api=PaymentApi(item.get("api", PaymentApi.V1.value)),
     )
 
 
@@ -261,7 +277,7 @@ def ledger_from_item(item: Mapping[str, Any], refunds: Mapping[str, Refund]) -> 
             lines.append(LedgerRefund(refund_id, refund.amount, refund.status, reservation_state(refund)))
     lines.sort(key=lambda line: (refunds[line.refund_id].created_at, line.refund_id))
     return CaptureLedger(
-        amazon_capture_id=str(item["pk"]).removeprefix("CAPTURE#"),
+        amazon_capture_id=ledger_id_of(item),
         seller_id=str(item["seller_id"]),
         currency_code=currency,
         captured=quantize(Decimal(item["captured"]), currency),

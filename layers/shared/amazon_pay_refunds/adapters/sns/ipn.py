@@ -42,6 +42,13 @@ class AmazonPayNotification:
     version: str | None = None
     timestamp: str | None = None
     is_sample: bool = False
+    # Amazon Pay API v2 (`NotificationVersion` V2): which object changed; the message carries no state.
+    object_type: str | None = None
+    object_id: str | None = None
+
+    @property
+    def is_v2(self) -> bool:
+        return self.version == V2_NOTIFICATION_VERSION
 
 
 def _text(document: dict[str, Any], name: str, *, required: bool) -> str | None:
@@ -63,11 +70,35 @@ def _is_sample(value: object) -> bool:
     raise MalformedNotification(Reason.FIELD_INVALID, "Message.IsSample is not a boolean")
 
 
+V2_NOTIFICATION_VERSION = "V2"
+
+
+def _v2_notification(document: dict[str, Any]) -> AmazonPayNotification:
+    """An API v2 IPN: `MerchantID`, `ObjectType`, `ObjectId`, `NotificationId`, `NotificationType`."""
+    notification_id = _text(document, "NotificationId", required=True)
+    seller_id = _text(document, "MerchantID", required=True)
+    object_type = _text(document, "ObjectType", required=True)
+    object_id = _text(document, "ObjectId", required=True)
+    assert notification_id is not None and seller_id is not None
+    return AmazonPayNotification(
+        notification_reference_id=notification_id,
+        notification_type=_text(document, "NotificationType", required=False) or "STATE_CHANGE",
+        seller_id=seller_id,
+        notification_data="",
+        version=V2_NOTIFICATION_VERSION,
+        object_type=object_type,
+        object_id=object_id,
+    )
+
+
 def parse_notification(message: str) -> AmazonPayNotification:
-    """Parse the Amazon Pay JSON carried in an SNS `Message`; raises MalformedNotification."""
+    """Parse the Amazon Pay JSON carried in an SNS `Message` (v1, or API v2 with `NotificationVersion`
+    V2); raises MalformedNotification."""
     document = load_json_object(
         message, not_json=Reason.NOTIFICATION_NOT_JSON, not_object=Reason.NOTIFICATION_NOT_OBJECT
     )
+    if document.get("NotificationVersion") == V2_NOTIFICATION_VERSION:
+        return _v2_notification(document)
     reference_id = _text(document, "NotificationReferenceId", required=True)
     notification_type = _text(document, "NotificationType", required=True)
     seller_id = _text(document, "SellerId", required=True)

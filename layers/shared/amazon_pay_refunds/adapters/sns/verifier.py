@@ -166,7 +166,7 @@ def verify_ipn(
     """Everything the IPN endpoint needs before acting: signature, topic, seller, safe NotificationData."""
     message = verifier.verify(body, headers=headers)
     notification = binding.check(message)
-    if notification is not None:
+    if notification is not None and not notification.is_v2:  # a v2 message is JSON only, no XML
         notification_xml(notification.notification_data)
     return VerifiedIpn(message, notification)
 

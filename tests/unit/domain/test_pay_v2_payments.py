@@ -1,0 +1,95 @@
+"""v1 captures and v2 charges side by side: qualified ids, separate ledgers, the stored API, and the v2
+refunds the ledger cannot explain (issue 14)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from amazon_pay_refunds.adapters.dynamodb import items
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, Price
+from amazon_pay_refunds.core.classification import UNTYPED_REFUND_TYPE
+from amazon_pay_refunds.core.models import (
+    ExternalRefund,
+    PaymentApi,
+    RefundStatus,
+    parse_qualified_id,
+    qualified_id,
+)
+from amazon_pay_refunds.ports import KnownRefunds
+from amazon_pay_refunds.use_cases.capture_refunds import untracked_v2_refunds
+from tests.support.domain import new_refund
+from tests.support.doubles import CAPTURE_ID, NOW, capture_details
+
+SAME_ID = CAPTURE_ID  # v1 capture ids and v2 charge ids share one format
+
+
+def test_a_capture_and_a_charge_with_the_same_id_have_different_ledger_keys() -> None:
+    v1 = items.ledger_key(qualified_id(PaymentApi.V1, SAME_ID))
+    v2 = items.ledger_key(qualified_id(PaymentApi.V2, SAME_ID))
+    assert v1 == {"pk": f"CAPTURE#{SAME_ID}", "sk": "LEDGER"}
+    assert v2 == {"pk": f"CHARGE#{SAME_ID}", "sk": "LEDGER"}
+    assert items.ledger_id_of(v2) == f"v2:{SAME_ID}" and items.ledger_id_of(v1) == SAME_ID
+    assert items.is_ledger_item(v2) and items.is_ledger_item(v1)
+
+
+def test_qualified_ids_round_trip() -> None:
+    for api in PaymentApi:
+        assert parse_qualified_id(qualified_id(api, SAME_ID)) == (api, SAME_ID)
+
+
+def test_a_v2_refund_keeps_its_api_through_the_store_and_names_its_charge() -> None:
+    refund = replace(new_refund(), api=PaymentApi.V2)
+    item = items.refund_to_item(refund)
+    assert items.refund_from_item(item).api is PaymentApi.V2
+    assert refund.ledger_id == f"v2:{refund.amazon_capture_id}"
+    resource = refund.to_resource()
+    assert resource["amazon_charge_id"] == refund.amazon_capture_id and "amazon_capture_id" not in resource
+
+
+def test_a_v1_refund_is_stored_and_shown_as_before() -> None:
+    refund = new_refund()
+    assert "api" not in items.refund_to_item(refund)
+    assert items.refund_from_item(items.refund_to_item(refund)).api is PaymentApi.V1
+    assert refund.to_resource()["amazon_capture_id"] == refund.amazon_capture_id
+
+
+def charge(refunded: str) -> CaptureDetails:
+    details = capture_details("100.00")
+    return replace(
+        details,
+        amazon_capture_id=qualified_id(PaymentApi.V2, SAME_ID),
+        refunded_amount=Price(Decimal(refunded), "USD"),
+    )
+
+
+def test_a_v2_charges_refunded_amount_at_opening_is_external_and_untyped() -> None:
+    found = untracked_v2_refunds(charge("30.00"), None)
+    assert found is not None
+    assert (found.amount, found.refund_type, found.state) == (
+        Decimal("30.00"),
+        UNTYPED_REFUND_TYPE,
+        "Completed",
+    )
+    assert found.amazon_refund_id == "v2-refunded-30.00"
+    assert untracked_v2_refunds(charge("0.00"), None) is None
+
+
+def test_only_what_our_completed_refunds_and_recorded_externals_do_not_explain_is_new() -> None:
+    ours = replace(new_refund("r1", "10.00"), api=PaymentApi.V2, status=RefundStatus.COMPLETED)
+    pending = replace(new_refund("r2", "5.00"), api=PaymentApi.V2, status=RefundStatus.PENDING)
+    known = KnownRefunds(
+        refunds={"r1": ours, "r2": pending},
+        externals=(
+            ExternalRefund("v2-refunded-20.00", Decimal("10.00"), UNTYPED_REFUND_TYPE, NOW, "Completed"),
+        ),
+        available=Decimal("75.00"),
+    )
+    assert untracked_v2_refunds(charge("20.00"), known) is None
+    later = untracked_v2_refunds(charge("32.00"), known)
+    assert later is not None and later.amount == Decimal("12.00")
+
+
+def test_a_v1_capture_is_never_counted_from_its_refunded_amount() -> None:
+    v1 = replace(capture_details("100.00"), refunded_amount=Price(Decimal("30.00"), "USD"))
+    assert untracked_v2_refunds(v1, None) is None
