@@ -1,6 +1,6 @@
 """AWS cost per refund on the local stack, counted where the calls are made.
 
-The whole service runs in this process (refunds_local.LocalStack: moto over the AWS wire protocol, the API
+The whole service runs in this process (refunds_local.EmbeddedStack: moto over the AWS wire protocol, the API
 Gateway emulation, the stream pump feeding the EventPublisher, the simulator posting SNS-signed IPNs to
 /ipn). Every function's handler is wrapped (invocations, durations, "which function is running" per
 thread), and so are botocore's `BaseClient._make_api_call` (every AWS call a handler makes: DynamoDB
@@ -308,7 +308,7 @@ def api_functions() -> set[str]:
 
 @contextmanager
 def metered_stack(meter: Meter) -> Iterator[Any]:
-    from refunds_local.stack import LocalStack
+    from refunds_local.stack import EmbeddedStack
     from refunds_local.template import function_specs
     from refunds_local.template import load_template as load_local_template
 
@@ -319,7 +319,7 @@ def metered_stack(meter: Meter) -> Iterator[Any]:
     }
     meter.install()
     try:
-        with LocalStack(
+        with EmbeddedStack(
             port=0, sim_port=0, throttling=False, settle_seconds=3600, handler_overrides=overrides, pump=False
         ) as stack:
             meter.probe = stack.client("dynamodb")

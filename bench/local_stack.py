@@ -174,7 +174,7 @@ def load(
 
 def measure(mode: str, case: str, requests_total: int, idle_seconds: float) -> dict[str, Any]:
     """One case on a stack of its own, in this process (the bench runs each in a fresh process)."""
-    from refunds_local.stack import LocalStack
+    from refunds_local.stack import EmbeddedStack
 
     limit = dict(MODES)[mode]
     settings: dict[str, Any] = {} if limit is None else {"max_environments": limit}
@@ -182,7 +182,7 @@ def measure(mode: str, case: str, requests_total: int, idle_seconds: float) -> d
     figures: dict[str, Any] = {}
     with (
         _quiet(),
-        LocalStack(port=0, sim_port=0, throttling=throttled, settle_seconds=3600, **settings) as stack,
+        EmbeddedStack(port=0, sim_port=0, throttling=throttled, settle_seconds=3600, **settings) as stack,
     ):
         if case == "idle":
             figures["cpu"] = idle_cpu_percent(idle_seconds)

@@ -49,7 +49,7 @@ def _iam_refusals_fail_the_test(request: pytest.FixtureRequest) -> Iterator[None
         yield
         return
     enforcer = request.getfixturevalue(names[0])
-    if hasattr(enforcer, "assert_no_iam_refusals"):  # a LocalStack
+    if hasattr(enforcer, "assert_no_iam_refusals"):  # a EmbeddedStack
         enforcer.iam_refusals()  # an earlier test's are its own
         yield
         enforcer.assert_no_iam_refusals()

@@ -1,4 +1,4 @@
-"""End to end over real HTTP: one LocalStack per test module (the real handlers, moto, the simulator).
+"""End to end over real HTTP: one EmbeddedStack per test module (the real handlers, moto, the simulator).
 
 The stream is pumped into the EventPublisher when a test reads `stack.events()`. The simulator's request
 quotas are off, and refunds do not settle on their own: a test settles them when it wants Amazon's
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from refunds_local.clients import SimulatorControl, Storefront, operator_of, storefront_of
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 from refunds_local.template import TEMPLATE_PATH
 
 _NUMBERS = itertools.count(1)
@@ -24,27 +24,27 @@ TEMPLATE = os.environ.get("REFUNDS_E2E_TEMPLATE", str(TEMPLATE_PATH))
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(
         port=0, sim_port=0, throttling=False, settle_seconds=3600, pump=False, template_path=TEMPLATE
     ) as running:
         yield running
 
 
 @pytest.fixture(name="storefront")
-def storefront_fixture(stack: LocalStack) -> Storefront:
+def storefront_fixture(stack: EmbeddedStack) -> Storefront:
     """The storefront backend: the API key and its IAM user's SigV4 signature (StorefrontPolicy)."""
     return storefront_of(stack)
 
 
 @pytest.fixture(name="operator")
-def operator_fixture(stack: LocalStack) -> Storefront:
+def operator_fixture(stack: EmbeddedStack) -> Storefront:
     """An operator: its IAM user's SigV4 signature (OperatorPolicy)."""
     return operator_of(stack)
 
 
 @pytest.fixture
-def simulator(stack: LocalStack) -> SimulatorControl:
+def simulator(stack: EmbeddedStack) -> SimulatorControl:
     return SimulatorControl(stack.sim_url)
 
 

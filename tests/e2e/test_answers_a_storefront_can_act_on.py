@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from refunds_local.clients import Storefront
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import refund_body
 
@@ -190,7 +190,7 @@ def test_a_duplicate_key_inside_metadata_is_refused_too(storefront: Storefront, 
     assert storefront.get_refund(refund_id).status == 404
 
 
-def test_the_resolve_route_refuses_hostile_bodies_too(stack: LocalStack, operator: Storefront) -> None:
+def test_the_resolve_route_refuses_hostile_bodies_too(stack: EmbeddedStack, operator: Storefront) -> None:
     answer = operator.request(
         "POST",
         "/refunds/ord-9999-r1/resolve",

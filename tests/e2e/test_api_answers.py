@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from refunds_local.clients import SimulatorControl, Storefront
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import new_refund_id, refund_body
 
@@ -111,7 +111,7 @@ def test_another_currency_than_the_captures_is_422_currency_mismatch(
 
 
 def test_amazons_permanent_refusal_is_422_with_its_code_and_the_refund_failed(
-    stack: LocalStack, storefront: Storefront, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, capture: Capture
 ) -> None:
     capture_id = capture("30.00")
     body = refund_body(
@@ -165,7 +165,7 @@ def test_yen_without_decimals_is_accepted(storefront: Storefront, capture: Captu
     ("method", "path"), [("POST", "/refunds"), ("GET", "/refunds/ord-1-r1"), ("GET", "/captures/S01-1-1-C1")]
 )
 def test_without_the_api_key_or_with_a_wrong_one_is_403_in_the_apis_error_shape(
-    stack: LocalStack, key: str | None, method: str, path: str
+    stack: EmbeddedStack, key: str | None, method: str, path: str
 ) -> None:
     """Signed by the storefront (IAM authorization passes), but the usage plan's key is missing or wrong."""
     signer = stack.callers["storefront"].credentials
@@ -210,7 +210,7 @@ def test_resolving_a_refund_that_is_not_manual_action_required_is_409(
 
 
 def test_an_amazon_rejected_refund_needs_manual_action_and_can_be_resolved(
-    stack: LocalStack, storefront: Storefront, operator: Storefront, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, operator: Storefront, capture: Capture
 ) -> None:
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
     body = refund_body(capture(), "10.00", seller_refund_note=note)
@@ -230,7 +230,7 @@ def test_an_amazon_rejected_refund_needs_manual_action_and_can_be_resolved(
 
 
 def test_amazon_unreachable_still_accepts_the_refund_as_requested(
-    stack: LocalStack, storefront: Storefront, capture: Capture, simulator: SimulatorControl
+    stack: EmbeddedStack, storefront: Storefront, capture: Capture, simulator: SimulatorControl
 ) -> None:
     capture_id = capture("40.00")
     body = refund_body(capture_id, "10.00")
@@ -246,7 +246,7 @@ def test_amazon_unreachable_still_accepts_the_refund_as_requested(
 
 
 def test_a_refund_completes_through_amazons_signed_ipn_and_each_transition_is_published(
-    stack: LocalStack, storefront: Storefront, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, capture: Capture
 ) -> None:
     capture_id = capture("60.00")
     body = refund_body(capture_id, "60.00")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from refunds_local.clients import Answer, SimulatorControl, storefront_of
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import TEMPLATE, refund_body
 
@@ -26,15 +26,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[EmbeddedStack]:
     """The simulator's default throttling on; the template's own function timeouts."""
-    with LocalStack(
+    with EmbeddedStack(
         port=0, sim_port=0, throttling=True, settle_seconds=3600, pump=False, template_path=TEMPLATE
     ) as running:
         yield running
 
 
-def post_all(stack: LocalStack, bodies: list[dict[str, Any]]) -> list[Answer]:
+def post_all(stack: EmbeddedStack, bodies: list[dict[str, Any]]) -> list[Answer]:
     """All at once, each on its own connection (a storefront's many web workers)."""
 
     def post(body: dict[str, Any]) -> Answer:
@@ -44,7 +44,7 @@ def post_all(stack: LocalStack, bodies: list[dict[str, Any]]) -> list[Answer]:
         return list(pool.map(post, bodies))
 
 
-def assert_ledger_exact(stack: LocalStack, capture_id: str, accepted: dict[str, Decimal]) -> None:
+def assert_ledger_exact(stack: EmbeddedStack, capture_id: str, accepted: dict[str, Decimal]) -> None:
     """The capture's ledger reserves exactly the accepted refunds it holds, never more than was captured;
     an accepted refund it does not hold is `Requested` with its reservation pending (Amazon's
     GetCaptureDetails was throttled: the reconciler reserves it later, or fails it) and nothing of it was
@@ -65,7 +65,7 @@ def assert_ledger_exact(stack: LocalStack, capture_id: str, accepted: dict[str, 
 
 
 def test_twenty_requests_of_4_on_one_50_capture_answer_without_5xx_and_accept_at_most_50(
-    stack: LocalStack,
+    stack: EmbeddedStack,
 ) -> None:
     capture_id = SimulatorControl(stack.sim_url).create_capture("50.00", "USD")
     bodies = [refund_body(capture_id, "4.00") for _ in range(20)]
@@ -83,7 +83,7 @@ def test_twenty_requests_of_4_on_one_50_capture_answer_without_5xx_and_accept_at
 
 
 def test_fifty_mixed_requests_with_replays_answer_202_200_or_422_and_every_ledger_is_exact(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: EmbeddedStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     simulator = SimulatorControl(stack.sim_url)
     captured = {

@@ -19,7 +19,7 @@ from amazon_pay_refunds import runtime
 from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
 from refunds_local.clients import SimulatorControl, Storefront
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 from refunds_local.template import TEMPLATE_PATH
 
 from .conftest import refund_body
@@ -70,7 +70,7 @@ def test_without_batch_get_item_the_capture_ledger_test_fails_naming_the_refused
     assert "1 failed" in output or "1 error" in output, output[-3000:]
 
 
-def test_a_refused_call_answers_access_denied_to_the_function(stack: LocalStack) -> None:
+def test_a_refused_call_answers_access_denied_to_the_function(stack: EmbeddedStack) -> None:
     """What the code sees: AWS's AccessDeniedException, naming the role session, action and resource."""
     caught: list[str] = []
 
@@ -102,7 +102,7 @@ def test_a_refused_call_answers_access_denied_to_the_function(stack: LocalStack)
 
 
 def test_the_reconciler_finishes_refunds_with_its_own_role(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
 ) -> None:
     """ReconcilerFunction's AWS calls, as its handler makes them, ten minutes later (its clock shifted):
     a Requested refund (Amazon was unreachable) is submitted, a Pending one whose IPN was lost is polled."""

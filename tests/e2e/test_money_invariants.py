@@ -14,7 +14,7 @@ from amazon_pay_refunds.adapters.mws.client import deadline_in
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.use_cases.submission import FaultPoint
 from refunds_local.clients import Answer, SimulatorControl, Storefront, storefront_of
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import refund_body
 
@@ -23,7 +23,7 @@ Capture = Callable[..., str]
 
 
 def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
-    stack: LocalStack, capture: Capture
+    stack: EmbeddedStack, capture: Capture
 ) -> None:
     """Every request gets a definite answer and the ledger stays whole: the 20 requests run at once, each in
     an execution environment of its own, against the one table (the reservation's atomicity)."""
@@ -57,7 +57,7 @@ def test_parallel_requests_on_one_capture_never_refund_more_than_was_captured(
 
 
 @pytest.fixture
-def crash_at(stack: LocalStack) -> Iterator[Callable[[FaultPoint], None]]:
+def crash_at(stack: EmbeddedStack) -> Iterator[Callable[[FaultPoint], None]]:
     """Make the deployed RefundApi handler's service crash at a named point (its fault hook), in the
     function's environments (crashing_refund_api.py)."""
     function = stack.function("RefundApiFunction")
@@ -71,7 +71,7 @@ def crash_at(stack: LocalStack) -> Iterator[Callable[[FaultPoint], None]]:
 
 @pytest.mark.parametrize("point", ["after_reservation", "after_amazon_answer"])
 def test_a_crash_mid_request_leaves_a_requested_refund_that_the_reconciler_finishes_once(
-    stack: LocalStack,
+    stack: EmbeddedStack,
     storefront: Storefront,
     simulator: SimulatorControl,
     capture: Capture,

@@ -15,14 +15,16 @@ import requests
 from amazon_pay_refunds.composition import lambda_services
 from amazon_pay_refunds.deadlines import deadline_in
 from refunds_local.clients import SimulatorControl, Storefront
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import new_refund_id
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-def create_charge(stack: LocalStack, amount: str, currency_code: str = "USD", state: str = "Captured") -> str:
+def create_charge(
+    stack: EmbeddedStack, amount: str, currency_code: str = "USD", state: str = "Captured"
+) -> str:
     answer = requests.post(
         f"{stack.sim_url}/simulator/charges",
         json={"amount": amount, "currency_code": currency_code, "state": state},
@@ -32,12 +34,12 @@ def create_charge(stack: LocalStack, amount: str, currency_code: str = "USD", st
     return str(answer.json()["amazon_charge_id"])
 
 
-def charge_at_amazon(stack: LocalStack, charge_id: str) -> dict[str, Any]:
+def charge_at_amazon(stack: EmbeddedStack, charge_id: str) -> dict[str, Any]:
     view: dict[str, Any] = requests.get(f"{stack.sim_url}/simulator/charges/{charge_id}", timeout=30).json()
     return view
 
 
-def v2_calls(stack: LocalStack) -> list[dict[str, Any]]:
+def v2_calls(stack: EmbeddedStack) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = requests.get(f"{stack.sim_url}/simulator/v2/calls", timeout=30).json()[
         "calls"
     ]
@@ -55,7 +57,7 @@ def v2_body(charge_id: str, amount: str = "12.50", **extra: Any) -> dict[str, An
 
 
 def test_a_v2_refund_goes_to_completed_through_a_signed_v2_ipn_and_get_refund(
-    stack: LocalStack, storefront: Storefront
+    stack: EmbeddedStack, storefront: Storefront
 ) -> None:
     charge_id = create_charge(stack, "100.00")
     body = v2_body(charge_id, "12.50")
@@ -91,7 +93,7 @@ def test_a_v2_refund_goes_to_completed_through_a_signed_v2_ipn_and_get_refund(
 
 
 def test_a_repeated_v2_request_replays_and_creates_no_second_refund(
-    stack: LocalStack, storefront: Storefront
+    stack: EmbeddedStack, storefront: Storefront
 ) -> None:
     charge_id = create_charge(stack, "50.00")
     body = v2_body(charge_id, "5.00")
@@ -100,7 +102,9 @@ def test_a_repeated_v2_request_replays_and_creates_no_second_refund(
     assert len(charge_at_amazon(stack, charge_id)["refunds"]) == 1
 
 
-def test_a_v2_over_refund_is_refused_and_nothing_is_sent(stack: LocalStack, storefront: Storefront) -> None:
+def test_a_v2_over_refund_is_refused_and_nothing_is_sent(
+    stack: EmbeddedStack, storefront: Storefront
+) -> None:
     charge_id = create_charge(stack, "20.00")
     first = storefront.post_refund(v2_body(charge_id, "15.00"))
     assert first.status == 202, first.body
@@ -110,7 +114,7 @@ def test_a_v2_over_refund_is_refused_and_nothing_is_sent(stack: LocalStack, stor
 
 
 def test_a_charge_refunded_by_others_before_opens_its_ledger_with_that_amount_as_external(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl
 ) -> None:
     charge_id = create_charge(stack, "30.00")
     requests.post(
@@ -123,7 +127,9 @@ def test_a_charge_refunded_by_others_before_opens_its_ledger_with_that_amount_as
     assert [(e["refund_type"], e["amount"]) for e in ledger["external_refunds"]] == [("Untyped", "25.00")]
 
 
-def test_an_amazon_rejected_v2_refund_needs_manual_action(stack: LocalStack, storefront: Storefront) -> None:
+def test_an_amazon_rejected_v2_refund_needs_manual_action(
+    stack: EmbeddedStack, storefront: Storefront
+) -> None:
     charge_id = create_charge(stack, "40.00")
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
     body = v2_body(charge_id, "10.00", seller_refund_note=note)
@@ -157,14 +163,14 @@ def test_both_or_neither_id_is_a_validation_error_and_stores_nothing(
     assert storefront.get_refund(body["refund_id"]).status == 404
 
 
-def test_a_charge_in_another_currency_is_refused(stack: LocalStack, storefront: Storefront) -> None:
+def test_a_charge_in_another_currency_is_refused(stack: EmbeddedStack, storefront: Storefront) -> None:
     charge_id = create_charge(stack, "40.00", "EUR")
     answer = storefront.post_refund(v2_body(charge_id, "10.00"))
     assert (answer.status, answer.error_code) == (422, "CurrencyMismatch"), answer.body
 
 
 def test_amazons_transaction_amount_exceeded_fails_the_refund_with_422_not_500(
-    stack: LocalStack, storefront: Storefront
+    stack: EmbeddedStack, storefront: Storefront
 ) -> None:
     """Another refund Amazon has not settled yet is not in Get Charge's refundedAmount, so the ledger lets
     ours through and Amazon's own cap refuses it: the refund is Failed, its reservation released."""
@@ -183,7 +189,7 @@ def test_amazons_transaction_amount_exceeded_fails_the_refund_with_422_not_500(
 
 
 def test_the_reconciler_submits_and_polls_v2_refunds_through_the_same_port(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl
 ) -> None:
     """A v2 refund Amazon could not be asked about (Create Refund 503) is submitted later with the same
     idempotency key; one whose IPN was lost is read with Get Refund; both by ReconcilerFunction's role."""

@@ -20,7 +20,7 @@ from amazon_pay.client import AmazonPayClient
 
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID
 from refunds_local.clients import SimulatorControl, Storefront
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import refund_body
 
@@ -36,7 +36,7 @@ def _no_sdk_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(payment_request.time, "sleep", lambda seconds: None)
 
 
-def sellers_other_system(stack: LocalStack) -> AmazonPayClient:
+def sellers_other_system(stack: EmbeddedStack) -> AmazonPayClient:
     """The seller's ERP: Amazon's official SDK with the seller's own keys, pointed at the simulator."""
     client = AmazonPayClient(
         mws_access_key=DEFAULT_ACCESS_KEY,
@@ -54,7 +54,7 @@ def sellers_other_system(stack: LocalStack) -> AmazonPayClient:
 
 
 def amazon_external_refund(
-    stack: LocalStack, capture_id: str, amount: str, refund_type: str, state: str = "Completed"
+    stack: EmbeddedStack, capture_id: str, amount: str, refund_type: str, state: str = "Completed"
 ) -> dict[str, Any]:
     response = requests.post(
         f"{stack.sim_url}/simulator/captures/{capture_id}/external-refund",
@@ -76,7 +76,7 @@ def refund_calls(simulator: SimulatorControl, capture_id: str) -> list[dict[str,
 
 
 def test_a_refund_of_the_sellers_other_system_named_like_ours_is_external(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
 ) -> None:
     capture_id = capture("30.00")
     ours = refund_body(capture_id, "10.00")
@@ -105,7 +105,7 @@ def test_a_refund_of_the_sellers_other_system_named_like_ours_is_external(
 
 
 def test_a_refund_of_the_sellers_other_system_whose_ipn_was_lost_is_counted_before_the_next_refund(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
 ) -> None:
     capture_id = capture("30.00")
     ours = refund_body(capture_id, "10.00")
@@ -129,7 +129,7 @@ def test_a_refund_of_the_sellers_other_system_whose_ipn_was_lost_is_counted_befo
 
 
 def test_refunds_already_on_the_capture_when_the_ledger_opens_are_read_pending_ones_included(
-    stack: LocalStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl, capture: Capture
 ) -> None:
     capture_id = capture("100.00")
     amazon_external_refund(stack, capture_id, "50.00", "AmazonA-ZRefund", state="Pending")

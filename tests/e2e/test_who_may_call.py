@@ -14,7 +14,7 @@ from botocore.credentials import Credentials
 
 from refunds_local.clients import Storefront
 from refunds_local.sigv4 import sign
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .conftest import refund_body
 
@@ -38,18 +38,18 @@ def error(answer: requests.Response) -> tuple[int, str, str]:
     return answer.status_code, body["code"], body["message"]
 
 
-def signed_post(stack: LocalStack, path: str, body: bytes, credentials: Credentials) -> dict[str, str]:
+def signed_post(stack: EmbeddedStack, path: str, body: bytes, credentials: Credentials) -> dict[str, str]:
     headers = {"x-api-key": stack.api_key, "Content-Type": "application/json"}
     return sign("POST", f"{stack.api_url}{path}", headers, body, credentials, stack.region)
 
 
-def test_the_stack_runs_with_the_templates_default_iam_authorization(stack: LocalStack) -> None:
+def test_the_stack_runs_with_the_templates_default_iam_authorization(stack: EmbeddedStack) -> None:
     assert stack.storefront_authorization == "AWS_IAM"
 
 
 @pytest.mark.parametrize(("method", "path"), [*STOREFRONT_ROUTES, ("POST", "/refunds/ord-1-r1/resolve")])
 def test_an_unsigned_request_is_refused_even_with_the_api_key(
-    stack: LocalStack, method: str, path: str
+    stack: EmbeddedStack, method: str, path: str
 ) -> None:
     answer = requests.request(
         method, f"{stack.api_url}{path}", headers={"x-api-key": stack.api_key}, json={}, timeout=10
@@ -58,7 +58,9 @@ def test_an_unsigned_request_is_refused_even_with_the_api_key(
     assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
 
 
-def test_a_request_signed_with_the_wrong_secret_key_is_refused(stack: LocalStack, capture: Capture) -> None:
+def test_a_request_signed_with_the_wrong_secret_key_is_refused(
+    stack: EmbeddedStack, capture: Capture
+) -> None:
     storefront = stack.callers["storefront"]
     wrong = Credentials(storefront.access_key_id, "x" * 40)
     body = json.dumps(refund_body(capture())).encode()
@@ -70,7 +72,7 @@ def test_a_request_signed_with_the_wrong_secret_key_is_refused(stack: LocalStack
 
 
 def test_a_body_changed_after_signing_is_refused_and_nothing_is_stored(
-    stack: LocalStack, capture: Capture
+    stack: EmbeddedStack, capture: Capture
 ) -> None:
     body = refund_body(capture(), "10.00")
     signed = json.dumps(body).encode()
@@ -86,7 +88,7 @@ def test_a_body_changed_after_signing_is_refused_and_nothing_is_stored(
     )
 
 
-def test_an_unknown_access_key_is_refused(stack: LocalStack) -> None:
+def test_an_unknown_access_key_is_refused(stack: EmbeddedStack) -> None:
     stranger = Credentials("AKIAUNKNOWNLOCALKEY1", "s" * 40)
     answer = Storefront(stack.api_url, stack.api_key, credentials=stranger).get_refund("ord-1-r1")
     assert (answer.status, answer.error_code) == (403, "INVALID_SIGNATURE")
@@ -94,7 +96,7 @@ def test_an_unknown_access_key_is_refused(stack: LocalStack) -> None:
 
 
 @pytest.fixture
-def clock_ahead(stack: LocalStack) -> Iterator[Callable[[timedelta], None]]:
+def clock_ahead(stack: EmbeddedStack) -> Iterator[Callable[[timedelta], None]]:
     """Move the gateway's clock: a signature made now is then `offset` old (or young) when checked."""
     authorizer = stack.gateway.authorizer
     assert authorizer is not None
@@ -108,7 +110,7 @@ def clock_ahead(stack: LocalStack) -> Iterator[Callable[[timedelta], None]]:
 
 
 def test_a_signature_more_than_five_minutes_old_is_refused(
-    stack: LocalStack, clock_ahead: Callable[[timedelta], None]
+    stack: EmbeddedStack, clock_ahead: Callable[[timedelta], None]
 ) -> None:
     clock_ahead(timedelta(minutes=6))
     storefront = Storefront(stack.api_url, stack.api_key, credentials=stack.callers["storefront"].credentials)
@@ -120,7 +122,7 @@ def test_a_signature_more_than_five_minutes_old_is_refused(
 
 
 def test_a_signature_dated_in_the_future_is_refused_too(
-    stack: LocalStack, clock_ahead: Callable[[timedelta], None]
+    stack: EmbeddedStack, clock_ahead: Callable[[timedelta], None]
 ) -> None:
     clock_ahead(timedelta(minutes=-6))
     storefront = Storefront(stack.api_url, stack.api_key, credentials=stack.callers["storefront"].credentials)
@@ -130,7 +132,7 @@ def test_a_signature_dated_in_the_future_is_refused_too(
 
 
 def test_a_signature_within_five_minutes_passes(
-    stack: LocalStack, storefront: Storefront, clock_ahead: Callable[[timedelta], None]
+    stack: EmbeddedStack, storefront: Storefront, clock_ahead: Callable[[timedelta], None]
 ) -> None:
     clock_ahead(timedelta(minutes=4))
     answer = storefront.get_refund("ord-unknown-r1")
@@ -138,7 +140,7 @@ def test_a_signature_within_five_minutes_passes(
 
 
 def test_the_storefronts_credentials_never_resolve_a_refund(
-    stack: LocalStack, storefront: Storefront, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, capture: Capture
 ) -> None:
     body = refund_body(capture())
     assert storefront.post_refund(body).status == 202
@@ -157,7 +159,7 @@ def test_the_storefronts_credentials_never_resolve_a_refund(
 
 @pytest.mark.parametrize(("method", "path"), STOREFRONT_ROUTES)
 def test_an_operators_credentials_do_not_reach_the_storefront_routes(
-    stack: LocalStack, method: str, path: str
+    stack: EmbeddedStack, method: str, path: str
 ) -> None:
     operator = Storefront(stack.api_url, stack.api_key, credentials=stack.callers["operator"].credentials)
     answer = operator.request(method, path, json={"refund_id": "r"})
@@ -168,14 +170,14 @@ def test_an_operators_credentials_do_not_reach_the_storefront_routes(
     )
 
 
-def test_ipn_needs_no_signature(stack: LocalStack) -> None:
+def test_ipn_needs_no_signature(stack: EmbeddedStack) -> None:
     """SNS cannot sign with SigV4: /ipn reaches its function, which refuses what SNS did not sign."""
     answer = requests.post(f"{stack.api_url}/ipn", data=b"{}", timeout=10)
     assert answer.status_code == 400
 
 
 def test_the_history_records_who_requested_and_who_resolved(
-    stack: LocalStack, storefront: Storefront, operator: Storefront, capture: Capture
+    stack: EmbeddedStack, storefront: Storefront, operator: Storefront, capture: Capture
 ) -> None:
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
     body = refund_body(capture(), "10.00", seller_refund_note=note)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from refunds_local.stack import LocalStack, local_stack_id
+from refunds_local.stack import EmbeddedStack, local_stack_id
 from refunds_local.template import load_template, resources, substitute
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_no_parameter_names_the_secret_and_the_functions_get_its_arn(template: d
 
 
 def test_the_local_stack_names_its_secret_as_the_template_does(template: dict[str, Any]) -> None:
-    stack = LocalStack(port=0, sim_port=0, stack_name="refunds-local-two")
+    stack = EmbeddedStack(port=0, sim_port=0, stack_name="refunds-local-two")
     stack_id = local_stack_id("refunds-local-two", stack.region)
     expected = substitute(
         resources(template, "AWS::SecretsManager::Secret")["CredentialsSecret"]["Properties"]["Name"],

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .environments import DEFAULT_MAX_ENVIRONMENTS
-from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+from .stack import DEFAULT_API_KEY, DEFAULT_PORT, DEFAULT_SIM_PORT, EmbeddedStack
 from .state_file import remove_state, state_of, write_state
 
 
@@ -55,7 +55,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def banner(stack: LocalStack) -> str:
+def banner(stack: EmbeddedStack) -> str:
     api, sim = stack.api_url, stack.sim_url
     iam = stack.storefront_authorization == "AWS_IAM"
     storefront, operator = stack.callers["storefront"], stack.callers["operator"]
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     mode = {"StorefrontAuthorization": "API_KEY" if args.api_key else "AWS_IAM"}
-    stack = LocalStack(
+    stack = EmbeddedStack(
         port=args.port,
         sim_port=args.sim_port,
         api_key=args.api_key or DEFAULT_API_KEY,

@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from .sigv4 import sign
 
 if TYPE_CHECKING:
-    from .stack import LocalStack
+    from .stack import EmbeddedStack
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class Storefront:
             time.sleep(interval)
 
 
-def storefront_of(stack: LocalStack, *, timeout: float = 30.0) -> Storefront:
+def storefront_of(stack: EmbeddedStack, *, timeout: float = 30.0) -> Storefront:
     """The local stack's storefront: its API key, and its IAM user's signature (StorefrontPolicy)."""
     caller = stack.callers["storefront"]
     return Storefront(
@@ -113,7 +113,7 @@ def storefront_of(stack: LocalStack, *, timeout: float = 30.0) -> Storefront:
     )
 
 
-def operator_of(stack: LocalStack) -> Storefront:
+def operator_of(stack: EmbeddedStack) -> Storefront:
     """An operator of the local stack: its IAM user's signature (OperatorPolicy), no API key."""
     caller = stack.callers["operator"]
     return Storefront(stack.api_url, None, credentials=caller.credentials, region=stack.region)

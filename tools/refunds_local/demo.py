@@ -1,6 +1,6 @@
 """`make demo` (`python -m refunds_local.demo`): the service end to end on the local stack (CONTRACT §9).
 
-Starts a LocalStack (ports 3000/8701 when free, else free ones), runs named scenarios over HTTP as a
+Starts a EmbeddedStack (ports 3000/8701 when free, else free ones), runs named scenarios over HTTP as a
 storefront backend would, and prints each refund's timeline: status transitions with time and cause,
 attempts with Amazon's ids, events published on the bus. Exits 0 only if every scenario ended as expected,
 else 1, naming the failures. The handlers' own logs go to a file (its path is printed), not the screen.
@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import requests
 
 from .clients import Answer, SimulatorControl, Storefront, operator_of, storefront_of
-from .stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+from .stack import DEFAULT_PORT, DEFAULT_SIM_PORT, EmbeddedStack
 
 SETTLE_SECONDS = 2.0  # Amazon settles a refund after this long, then posts its signed Completed IPN
 WAIT_SECONDS = 20.0
@@ -43,7 +43,7 @@ class Demo:
     """What a scenario works with: the storefront's and an operator's API clients (each signing with its
     own IAM user), the simulator, and what to show."""
 
-    stack: LocalStack
+    stack: EmbeddedStack
     storefront: Storefront
     amazon: SimulatorControl
     operator: Storefront
@@ -378,7 +378,7 @@ class Outcome:
     timelines: list[str]
 
 
-def run_scenario(stack: LocalStack, scenario: Scenario) -> Outcome:
+def run_scenario(stack: EmbeddedStack, scenario: Scenario) -> Outcome:
     demo = Demo(stack, storefront_of(stack), SimulatorControl(stack.sim_url), operator_of(stack))
     started = time.monotonic()
     failure: str | None = None
@@ -406,7 +406,7 @@ def _clock(timestamp: str | None) -> str:
     return timestamp.partition("T")[2].rstrip("Z") or timestamp
 
 
-def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
+def refund_timeline(stack: EmbeddedStack, demo: Demo, refund_id: str) -> list[str]:
     answer = demo.storefront.get_refund(refund_id)
     if answer.status != 200:
         return [f"  refund {refund_id}: not stored ({answer.status})"]
@@ -433,7 +433,7 @@ def refund_timeline(stack: LocalStack, demo: Demo, refund_id: str) -> list[str]:
     return lines
 
 
-def capture_events(stack: LocalStack, capture_id: str) -> list[dict[str, Any]]:
+def capture_events(stack: EmbeddedStack, capture_id: str) -> list[dict[str, Any]]:
     return [
         event
         for event in stack.events()
@@ -441,7 +441,7 @@ def capture_events(stack: LocalStack, capture_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def capture_timeline(stack: LocalStack, demo: Demo, capture_id: str) -> list[str]:
+def capture_timeline(stack: EmbeddedStack, demo: Demo, capture_id: str) -> list[str]:
     ledger = demo.storefront.get_capture(capture_id).body or {}
     lines = [
         f"  capture {capture_id}  captured {ledger.get('captured')}  completed {ledger.get('completed')}  "
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = args.log_file or Path(tempfile.mkstemp(prefix="refunds-demo-", suffix=".log")[1])
     out = sys.stdout
     started = time.monotonic()
-    stack = LocalStack(
+    stack = EmbeddedStack(
         port=_port_or_free(DEFAULT_PORT),
         sim_port=_port_or_free(DEFAULT_SIM_PORT),
         throttling=False,

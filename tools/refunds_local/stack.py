@@ -1,6 +1,6 @@
-"""LocalStack: the whole service on one machine, in process — no AWS account, no Docker (CONTRACT §9).
+"""EmbeddedStack: the whole service on one machine, in process — no AWS account, no Docker (CONTRACT §9).
 
-    with LocalStack(port=0, sim_port=0) as stack:
+    with EmbeddedStack(port=0, sim_port=0) as stack:
         capture_id = stack.simulator.create_capture("100.00", "USD")
         requests.post(f"{stack.api_url}/refunds", headers={"x-api-key": stack.api_key}, json={...})
         stack.drain()
@@ -24,7 +24,7 @@
 The environment the handlers read is resolved from the template's Globals (literals as written, parameters
 at their defaults unless overridden here, resources to the local ones) and set on the process; `stop()`
 restores it. Because the environment, boto3's default session and moto's state are process-wide, only one
-LocalStack may run in a process at a time: a second `start()` raises StackAlreadyRunning. Stacks one after
+EmbeddedStack may run in a process at a time: a second `start()` raises StackAlreadyRunning. Stacks one after
 another are independent: moto is reset at start and stop, handlers are cold-started per stack, and the
 library's per-container caches (amazon_pay_refunds.runtime) are reset at start and stop.
 """
@@ -127,7 +127,7 @@ _CLEARED = (
 )
 
 _ACTIVE_LOCK = threading.Lock()
-_ACTIVE: list[LocalStack] = []
+_ACTIVE: list[EmbeddedStack] = []
 
 
 _HARNESS_LOCK = threading.Lock()
@@ -140,10 +140,10 @@ def _harness_session() -> boto3.Session:
 
 
 class StackAlreadyRunning(RuntimeError):
-    """Another LocalStack runs in this process (they share the process environment)."""
+    """Another EmbeddedStack runs in this process (they share the process environment)."""
 
 
-class LocalStack:
+class EmbeddedStack:
     """The local stack; a context manager (`start()` on enter, `stop()` on exit)."""
 
     def __init__(
@@ -255,7 +255,7 @@ class LocalStack:
 
     # -- lifecycle --
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> EmbeddedStack:
         self.start()
         return self
 
@@ -267,11 +267,11 @@ class LocalStack:
     ) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
+    def start(self) -> EmbeddedStack:
         with _ACTIVE_LOCK:
             if _ACTIVE:
                 raise StackAlreadyRunning(
-                    "a LocalStack already runs in this process; stacks share the process environment, "
+                    "a EmbeddedStack already runs in this process; stacks share the process environment, "
                     "so run them one after another (stop the other first)"
                 )
             _ACTIVE.append(self)
@@ -602,7 +602,7 @@ class LocalStack:
             Name=OBSERVER,
             EventBusName=self.bus_name,
             EventPattern=json.dumps({"source": [{"prefix": ""}]}),
-            Description="refunds-local: every event on the bus, for LocalStack.events()",
+            Description="refunds-local: every event on the bus, for EmbeddedStack.events()",
         )
         events.put_targets(
             Rule=OBSERVER, EventBusName=self.bus_name, Targets=[{"Id": "observer", "Arn": queue_arn}]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .stack import LocalStack
+    from .stack import EmbeddedStack
 
 STATE_ENV = "REFUNDS_LOCAL_STATE"
 FILE_NAME = "refunds-local.json"
@@ -52,7 +52,7 @@ class LocalState:
     operator_secret_access_key: str = ""
 
 
-def state_of(stack: LocalStack) -> LocalState:
+def state_of(stack: EmbeddedStack) -> LocalState:
     """The running stack's state, with the refund policy its functions' environment sets."""
     environment = stack.environment
     return LocalState(

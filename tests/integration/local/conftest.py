@@ -1,4 +1,4 @@
-"""A LocalStack on ephemeral ports per test; the real handlers replaced where a test says so."""
+"""A EmbeddedStack on ephemeral ports per test; the real handlers replaced where a test says so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .handlers import Recorder
 
@@ -37,12 +37,12 @@ def ipn_handler() -> Recorder:
 
 
 @pytest.fixture
-def stack(api_handler: Recorder, ipn_handler: Recorder) -> Iterator[LocalStack]:
+def stack(api_handler: Recorder, ipn_handler: Recorder) -> Iterator[EmbeddedStack]:
     """The storefront API and /ipn answered by recording handlers; the real EventPublisher on the stream.
     The storefront routes in API-key mode (StorefrontAuthorization API_KEY, `refunds-local --api-key`);
     IAM authorization: test_sigv4.py."""
     overrides = {"RefundApiFunction": api_handler, "IpnHandlerFunction": ipn_handler}
-    with LocalStack(
+    with EmbeddedStack(
         port=0,
         sim_port=0,
         handler_overrides=overrides,

@@ -17,7 +17,7 @@ import requests
 from botocore.config import Config
 from moto.core.config import default_user_config
 
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .handlers import Recorder, boom
 
@@ -25,7 +25,7 @@ KEY = "local-dev-key"
 FUNCTION = "EventPublisherFunction"  # the fixture's stack does not pump, so nothing else invokes it
 
 
-def lambda_client(stack: LocalStack) -> Any:
+def lambda_client(stack: EmbeddedStack) -> Any:
     return boto3.client(
         "lambda",
         endpoint_url=stack.aws_url,
@@ -42,7 +42,7 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("reference", ["name", "arn", "arn:$LATEST"])
 def test_lambda_invoke_of_a_stack_function_runs_its_handler_and_answers_the_result(
-    stack: LocalStack, reference: str
+    stack: EmbeddedStack, reference: str
 ) -> None:
     function = stack.function(FUNCTION)
     function.override(echo)
@@ -57,7 +57,7 @@ def test_lambda_invoke_of_a_stack_function_runs_its_handler_and_answers_the_resu
     assert payload["request_id"] == answer["ResponseMetadata"]["RequestId"]
 
 
-def test_a_raising_handler_is_an_unhandled_function_error(stack: LocalStack) -> None:
+def test_a_raising_handler_is_an_unhandled_function_error(stack: EmbeddedStack) -> None:
     stack.function(FUNCTION).override(boom)
     answer = lambda_client(stack).invoke(FunctionName=stack.function(FUNCTION).name, Payload=b"{}")
     assert (answer["StatusCode"], answer["FunctionError"]) == (200, "Unhandled")
@@ -66,7 +66,7 @@ def test_a_raising_handler_is_an_unhandled_function_error(stack: LocalStack) -> 
     assert payload["errorMessage"] == "the handler blew up on purpose"
 
 
-def test_an_event_invocation_is_accepted_at_once_and_runs_in_the_background(stack: LocalStack) -> None:
+def test_an_event_invocation_is_accepted_at_once_and_runs_in_the_background(stack: EmbeddedStack) -> None:
     release = threading.Event()
     finished: list[dict[str, Any]] = []
 
@@ -87,13 +87,13 @@ def test_an_event_invocation_is_accepted_at_once_and_runs_in_the_background(stac
     assert finished == [{"n": 1}]
 
 
-def test_other_functions_are_left_to_moto(stack: LocalStack) -> None:
+def test_other_functions_are_left_to_moto(stack: EmbeddedStack) -> None:
     client = lambda_client(stack)
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.invoke(FunctionName="not-a-function-of-this-stack", Payload=b"{}")
 
 
-def test_a_handler_runs_without_holding_moto(stack: LocalStack) -> None:
+def test_a_handler_runs_without_holding_moto(stack: EmbeddedStack) -> None:
     """The handler calls moto while it runs: were moto's lock held, this invocation would never end."""
 
     def describes_the_stream(event: dict[str, Any], context: Any) -> str:
@@ -106,7 +106,7 @@ def test_a_handler_runs_without_holding_moto(stack: LocalStack) -> None:
     assert json.loads(answer["Payload"].read()) == stack.table_name
 
 
-def test_concurrent_transactions_on_one_item_are_each_applied_once_or_cancelled(stack: LocalStack) -> None:
+def test_concurrent_transactions_on_one_item_are_each_applied_once_or_cancelled(stack: EmbeddedStack) -> None:
     """moto's backends are not thread-safe: unserialised, some of these fail with 500s, or apply twice."""
     key = {"pk": {"S": "CAPTURE#c1"}, "sk": {"S": "LEDGER"}}
     stack.client("dynamodb").put_item(TableName=stack.table_name, Item={**key, "available": {"N": "30"}})
@@ -152,7 +152,7 @@ def test_concurrent_transactions_on_one_item_are_each_applied_once_or_cancelled(
     assert len(dynamodb.scan(TableName=stack.table_name)["Items"]) == 1 + 30
 
 
-def test_a_function_runs_one_invocation_at_a_time(stack: LocalStack) -> None:
+def test_a_function_runs_one_invocation_at_a_time(stack: EmbeddedStack) -> None:
     """Handlers keep the current invocation at module/class level (as Powertools' resolver does)."""
     state: dict[str, Any] = {"current": None, "running": 0, "most": 0}
     lock = threading.Lock()
@@ -181,7 +181,7 @@ def test_a_function_runs_one_invocation_at_a_time(stack: LocalStack) -> None:
     assert state["most"] == 1
 
 
-def test_moto_step_functions_executes_a_task_on_a_stack_function(stack: LocalStack) -> None:
+def test_moto_step_functions_executes_a_task_on_a_stack_function(stack: EmbeddedStack) -> None:
     assert os.environ["MOTO_PORT"] == stack.aws_url.rsplit(":", 1)[1]
     assert default_user_config["stepfunctions"] == {"execute_state_machine": True}
     recorder = Recorder(status=200, body={"done": True})
@@ -213,6 +213,6 @@ def test_moto_step_functions_executes_a_task_on_a_stack_function(stack: LocalSta
 
 def test_moto_configuration_is_restored_after_the_stack() -> None:
     before = dict(default_user_config["stepfunctions"])
-    with LocalStack(port=0, sim_port=0, pump=False):
+    with EmbeddedStack(port=0, sim_port=0, pump=False):
         assert default_user_config["stepfunctions"]["execute_state_machine"] is True
     assert default_user_config["stepfunctions"] == before

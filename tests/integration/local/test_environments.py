@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from refunds_local.lambdas import FunctionError, FunctionTimedOut, LambdaFunction
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .handlers import StreamRecorder
 
@@ -29,7 +29,7 @@ def invoke_all(function: LambdaFunction, events: list[dict[str, Any]]) -> list[d
         return list(pool.map(function.invoke, events))
 
 
-def test_concurrent_invocations_run_at_once_each_in_a_process_of_its_own(stack: LocalStack) -> None:
+def test_concurrent_invocations_run_at_once_each_in_a_process_of_its_own(stack: EmbeddedStack) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.identify")
     answers = invoke_all(function, [{"sleep": 0.5}] * 4)
@@ -43,7 +43,7 @@ def test_concurrent_invocations_run_at_once_each_in_a_process_of_its_own(stack: 
     assert function.pool.size == 4
 
 
-def test_each_environment_signs_with_its_functions_role(stack: LocalStack) -> None:
+def test_each_environment_signs_with_its_functions_role(stack: EmbeddedStack) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.identify")
     assert function.principal is not None
@@ -51,7 +51,7 @@ def test_each_environment_signs_with_its_functions_role(stack: LocalStack) -> No
 
 
 def test_an_idle_environment_is_reused_with_its_module_state_and_a_cold_start_is_logged(
-    stack: LocalStack, caplog: pytest.LogCaptureFixture
+    stack: EmbeddedStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     function = stack.function("EventPublisherFunction")
     with caplog.at_level(logging.INFO, logger="refunds_local.environments"):
@@ -63,7 +63,7 @@ def test_an_idle_environment_is_reused_with_its_module_state_and_a_cold_start_is
     assert len(cold_starts) == 1 and cold_starts[0].startswith("EventPublisherFunction: cold start")
 
 
-def test_environments_idle_past_their_time_are_stopped_down_to_one(stack: LocalStack) -> None:
+def test_environments_idle_past_their_time_are_stopped_down_to_one(stack: EmbeddedStack) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.identify")
     function.pool.idle_seconds = 0.3
@@ -78,7 +78,7 @@ def test_environments_idle_past_their_time_are_stopped_down_to_one(stack: LocalS
     assert sum(_alive(answer["pid"]) for answer in answers) == 1  # the others' processes have ended
 
 
-def test_reserved_concurrency_caps_the_environments_and_the_rest_wait(stack: LocalStack) -> None:
+def test_reserved_concurrency_caps_the_environments_and_the_rest_wait(stack: EmbeddedStack) -> None:
     function = stack.function("ReconcilerFunction")  # ReservedConcurrentExecutions: 1 in the template
     assert function.spec.reserved_concurrency == 1
     function.override(f"{HANDLERS}.identify")
@@ -88,7 +88,7 @@ def test_reserved_concurrency_caps_the_environments_and_the_rest_wait(stack: Loc
 
 
 def test_what_an_environment_prints_reaches_this_process_line_by_line(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: EmbeddedStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.identify")
@@ -104,7 +104,7 @@ def test_what_an_environment_prints_reaches_this_process_line_by_line(
     ]
 
 
-def test_an_invocation_past_its_timeout_ends_its_environment(stack: LocalStack) -> None:
+def test_an_invocation_past_its_timeout_ends_its_environment(stack: EmbeddedStack) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.identify")
     before = function.invoke({})["pid"]
@@ -127,7 +127,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_a_handler_error_comes_back_with_its_type_and_traceback(stack: LocalStack) -> None:
+def test_a_handler_error_comes_back_with_its_type_and_traceback(stack: EmbeddedStack) -> None:
     function = stack.function("EventPublisherFunction")
     function.override(f"{HANDLERS}.raises")
     with pytest.raises(FunctionError) as raised:
@@ -137,7 +137,7 @@ def test_a_handler_error_comes_back_with_its_type_and_traceback(stack: LocalStac
     assert "Traceback" in raised.value.text
 
 
-def test_no_answer_within_the_integration_timeout_is_a_504(stack: LocalStack) -> None:
+def test_no_answer_within_the_integration_timeout_is_a_504(stack: EmbeddedStack) -> None:
     """API Gateway's INTEGRATION_TIMEOUT ("Endpoint request timed out"), shaped by the template's
     DEFAULT_5XX gateway response as the deployed API shapes it."""
     stack.function("RefundApiFunction").override(f"{HANDLERS}.slow_api")
@@ -150,7 +150,7 @@ def test_no_answer_within_the_integration_timeout_is_a_504(stack: LocalStack) ->
 
 
 def test_a_request_waiting_past_the_integration_timeout_for_an_environment_is_a_504(
-    stack: LocalStack,
+    stack: EmbeddedStack,
 ) -> None:
     """At the function's concurrency limit a request waits for an environment; the wait counts."""
     function = stack.function("RefundApiFunction")
@@ -167,7 +167,7 @@ def test_a_request_waiting_past_the_integration_timeout_for_an_environment_is_a_
     assert statuses == [200, 504]  # the second would end 5 s after it arrived
 
 
-def test_an_answer_within_the_integration_timeout_is_the_handlers(stack: LocalStack) -> None:
+def test_an_answer_within_the_integration_timeout_is_the_handlers(stack: EmbeddedStack) -> None:
     stack.function("RefundApiFunction").override(f"{HANDLERS}.slow_api")
     answer = requests.get(f"{stack.api_url}/refunds/r1?seconds=0.1", headers={"x-api-key": KEY}, timeout=10)
     assert (answer.status_code, answer.json()) == (200, {"slept": 0.1})
@@ -183,7 +183,7 @@ def test_the_stream_pump_is_woken_by_a_write_not_by_polling() -> None:
         done.set()
         return answer
 
-    with LocalStack(port=0, sim_port=0, handler_overrides={"EventPublisherFunction": recording}) as stack:
+    with EmbeddedStack(port=0, sim_port=0, handler_overrides={"EventPublisherFunction": recording}) as stack:
         assert stack.pump is not None
         stack.pump.idle_interval = 60.0
         stack.pump.wake()  # the pump's current wait ends; the next one is 60 s

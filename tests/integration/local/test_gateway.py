@@ -13,7 +13,7 @@ import requests
 
 from refunds_local.gateway import MAX_BODY_BYTES
 from refunds_local.sigv4 import sign
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .handlers import Recorder, boom, malformed, slow
 
@@ -53,7 +53,7 @@ def template_routes(template: dict[str, Any]) -> set[tuple[str, str, bool, str]]
     return routes
 
 
-def test_routes_are_the_templates(stack: LocalStack, template: dict[str, Any]) -> None:
+def test_routes_are_the_templates(stack: EmbeddedStack, template: dict[str, Any]) -> None:
     local = {
         (r.spec.method, r.spec.path, r.spec.api_key_required, r.spec.authorization)
         for r in stack.gateway.routes
@@ -65,7 +65,7 @@ def test_routes_are_the_templates(stack: LocalStack, template: dict[str, Any]) -
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong-key"}, {"x-api-key": ""}])
 def test_api_key_missing_or_wrong_is_refused_with_the_templates_gateway_response(
-    stack: LocalStack, api_handler: Recorder, template: dict[str, Any], headers: dict[str, str]
+    stack: EmbeddedStack, api_handler: Recorder, template: dict[str, Any], headers: dict[str, str]
 ) -> None:
     answer = requests.post(f"{stack.api_url}/refunds", json={"refund_id": "r1"}, headers=headers, timeout=10)
     assert answer.status_code == 403
@@ -76,7 +76,7 @@ def test_api_key_missing_or_wrong_is_refused_with_the_templates_gateway_response
 
 
 def test_a_signed_operator_call_reaches_the_handler_with_a_proxy_event(
-    stack: LocalStack, api_handler: Recorder
+    stack: EmbeddedStack, api_handler: Recorder
 ) -> None:
     """resolve takes SigV4 in both modes: the operator signs (query string and body included)."""
     url = f"{stack.api_url}/refunds/ord-1001-r1/resolve?dry=1&tag=a&tag=b"
@@ -122,7 +122,7 @@ def test_a_signed_operator_call_reaches_the_handler_with_a_proxy_event(
     assert 0 < context.get_remaining_time_in_millis() <= 25_000  # the template's Timeout
 
 
-def test_get_without_body_or_query_has_null_fields(stack: LocalStack, api_handler: Recorder) -> None:
+def test_get_without_body_or_query_has_null_fields(stack: EmbeddedStack, api_handler: Recorder) -> None:
     answer = requests.get(f"{stack.api_url}/captures/S01-1234567-1234567-C000001", headers={"x-api-key": KEY})
     assert answer.status_code == 202
     [(event, _)] = api_handler.calls
@@ -132,7 +132,7 @@ def test_get_without_body_or_query_has_null_fields(stack: LocalStack, api_handle
     assert (event["body"], event["queryStringParameters"]) == (None, None)
 
 
-def test_ipn_needs_no_api_key(stack: LocalStack, ipn_handler: Recorder, api_handler: Recorder) -> None:
+def test_ipn_needs_no_api_key(stack: EmbeddedStack, ipn_handler: Recorder, api_handler: Recorder) -> None:
     answer = requests.post(f"{stack.api_url}/ipn", data='{"Type": "Notification"}', timeout=10)
     assert answer.status_code == 200
     assert answer.json() == {"answered": "ipn"}
@@ -154,7 +154,7 @@ def test_ipn_needs_no_api_key(stack: LocalStack, ipn_handler: Recorder, api_hand
     ],
 )
 def test_unknown_paths_and_methods_answer_as_api_gateway_does(
-    stack: LocalStack, api_handler: Recorder, template: dict[str, Any], method: str, path: str
+    stack: EmbeddedStack, api_handler: Recorder, template: dict[str, Any], method: str, path: str
 ) -> None:
     # REST APIs answer 403 MISSING_AUTHENTICATION_TOKEN (not 404/405), with or without a valid key.
     for headers in ({}, {"x-api-key": KEY}):
@@ -168,7 +168,7 @@ def test_unknown_paths_and_methods_answer_as_api_gateway_does(
 
 
 def test_handler_exception_is_a_502_internal_server_error(
-    stack: LocalStack, caplog: pytest.LogCaptureFixture
+    stack: EmbeddedStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack.function("RefundApiFunction").override(boom)
     with caplog.at_level(logging.ERROR, logger="refunds_local.gateway"):
@@ -179,7 +179,7 @@ def test_handler_exception_is_a_502_internal_server_error(
     assert "Traceback" in caplog.text
 
 
-def test_malformed_proxy_response_is_a_502(stack: LocalStack, caplog: pytest.LogCaptureFixture) -> None:
+def test_malformed_proxy_response_is_a_502(stack: EmbeddedStack, caplog: pytest.LogCaptureFixture) -> None:
     stack.gateway.override_route("GET", "/refunds/{refund_id}", malformed)
     with caplog.at_level(logging.ERROR, logger="refunds_local.gateway"):
         answer = requests.get(f"{stack.api_url}/refunds/r1", headers={"x-api-key": KEY}, timeout=10)
@@ -188,7 +188,7 @@ def test_malformed_proxy_response_is_a_502(stack: LocalStack, caplog: pytest.Log
 
 
 def test_a_handler_module_that_does_not_exist_is_a_502_with_a_clear_log_line(
-    stack: LocalStack, caplog: pytest.LogCaptureFixture
+    stack: EmbeddedStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack.function("IpnHandlerFunction").override("functions.no_such_function.app.lambda_handler")
     with caplog.at_level(logging.ERROR, logger="refunds_local.gateway"):
@@ -199,7 +199,7 @@ def test_a_handler_module_that_does_not_exist_is_a_502_with_a_clear_log_line(
     )
 
 
-def test_a_handler_past_its_timeout_is_a_502(stack: LocalStack, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_handler_past_its_timeout_is_a_502(stack: EmbeddedStack, caplog: pytest.LogCaptureFixture) -> None:
     function = stack.function("RefundApiFunction")
     function.spec = dataclasses.replace(function.spec, timeout_seconds=0.3)
     function.override(slow)
@@ -210,7 +210,7 @@ def test_a_handler_past_its_timeout_is_a_502(stack: LocalStack, caplog: pytest.L
 
 
 def test_a_body_over_10_mb_is_refused_before_the_handler(
-    stack: LocalStack, api_handler: Recorder, template: dict[str, Any]
+    stack: EmbeddedStack, api_handler: Recorder, template: dict[str, Any]
 ) -> None:
     with socket.create_connection(("127.0.0.1", stack.gateway.port), timeout=10) as connection:
         connection.sendall(
@@ -228,7 +228,7 @@ def test_a_body_over_10_mb_is_refused_before_the_handler(
     assert api_handler.calls == []
 
 
-def test_a_body_at_the_limit_is_passed_on(stack: LocalStack, api_handler: Recorder) -> None:
+def test_a_body_at_the_limit_is_passed_on(stack: EmbeddedStack, api_handler: Recorder) -> None:
     body = b"x" * MAX_BODY_BYTES
     answer = requests.post(f"{stack.api_url}/refunds", data=body, headers={"x-api-key": KEY}, timeout=30)
     assert answer.status_code == 202

@@ -1,4 +1,4 @@
-"""LocalStack's AWS side: table, bus, secret and environment as the template says; clean exit; one at once."""
+"""EmbeddedStack's AWS side: table, bus, secret and environment; clean exit; one at a time."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
 from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
 from amazon_pay_refunds.adapters.sns import DeploymentBinding, SnsVerifier, trust_from_environment, verify_ipn
 from amazon_pay_refunds.config import load_settings
-from refunds_local.stack import LocalStack, StackAlreadyRunning
+from refunds_local.stack import EmbeddedStack, StackAlreadyRunning
 
 from .handlers import Recorder
 
@@ -43,7 +43,7 @@ def test_table_definition_matches_the_templates_refunds_table(template: dict[str
     )
 
 
-def test_the_stack_creates_that_table_with_its_stream_and_ttl(stack: LocalStack) -> None:
+def test_the_stack_creates_that_table_with_its_stream_and_ttl(stack: EmbeddedStack) -> None:
     dynamodb = stack.client("dynamodb")
     described = dynamodb.describe_table(TableName=stack.table_name)["Table"]
     assert described["KeySchema"] == TABLE_DEFINITION["KeySchema"]
@@ -55,7 +55,7 @@ def test_the_stack_creates_that_table_with_its_stream_and_ttl(stack: LocalStack)
 
 
 def test_the_event_bus_follows_the_templates_name_pattern(
-    stack: LocalStack, template: dict[str, Any]
+    stack: EmbeddedStack, template: dict[str, Any]
 ) -> None:
     pattern = template["Resources"]["RefundsBus"]["Properties"]["Name"]["Fn::Sub"]
     assert stack.bus_name == pattern.replace("${AWS::StackName}", "refunds-local") == "refunds-local-refunds"
@@ -63,7 +63,7 @@ def test_the_event_bus_follows_the_templates_name_pattern(
     assert stack.bus_name in buses
 
 
-def test_the_environment_is_what_the_handlers_read(stack: LocalStack) -> None:
+def test_the_environment_is_what_the_handlers_read(stack: EmbeddedStack) -> None:
     assert os.environ["AWS_ENDPOINT_URL"] == stack.aws_url
     assert os.environ["REFUNDS_TABLE"] == stack.table_name
     assert os.environ["EVENT_BUS_NAME"] == stack.bus_name
@@ -84,7 +84,7 @@ def test_the_environment_is_what_the_handlers_read(stack: LocalStack) -> None:
     assert stack.table_name in boto3.client("dynamodb").list_tables()["TableNames"]
 
 
-def test_the_credentials_secret_holds_the_simulators_seller(stack: LocalStack) -> None:
+def test_the_credentials_secret_holds_the_simulators_seller(stack: EmbeddedStack) -> None:
     import boto3
 
     text = boto3.client("secretsmanager").get_secret_value(
@@ -96,14 +96,14 @@ def test_the_credentials_secret_holds_the_simulators_seller(stack: LocalStack) -
     assert client.get_service_status().status  # signed with the secret's keys, accepted by the simulator
 
 
-def test_the_simulator_is_served_and_throttles_by_default(stack: LocalStack) -> None:
+def test_the_simulator_is_served_and_throttles_by_default(stack: EmbeddedStack) -> None:
     answer = requests.post(
         f"{stack.sim_url}/simulator/captures", json={"amount": "100.00", "currency_code": "USD"}, timeout=10
     )
     assert answer.status_code == 201
     assert stack.simulator.capture_view(answer.json()["amazon_capture_id"])["amazon_capture_id"]
     assert stack.simulator.throttling is True
-    assert LocalStack(throttling=False).simulator.throttling is False
+    assert EmbeddedStack(throttling=False).simulator.throttling is False
 
 
 def test_environment_is_restored_after_exit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +114,7 @@ def test_environment_is_restored_after_exit(monkeypatch: pytest.MonkeyPatch) -> 
 
     session_before = boto3.DEFAULT_SESSION
     before = dict(os.environ)
-    with LocalStack(port=0, sim_port=0, pump=False) as stack:
+    with EmbeddedStack(port=0, sim_port=0, pump=False) as stack:
         assert "AWS_PROFILE" not in os.environ
         assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
         assert os.environ["REFUNDS_TABLE"] == stack.table_name
@@ -128,16 +128,16 @@ def test_a_failed_start_restores_everything_and_frees_the_process() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(OSError):
-            LocalStack(port=taken.getsockname()[1], sim_port=0, pump=False).start()
+            EmbeddedStack(port=taken.getsockname()[1], sim_port=0, pump=False).start()
     assert dict(os.environ) == before
-    with LocalStack(port=0, sim_port=0, pump=False) as stack:  # not refused as "already running"
+    with EmbeddedStack(port=0, sim_port=0, pump=False) as stack:  # not refused as "already running"
         assert stack.gateway.port > 0
     assert dict(os.environ) == before
 
 
-def test_a_second_stack_at_once_is_refused_and_the_first_keeps_working(stack: LocalStack) -> None:
+def test_a_second_stack_at_once_is_refused_and_the_first_keeps_working(stack: EmbeddedStack) -> None:
     environment = dict(os.environ)
-    with pytest.raises(StackAlreadyRunning), LocalStack(port=0, sim_port=0, pump=False):
+    with pytest.raises(StackAlreadyRunning), EmbeddedStack(port=0, sim_port=0, pump=False):
         pass
     assert dict(os.environ) == environment
     assert requests.post(f"{stack.api_url}/ipn", data="{}", timeout=10).status_code == 200
@@ -145,13 +145,15 @@ def test_a_second_stack_at_once_is_refused_and_the_first_keeps_working(stack: Lo
 
 
 def test_stacks_one_after_another_are_independent() -> None:
-    with LocalStack(port=0, sim_port=0, pump=False) as first:
+    with EmbeddedStack(port=0, sim_port=0, pump=False) as first:
         first.client("dynamodb").put_item(
             TableName=first.table_name, Item={"pk": {"S": "REFUND#left-over"}, "sk": {"S": "REFUND"}}
         )
         first_urls = (first.api_url, first.aws_url)
     ipn = Recorder()
-    with LocalStack(port=0, sim_port=0, pump=False, handler_overrides={"IpnHandlerFunction": ipn}) as second:
+    with EmbeddedStack(
+        port=0, sim_port=0, pump=False, handler_overrides={"IpnHandlerFunction": ipn}
+    ) as second:
         assert second.client("dynamodb").scan(TableName=second.table_name)["Items"] == []
         assert second.events(drain=False) == []
         assert requests.post(f"{second.api_url}/ipn", data="{}", timeout=10).status_code == 200
@@ -161,7 +163,7 @@ def test_stacks_one_after_another_are_independent() -> None:
             requests.get(url, timeout=2)
 
 
-def test_events_come_back_in_order_through_the_observer_rule(stack: LocalStack) -> None:
+def test_events_come_back_in_order_through_the_observer_rule(stack: EmbeddedStack) -> None:
     events = stack.client("events")
     for n in range(12):
         detail = {"refund_id": "r-a" if n % 2 else "r-b", "n": n}
@@ -180,7 +182,7 @@ def test_events_come_back_in_order_through_the_observer_rule(stack: LocalStack) 
 
 
 def test_the_simulators_ipns_reach_the_ipn_endpoint_and_verify_with_the_stacks_trust(
-    stack: LocalStack, ipn_handler: Recorder
+    stack: EmbeddedStack, ipn_handler: Recorder
 ) -> None:
     assert stack.simulator.ipn_url == f"{stack.api_url}/ipn"
     assert os.environ["REFUNDS_LOCAL_SNS_CA_PEM"] == stack.simulator.ca_certificate_pem
@@ -202,7 +204,7 @@ def test_the_simulators_ipns_reach_the_ipn_endpoint_and_verify_with_the_stacks_t
 
 def test_a_stack_without_ipns_leaves_the_simulator_silent() -> None:
     ipn = Recorder()
-    with LocalStack(
+    with EmbeddedStack(
         port=0, sim_port=0, pump=False, ipn=False, handler_overrides={"IpnHandlerFunction": ipn}
     ) as stack:
         assert stack.simulator.ipn_url is None

@@ -18,7 +18,7 @@ from amazon_pay_refunds.core.lifecycle import (
     request_refund,
 )
 from amazon_pay_refunds.core.models import AttemptState, Refund, request_fingerprint
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 from refunds_local.streams import matches
 
 from .handlers import StreamRecorder
@@ -63,12 +63,12 @@ def complete_a_refund(store: RefundStore, refund_id: str = "ord-1001-r1") -> Non
 
 
 @pytest.fixture
-def store(stack: LocalStack) -> RefundStore:
+def store(stack: EmbeddedStack) -> RefundStore:
     return RefundStore(stack.table_name, stack.client("dynamodb"))
 
 
 def test_stored_transitions_are_published_through_the_real_event_publisher(
-    stack: LocalStack, store: RefundStore
+    stack: EmbeddedStack, store: RefundStore
 ) -> None:
     complete_a_refund(store)
     stack.drain()
@@ -83,7 +83,7 @@ def test_stored_transitions_are_published_through_the_real_event_publisher(
 
 
 def test_the_background_pump_publishes_without_drain() -> None:
-    with LocalStack(port=0, sim_port=0, pump_interval=0.05) as stack:
+    with EmbeddedStack(port=0, sim_port=0, pump_interval=0.05) as stack:
         complete_a_refund(RefundStore(stack.table_name, stack.client("dynamodb")), "ord-bg")
         deadline = time.monotonic() + 15
         while len(stack.events("ord-bg", drain=False)) < 3 and time.monotonic() < deadline:
@@ -96,14 +96,14 @@ def test_the_background_pump_publishes_without_drain() -> None:
 
 
 @pytest.fixture
-def recorder(stack: LocalStack) -> StreamRecorder:
+def recorder(stack: EmbeddedStack) -> StreamRecorder:
     recording = StreamRecorder()
     stack.function("EventPublisherFunction").override(recording)
     return recording
 
 
 def test_records_have_lambdas_stream_event_shape_and_pass_the_templates_filter(
-    stack: LocalStack, store: RefundStore, recorder: StreamRecorder
+    stack: EmbeddedStack, store: RefundStore, recorder: StreamRecorder
 ) -> None:
     store.create_refund_with_reservation(
         new_refund(), LedgerSeed(CAPTURE, "A1LOCALSELLER", "USD", Decimal("100.00"))
@@ -139,7 +139,7 @@ def test_records_have_lambdas_stream_event_shape_and_pass_the_templates_filter(
     assert sequence == sorted(sequence)
 
 
-def raw_stream(stack: LocalStack) -> list[dict[str, Any]]:
+def raw_stream(stack: EmbeddedStack) -> list[dict[str, Any]]:
     streams = stack.client("dynamodbstreams")
     shard = streams.describe_stream(StreamArn=stack.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(
@@ -148,7 +148,7 @@ def raw_stream(stack: LocalStack) -> list[dict[str, Any]]:
     return list(streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"])
 
 
-def put_items(stack: LocalStack, count: int) -> None:
+def put_items(stack: EmbeddedStack, count: int) -> None:
     dynamodb = stack.client("dynamodb")
     for n in range(count):
         dynamodb.put_item(
@@ -162,7 +162,7 @@ def numbers(records: list[dict[str, Any]]) -> list[int]:
 
 
 def test_records_after_a_cancelled_transaction_are_still_delivered(
-    stack: LocalStack, recorder: StreamRecorder
+    stack: EmbeddedStack, recorder: StreamRecorder
 ) -> None:
     put_items(stack, 1)
     assert stack.pump is not None
@@ -188,7 +188,7 @@ def test_records_after_a_cancelled_transaction_are_still_delivered(
 
 
 def test_batch_item_failures_are_redelivered_from_the_first_failed_record(
-    stack: LocalStack, recorder: StreamRecorder
+    stack: EmbeddedStack, recorder: StreamRecorder
 ) -> None:
     def fail_third_record_once(batch: list[dict[str, Any]], call: int) -> list[str]:
         return [batch[2]["dynamodb"]["SequenceNumber"]] if call == 0 else []
@@ -201,7 +201,7 @@ def test_batch_item_failures_are_redelivered_from_the_first_failed_record(
 
 
 def test_records_still_failing_after_the_retries_go_to_the_dead_letters(
-    stack: LocalStack, recorder: StreamRecorder
+    stack: EmbeddedStack, recorder: StreamRecorder
 ) -> None:
     recorder.fail = lambda batch, call: [
         r["dynamodb"]["SequenceNumber"] for r in batch if numbers([r]) == [1]
@@ -217,7 +217,7 @@ def test_records_still_failing_after_the_retries_go_to_the_dead_letters(
     assert stack.drain() == 0
 
 
-def test_a_raising_function_is_bisected_then_retried(stack: LocalStack, recorder: StreamRecorder) -> None:
+def test_a_raising_function_is_bisected_then_retried(stack: EmbeddedStack, recorder: StreamRecorder) -> None:
     recorder.raise_on = lambda batch, call: 1 in numbers(batch)
     put_items(stack, 2)
     stack.drain()

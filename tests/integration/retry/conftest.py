@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 SETTLE_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(
         port=0, sim_port=0, throttling=False, settle_seconds=SETTLE_SECONDS, retry_delay_seconds=1
     ) as running:
         yield running

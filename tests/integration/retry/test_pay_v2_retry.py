@@ -10,14 +10,14 @@ import pytest
 import requests
 
 from refunds_local.clients import storefront_of
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .support import detail_types, entered_states, finished_execution, wait_for_status
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-def charge(stack: LocalStack, amount: str) -> str:
+def charge(stack: EmbeddedStack, amount: str) -> str:
     answer = requests.post(
         f"{stack.sim_url}/simulator/charges", json={"amount": amount, "currency_code": "USD"}, timeout=30
     )
@@ -25,7 +25,7 @@ def charge(stack: LocalStack, amount: str) -> str:
     return str(answer.json()["amazon_charge_id"])
 
 
-def request_v2_refund(stack: LocalStack, refund_id: str, charge_id: str, reason_code: str) -> None:
+def request_v2_refund(stack: EmbeddedStack, refund_id: str, charge_id: str, reason_code: str) -> None:
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": reason_code}})
     body = {
         "refund_id": refund_id,
@@ -38,7 +38,7 @@ def request_v2_refund(stack: LocalStack, refund_id: str, charge_id: str, reason_
     assert answer.status == 202, answer
 
 
-def test_a_v2_processing_failure_is_retried_with_a_new_idempotency_key(stack: LocalStack) -> None:
+def test_a_v2_processing_failure_is_retried_with_a_new_idempotency_key(stack: EmbeddedStack) -> None:
     charge_id = charge(stack, "100.00")
     request_v2_refund(stack, "v2-pf", charge_id, "ProcessingFailure")
 
@@ -69,7 +69,7 @@ def test_a_v2_processing_failure_is_retried_with_a_new_idempotency_key(stack: Lo
     assert types.count("Refund Declined") == 2 and types[-1] == "Refund Requires Manual Action"
 
 
-def test_no_v2_retry_when_others_refunded_on_the_charge(stack: LocalStack) -> None:
+def test_no_v2_retry_when_others_refunded_on_the_charge(stack: EmbeddedStack) -> None:
     """v2 refunds carry no type: a refund by others on the charge may be an A-to-z or chargeback refund,
     so the retry is not made (conservative), and a person decides."""
     charge_id = charge(stack, "100.00")

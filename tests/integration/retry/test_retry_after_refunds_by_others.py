@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .support import (
     amazon_refunds_on,
@@ -22,7 +22,7 @@ from .support import (
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-def amazon_external_refund(stack: LocalStack, capture_id: str, amount: str, refund_type: str) -> None:
+def amazon_external_refund(stack: EmbeddedStack, capture_id: str, amount: str, refund_type: str) -> None:
     response = requests.post(
         f"{stack.sim_url}/simulator/captures/{capture_id}/external-refund",
         json={"amount": amount, "refund_type": refund_type},
@@ -41,7 +41,7 @@ def amazon_external_refund(stack: LocalStack, capture_id: str, amount: str, refu
     ids=["a-to-z", "seller-then-a-to-z", "chargeback"],
 )
 def test_a_refund_made_before_the_ledger_opened_stops_the_retry(
-    stack: LocalStack, before: list[tuple[str, str]]
+    stack: EmbeddedStack, before: list[tuple[str, str]]
 ) -> None:
     refund_id = f"pf-before-{len(before)}-{before[-1][1][:6]}"
     capture_id = stack.simulator.create_capture("40.00", "USD")

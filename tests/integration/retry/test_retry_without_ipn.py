@@ -14,7 +14,7 @@ import pytest
 
 from amazon_pay_refunds import runtime
 from amazon_pay_refunds.use_cases.retry_starter import RetryStarter, RetryTiming
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .support import (
     entered_states,
@@ -36,9 +36,9 @@ def short_timing_starter(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[EmbeddedStack]:
     overrides = {"RetryStarterFunction": short_timing_starter}
-    with LocalStack(
+    with EmbeddedStack(
         port=0,
         sim_port=0,
         throttling=False,
@@ -49,13 +49,13 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-def drop_the_retry_attempts_ipns(stack: LocalStack, refund_id: str) -> None:
+def drop_the_retry_attempts_ipns(stack: EmbeddedStack, refund_id: str) -> None:
     wait_for_status(stack, refund_id, "RetryScheduled")
     stack.simulator.wait_for_ipn_idle()
     stack.simulator.add_ipn_fault("drop", count=2)  # the retry's Pending and final IPNs
 
 
-def test_without_an_ipn_the_retry_outcome_comes_from_get_refund_details(stack: LocalStack) -> None:
+def test_without_an_ipn_the_retry_outcome_comes_from_get_refund_details(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-lost-ipn", capture_id, processing_failure_note(times=1))
     drop_the_retry_attempts_ipns(stack, "pf-lost-ipn")
@@ -69,7 +69,9 @@ def test_without_an_ipn_the_retry_outcome_comes_from_get_refund_details(stack: L
     assert refund["history"][-1]["cause"] == "poll:GetRefundDetails"
 
 
-def test_a_retry_still_pending_after_the_polls_is_left_pending_for_the_reconciler(stack: LocalStack) -> None:
+def test_a_retry_still_pending_after_the_polls_is_left_pending_for_the_reconciler(
+    stack: EmbeddedStack,
+) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-slow", capture_id, processing_failure_note(times=1))
     drop_the_retry_attempts_ipns(stack, "pf-slow")

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from refunds_local.clients import storefront_of
-from refunds_local.stack import LocalStack
+from refunds_local.stack import EmbeddedStack
 
 from .support import (
     amazon_refunds_on,
@@ -37,7 +37,7 @@ NOT_ELIGIBLE = [
 ]
 
 
-def test_a_processing_failure_once_is_retried_after_the_wait_and_completes(stack: LocalStack) -> None:
+def test_a_processing_failure_once_is_retried_after_the_wait_and_completes(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-once", capture_id, processing_failure_note(times=1))
 
@@ -74,7 +74,7 @@ def test_a_processing_failure_once_is_retried_after_the_wait_and_completes(stack
 
 
 def test_a_refund_no_ipn_reported_found_before_the_retry_is_recorded_and_the_retry_completes(
-    stack: LocalStack,
+    stack: EmbeddedStack,
 ) -> None:
     """The retry's headroom check finds a seller refund whose IPN was lost and records it on the ledger
     (RetryStepsFunction's UpdateItem) before sending the next attempt."""
@@ -95,7 +95,7 @@ def test_a_refund_no_ipn_reported_found_before_the_retry_is_recorded_and_the_ret
     assert [e["amazon_refund_id"] for e in ledger["external_refunds"]] == [unseen["amazon_refund_id"]]
 
 
-def test_a_processing_failure_twice_requires_manual_action_and_publishes_it(stack: LocalStack) -> None:
+def test_a_processing_failure_twice_requires_manual_action_and_publishes_it(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-twice", capture_id, processing_failure_note())
 
@@ -117,7 +117,7 @@ def test_a_processing_failure_twice_requires_manual_action_and_publishes_it(stac
     assert [e["name"] for e in executions_of(stack, "pf-twice")] == ["pf-twice-attempt-1"]
 
 
-def test_an_a_to_z_refund_on_the_capture_means_no_retry_but_manual_action(stack: LocalStack) -> None:
+def test_an_a_to_z_refund_on_the_capture_means_no_retry_but_manual_action(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-atoz", capture_id, processing_failure_note())
     stack.simulator.external_refund(capture_id, "30.00", "AmazonA-ZRefund")
@@ -133,7 +133,7 @@ def test_an_a_to_z_refund_on_the_capture_means_no_retry_but_manual_action(stack:
     assert detail_types(stack, "pf-atoz")[-1] == "Refund Requires Manual Action"
 
 
-def test_a_closed_capture_means_no_retry_but_manual_action(stack: LocalStack) -> None:
+def test_a_closed_capture_means_no_retry_but_manual_action(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-closed", capture_id, processing_failure_note())
     stack.simulator.close_capture(capture_id)
@@ -146,7 +146,7 @@ def test_a_closed_capture_means_no_retry_but_manual_action(stack: LocalStack) ->
     assert [a["attempt"] for a in refund["attempts"]] == [1]
 
 
-def test_amazon_rejected_requires_manual_action_and_starts_no_execution(stack: LocalStack) -> None:
+def test_amazon_rejected_requires_manual_action_and_starts_no_execution(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     note = json.dumps({"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}})
     request_refund(stack, "rejected", capture_id, note)
@@ -160,7 +160,7 @@ def test_amazon_rejected_requires_manual_action_and_starts_no_execution(stack: L
     assert executions_of(stack, "rejected") == []
 
 
-def test_duplicate_refund_declined_events_start_one_execution(stack: LocalStack) -> None:
+def test_duplicate_refund_declined_events_start_one_execution(stack: EmbeddedStack) -> None:
     capture_id = stack.simulator.create_capture("100.00", "USD")
     request_refund(stack, "pf-dup", capture_id, processing_failure_note(times=1))
     wait_for_status(stack, "pf-dup", "Completed")
