@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 _MWS_KEYS = frozenset({"access_key", "secret_key", "mws_auth_token"})
 _V2_KEYS = frozenset({"public_key_id", "private_key"})
@@ -123,6 +123,11 @@ def _non_empty_string(value: Any, where: str) -> str:
 
 
 def _rsa_private_key(pem: str, where: str) -> rsa.RSAPrivateKey:
+    # Imported here, not with the module: a function that never reads a v2 key (RefundApi on a v1-only
+    # deployment) does not load cryptography's RSA at its cold start.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
         key = load_pem_private_key(pem.encode("utf-8"), password=None)
     except (TypeError, ValueError, UnicodeError):
