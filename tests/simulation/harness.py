@@ -14,6 +14,16 @@ calling Refund directly with its own reference ids and with ones shaped like our
 and final refunds), capture closures, reconciler runs, stream → event publisher pumps, RetryWorkflow steps,
 operator resolutions, and time advancing (Amazon settling refunds). Crashes: a fault hook point of the request
 path raises Crash; any DynamoDB write may crash or fail before or after it executes.
+
+API v2 beside v1: Amazon Pay v2 charges (K0, K1) are refunded by the same storefront (`amazon_charge_id`),
+under the same chaos: CreateRefund/GetRefund/GetCharge faults (every kind above), v2 IPNs (REFUND, no state:
+the handler reads the refund) lost, duplicated and reordered like v1's, refunds
+others made on a charge (untyped, so each forbids the ProcessingFailure retry; also before the ledger opens),
+and the AmazonRejected/ProcessingFailure declines (the v1 SandboxSimulation note becomes
+`x-amz-pay-simulation-code`; v2 has no "Times": a ProcessingFailure charge declines every attempt).
+Refunds others made on a charge are made `Refunded` at once: one still `RefundInitiated` is invisible to the
+service (Get Charge's refundedAmount leaves it out, and its IPN is acknowledged as not ours), so a ledger
+opened or a retry decided meanwhile cannot count it (the known v2 gap, docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -31,8 +41,9 @@ from moto import mock_aws
 
 from amazon_pay_refunds.api.http_errors import error_response
 from amazon_pay_refunds.core.lifecycle import reservation_state
-from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.core.models import PaymentApi, RefundStatus, qualified_id
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
+from amazon_pay_sim.pay_v2 import OPERATIONS as V2_OPERATIONS
 from amazon_pay_sim.simulator import FAULT_KINDS
 from amazon_pay_sim.state import MwsError
 
@@ -124,6 +135,7 @@ class Simulation:
         self.bodies: dict[str, RefundRequest] = {}
         self.storefront_retries: list[tuple[float, RefundRequest]] = []
         self.captures: list[str] = []
+        self.charges: list[str] = []  # API v2
         self.next_refund = 0
         self.step_number = 0
         self.log(f"seed {seed}: Amazon settles refunds after {settle:.0f}s")
@@ -148,6 +160,23 @@ class Simulation:
             self.log(f"capture C{index} {capture} {amount} USD {state}")
             if state == "Completed" and self.rng.random() < 0.4:
                 self.refunds_before_the_ledger(capture, Decimal(amount))
+        for index in range(2):
+            amount = self.rng.choice(["100.00", "60.00", "250.00"])
+            charge = sim.create_charge(amount, "USD")
+            self.charges.append(charge)
+            self.log(f"charge K{index} {charge} {amount} USD Captured (API v2)")
+            if self.rng.random() < 0.4:
+                self.charge_refunds_before_the_ledger(charge, Decimal(amount))
+
+    def charge_refunds_before_the_ledger(self, charge_id: str, charged: Decimal) -> None:
+        """Refunds others made on a v2 charge before this service first sees it (untyped): the ledger's
+        opening counts them through Get Charge's refundedAmount."""
+        for _ in range(self.rng.choice([1, 1, 2])):
+            amount = (charged * Decimal(self.rng.randint(5, 30)) / 100).quantize(Decimal("0.01"))
+            made = self.world.simulator.charge_external_refund(charge_id, str(amount))
+            self.world.foreign_refunds.add(str(made["refundId"]))
+            self.chaos.count("before-ledger:v2-external")
+            self.log(f"  before the ledger: refund of {amount} by others on {self.capture_name(charge_id)}")
 
     def refunds_before_the_ledger(self, capture_id: str, captured: Decimal) -> None:
         """Refunds already on a capture when this service first sees it: Amazon's (A-to-z, chargeback,
@@ -183,7 +212,30 @@ class Simulation:
             )
 
     def capture_name(self, capture_id: str) -> str:
+        if capture_id in self.charges:
+            return f"K{self.charges.index(capture_id)}"
         return f"C{self.captures.index(capture_id)}"
+
+    def ledger_id(self, payment_id: str) -> str:
+        """The ledger's id of a capture or (API v2) charge."""
+        return qualified_id(PaymentApi.V2, payment_id) if payment_id in self.charges else payment_id
+
+    def payment_amount(self, payment_id: str) -> Decimal:
+        sim = self.world.simulator
+        if payment_id in self.charges:
+            return sim.pay_v2.charges[payment_id].amount
+        return sim.market.captures[payment_id].amount
+
+    def committed_at_amazon(self, payment_id: str) -> Decimal:
+        """Pending and Completed refunds at Amazon on the capture or charge (anyone's)."""
+        sim = self.world.simulator
+        if payment_id in self.charges:
+            pay_v2 = sim.pay_v2
+            ids = pay_v2.charges[payment_id].refund_ids
+            return sum(
+                (pay_v2.refunds[i].amount for i in ids if pay_v2.refunds[i].state != "Declined"), Decimal(0)
+            )
+        return sim.market.committed_total(sim.market.captures[payment_id])
 
     # -- tasks --
 
@@ -236,7 +288,7 @@ class Simulation:
     # -- storefront --
 
     def new_request(self) -> RefundRequest | None:
-        open_captures = [c for c in self.captures if c not in self.claimed]
+        open_captures = [c for c in self.captures + self.charges if c not in self.claimed]
         if not open_captures:
             return None
         self.next_refund += 1
@@ -244,7 +296,7 @@ class Simulation:
         capture = self.rng.choice(open_captures)
         note_name = _weighted(self.rng, [(n, w) for n, _, w in NOTES])
         note = next(text for n, text, _ in NOTES if n == note_name)
-        captured = self.world.simulator.market.captures[capture].amount
+        captured = self.payment_amount(capture)
         if self.rng.random() < 0.12:  # over-refunding: more than is left, or more than was captured
             amount = (
                 captured + Decimal(self.rng.choice([0, 1, 25])) - Decimal(self.rng.randint(0, 1000)) / 100
@@ -261,6 +313,7 @@ class Simulation:
             seller_refund_note=note,
             soft_descriptor="Returns",
             metadata={"order": str(self.next_refund)},
+            api=PaymentApi.V2 if capture in self.charges else PaymentApi.V1,
         )
 
     def send(self, request: RefundRequest, why: str) -> None:
@@ -327,7 +380,7 @@ class Simulation:
                 ("storefront_retry", 15.0 if due_retries else 0),
                 ("ipn", 22.0 if world.outbox else 0),
                 ("advance", 10.0),
-                ("amazon_fault", 5.0),
+                ("amazon_fault", 7.0),
                 ("reconcile", 5.0),
                 ("pump", 6.0),
                 ("retry_step", 12.0 if runnable else 0),
@@ -419,7 +472,11 @@ class Simulation:
         self.enforce_timeouts()
 
     def do_amazon_fault(self) -> None:
-        operation = _weighted(self.rng, [("Refund", 6), ("GetRefundDetails", 2), ("GetCaptureDetails", 2)])
+        operation = _weighted(
+            self.rng,
+            [("Refund", 6.0), ("GetRefundDetails", 2.0), ("GetCaptureDetails", 2.0)]
+            + [(name, 6.0 if name == "CreateRefund" else 2.0) for name in V2_OPERATIONS],
+        )
         fault = self.rng.choice(FAULT_KINDS)
         count = self.rng.choice([1, 1, 2, 3, 6])
         self.world.simulator.add_fault(operation, fault, count)
@@ -467,9 +524,11 @@ class Simulation:
 
     def _headroom(self, capture_id: str) -> Decimal:
         """What Amazon may still refund on the capture without overdrawing what this service holds."""
-        sim = self.world.simulator
-        capture = sim.market.captures[capture_id]
-        headroom = capture.amount - sim.market.committed_total(capture) - self._ours_not_at_amazon(capture_id)
+        headroom = (
+            self.payment_amount(capture_id)
+            - self.committed_at_amazon(capture_id)
+            - self._ours_not_at_amazon(capture_id)
+        )
         if not self.stale_externals:
             headroom -= self._requests_in_flight(capture_id)
         return headroom
@@ -487,7 +546,10 @@ class Simulation:
         """
         if self.stale_externals:
             return
-        touched = self.world.inspect.ledger_exists(capture_id) or self._requests_in_flight(capture_id) > 0
+        touched = (
+            self.world.inspect.ledger_exists(self.ledger_id(capture_id))
+            or self._requests_in_flight(capture_id) > 0
+        )
         touched = touched or any(
             r.amazon_capture_id == capture_id for r in Snapshot(self.world).refunds.values()
         )
@@ -511,12 +573,15 @@ class Simulation:
 
     def do_external_refund(self) -> None:
         sim = self.world.simulator
-        capture_id = self.rng.choice(self.captures)
+        capture_id = self.rng.choice(self.captures + self.charges)
         headroom = self._headroom(capture_id)
         if headroom < 1:
             self.log(f"{self.at()} no room for an external refund on {self.capture_name(capture_id)}")
             return
         amount = (Decimal(self.rng.randint(100, int(headroom * 100))) / 100).quantize(Decimal("0.01"))
+        if capture_id in self.charges:
+            self._charge_refund_by_others(capture_id, amount)
+            return
         kind = _weighted(
             self.rng,
             [("AmazonA-ZRefund", 6), ("Chargeback", 2), ("BuyerCanceled", 2), ("SellerInitiated", 2)],
@@ -533,6 +598,22 @@ class Simulation:
         self.log(
             f"{self.at()} Amazon: {kind} refund of {amount} ({state}) on {self.capture_name(capture_id)}"
         )
+
+    def _charge_refund_by_others(self, charge_id: str, amount: Decimal) -> None:
+        """A refund on a v2 charge not made by this service (Seller Central, an A-to-z claim, a chargeback:
+        untyped, so each one forbids the ProcessingFailure retry). Not while a retry is being sent on the
+        charge (the window no check can close, as for A-to-z refunds on a capture)."""
+        sending = self._retry_being_sent(charge_id)
+        if sending is not None:
+            self.log(
+                f"{self.at()} no refund by others on {self.capture_name(charge_id)}: {sending} is sending"
+            )
+            return
+        made = self.world.simulator.charge_external_refund(charge_id, str(amount))
+        self.world.foreign_refunds.add(str(made["refundId"]))
+        self._claim(charge_id)
+        self.chaos.count("amazon:v2-external")
+        self.log(f"{self.at()} Amazon: refund of {amount} by others on {self.capture_name(charge_id)} (v2)")
 
     def do_other_system_refund(self) -> None:
         """The seller's ERP calls Refund at Amazon directly: a reference id of its own, or one shaped like
@@ -682,6 +763,11 @@ class Simulation:
             for r in self.world.simulator.market.refunds.values()
             if r.state == "Pending" and r.settle_at is not None
         ]
+        settles += [
+            (r.settle_at - self.clock.now()).total_seconds()
+            for r in self.world.simulator.pay_v2.refunds.values()
+            if r.state == "RefundInitiated" and r.settle_at is not None
+        ]
         upcoming = [w - now for w in wakes] + settles
         if self.world.outbox or not upcoming:
             return QUIESCENCE_STEP_SECONDS
@@ -734,6 +820,8 @@ class Simulation:
         if world.outbox or any(not e.finished for e in world.executions.values()):
             return False
         if any(r.state == "Pending" for r in world.simulator.market.refunds.values()):
+            return False
+        if any(r.state == "RefundInitiated" for r in world.simulator.pay_v2.refunds.values()):
             return False
         snapshot = Snapshot(world)
         return all(

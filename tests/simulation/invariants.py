@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,14 @@ from moto.dynamodb.models import dynamodb_backends
 
 from amazon_pay_refunds.adapters.dynamodb import items
 from amazon_pay_refunds.core.lifecycle import reservation_state
-from amazon_pay_refunds.core.models import FINAL_STATUSES, AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.core.models import (
+    FINAL_STATUSES,
+    AttemptState,
+    PaymentApi,
+    Refund,
+    RefundStatus,
+    qualified_id,
+)
 from amazon_pay_refunds.core.references import parse_refund_reference_id
 from amazon_pay_sim.state import Refund as AmazonRefund
 
@@ -49,8 +57,29 @@ ALLOWED_NEXT: Mapping[RefundStatus | None, frozenset[RefundStatus]] = {
 }
 
 
+# API v2 refund states in v1's terms (the invariants read both APIs alike).
+V2_STATES = {"RefundInitiated": "Pending", "Refunded": "Completed", "Declined": "Declined"}
+
+
+@dataclass(frozen=True)
+class AmazonTruth:
+    """One refund at Amazon, either API: ids as the service names them (`qualified_id`: a v2 charge as
+    `v2:{id}`; refund ids as Amazon's, which is how attempts store them), the state in v1's terms."""
+
+    amazon_refund_id: str
+    refund_reference_id: str  # v2: the idempotency key ("" for a refund made outside the API)
+    amazon_capture_id: str
+    amount: Decimal
+    state: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    amount: Decimal
+
+
 class Snapshot:
-    """Our table and Amazon's truth at one moment."""
+    """Our table and Amazon's truth at one moment (v1 captures and v2 charges, by their ledger ids)."""
 
     def __init__(self, world: World) -> None:
         self.refunds: dict[str, Refund] = {}
@@ -60,13 +89,35 @@ class Snapshot:
                 refund = items.refund_from_item(item)
                 self.refunds[refund.refund_id] = refund
             elif items.is_ledger_item(item):
-                self.ledger_items[str(item["pk"]).removeprefix("CAPTURE#")] = item
+                self.ledger_items[items.ledger_id_of(item)] = item
         market = world.simulator.market
-        self.captures = market.captures
-        self.amazon_refunds: list[AmazonRefund] = list(market.refunds.values())
+        self.captures: dict[str, Payment | Any] = dict(market.captures)
+        self.amazon_refunds: list[AmazonRefund | AmazonTruth] = list(market.refunds.values())
         self.committed = {cid: market.committed_total(c) for cid, c in market.captures.items()}
+        pay_v2 = world.simulator.pay_v2
+        for charge_id, charge in pay_v2.charges.items():
+            ledger_id = qualified_id(PaymentApi.V2, charge_id)
+            self.captures[ledger_id] = Payment(charge.amount)
+            self.committed[ledger_id] = sum(
+                (
+                    pay_v2.refunds[i].amount
+                    for i in charge.refund_ids
+                    if pay_v2.refunds[i].state != "Declined"
+                ),
+                Decimal(0),
+            )
+        for v2_refund in pay_v2.refunds.values():
+            self.amazon_refunds.append(
+                AmazonTruth(
+                    amazon_refund_id=v2_refund.refund_id,
+                    refund_reference_id=v2_refund.idempotency_key or "",
+                    amazon_capture_id=qualified_id(PaymentApi.V2, v2_refund.charge_id),
+                    amount=v2_refund.amount,
+                    state=V2_STATES.get(v2_refund.state, v2_refund.state),
+                )
+            )
         self.foreign = set(world.foreign_refunds)
-        self.ours_at_amazon: dict[str, list[AmazonRefund]] = defaultdict(list)
+        self.ours_at_amazon: dict[str, list[AmazonRefund | AmazonTruth]] = defaultdict(list)
         for amazon in self.amazon_refunds:
             parsed = parse_refund_reference_id(amazon.refund_reference_id)
             if parsed is not None and amazon.amazon_refund_id not in self.foreign:
@@ -124,7 +175,7 @@ def check_always(snapshot: Snapshot, previous_histories: dict[str, tuple[Any, ..
             found.append(f"I1 {refund_id}: Amazon refunded under our reference, but we have no such refund")
             continue
         for amazon in at_amazon:
-            if amazon.amount != ours.amount or amazon.amazon_capture_id != ours.amazon_capture_id:
+            if amazon.amount != ours.amount or amazon.amazon_capture_id != ours.ledger_id:
                 found.append(f"I3 {refund_id}: Amazon's {amazon.amazon_refund_id} differs from the refund")
         if live and (ours.reservation_pending or reservation_state(ours) == "released"):
             found.append(f"I1 {refund_id}: Amazon holds {live[0].state} money but no reservation is held")
@@ -166,6 +217,9 @@ def check_call_log(world: World) -> list[str]:
     """(3) one set of parameters per RefundReferenceId, and Amazon never answered DuplicateRequest."""
     found: list[str] = []
     sent: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for v2_call in world.simulator.pay_v2.calls():
+        if v2_call["reason_code"] == "DuplicateIdempotencyKey":
+            found.append(f"I3 {v2_call['idempotency_key']}: Amazon answered DuplicateIdempotencyKey (API v2)")
     for call in world.simulator.calls():
         if call["action"] != "Refund":
             continue

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 from moto import mock_aws
 
-from amazon_pay_refunds.core.models import RefundStatus
+from amazon_pay_refunds.core.models import PaymentApi, RefundStatus, qualified_id
 from amazon_pay_refunds.use_cases.errors import AmazonRefused
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest
 
@@ -76,3 +76,26 @@ def test_a_to_z_refund_after_our_refunds_completed_is_counted(world: World) -> N
     # The ledger still shows 10.00 available, but Amazon's IdList shows the A-to-z refund: 50 + 9 + 9 > 60.
     assert request(world, "second", capture, "9.00") is RefundStatus.FAILED
     assert amazon_refunded(world, capture) <= Decimal("60.00")
+
+
+def test_a_v2_refund_made_while_its_answer_was_lost_is_completed_not_failed(world: World) -> None:
+    """Seed 93: Create Refund accepted, every answer unreadable; the refund settled at Amazon. The
+    reconciler's resend read Get Charge's refundedAmount, took our own refund for someone else's and
+    stored the refund Failed (RefundExceedsCapture) while Amazon had refunded the buyer."""
+    charge_id = world.simulator.create_charge("100.00", "USD")
+    world.simulator.add_fault("CreateRefund", "accept-then-unreadable", 6)
+    outcome = world.requests.request_refund(
+        RefundRequest("rf-lost", charge_id, Decimal("94.50"), "USD", api=PaymentApi.V2),
+        deadline=world.clock.monotonic() + 20,
+    )
+    assert outcome.refund.status is RefundStatus.REQUESTED  # the outcome is unknown
+    world.simulator.clear_faults()
+    world.clock.advance(400)
+    world.simulator.settle()
+    assert [r.state for r in world.simulator.pay_v2.refunds.values()] == ["Refunded"]
+    world.reconciler.run(deadline=world.clock.monotonic() + 55, limit=25)
+    deliver_all(world)
+    refund = world.inspect.get_refund("rf-lost")
+    assert refund is not None and refund.status is RefundStatus.COMPLETED
+    ledger = world.inspect.get_ledger(qualified_id(PaymentApi.V2, charge_id))
+    assert ledger is not None and (ledger.completed, ledger.external) == (Decimal("94.50"), Decimal(0))

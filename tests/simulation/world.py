@@ -26,17 +26,25 @@ from requests.structures import CaseInsensitiveDict
 from amazon_pay_refunds.adapters.dynamodb import RefundStore, StoreError, create_table
 from amazon_pay_refunds.adapters.dynamodb.task_tokens import TaskTokenStore
 from amazon_pay_refunds.adapters.mws.client import AmazonPayClient
-from amazon_pay_refunds.adapters.mws.credentials import parse_credentials_secret
+from amazon_pay_refunds.adapters.mws.credentials import (
+    CredentialsBook,
+    PayV2Credentials,
+    parse_credentials_secret,
+)
 from amazon_pay_refunds.adapters.mws.endpoints import Endpoint
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
+from amazon_pay_refunds.adapters.pay_v2.client import PayV2Client
+from amazon_pay_refunds.adapters.pay_v2.endpoints import PayV2Endpoint
+from amazon_pay_refunds.adapters.pay_v2.port import PayV2AmazonPay
 from amazon_pay_refunds.adapters.sns import (
     CertificateResponse,
     LocalAuthorityTrust,
 )
 from amazon_pay_refunds.api.ipn_answers import IpnAnswer
-from amazon_pay_refunds.composition import Services
+from amazon_pay_refunds.composition import AmazonPayRouter, Services
 from amazon_pay_refunds.config import Settings
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
+from amazon_pay_refunds.core.models import PaymentApi, qualified_id
 from amazon_pay_refunds.core.references import parse_refund_reference_id
 from amazon_pay_refunds.use_cases.retries import resume_retry_executions, settled_retry_attempts
 from amazon_pay_refunds.use_cases.submission import FaultPoint
@@ -51,6 +59,7 @@ from amazon_pay_sim.ipn import (
     sns_headers,
     topic_arn,
 )
+from amazon_pay_sim.pay_v2 import V2Change, ipn_message
 from amazon_pay_sim.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, DEFAULT_SELLER_ID, MWS_PATH
 from amazon_pay_sim.state import RefundChange
 
@@ -71,12 +80,66 @@ MAX_PROCESSING_FAILURE_RETRIES = 1
 RETRY_DELAY_SECONDS = 90
 STORE_WRITES = frozenset({"put_item", "update_item", "transact_write_items", "delete_item"})
 STREAMS_ENDPOINT = "https://streams.dynamodb.us-east-1.amazonaws.com"
+V2_PUBLIC_KEY_ID = "simulation-v2-key"  # no SANDBOX-/LIVE- prefix: the endpoint's sandbox path is used
 
 
 @cache
 def local_authority() -> LocalAuthority:
     """One signing authority per process (two RSA keys are slow); valid around the virtual epoch."""
     return LocalAuthority.create(now=EPOCH)
+
+
+@cache
+def v2_key_pair() -> tuple[str, str]:
+    """The seller's API v2 key (private PEM, public PEM), one per process (RSA generation is slow)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+    return private, public
+
+
+@cache
+def _loaded_private_key(pem: str) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return load_pem_private_key(pem.encode("ascii"), password=None)
+
+
+class LoadedKeyCredentials(PayV2Credentials):
+    """The seller's v2 credentials with the private key loaded once per process: loading a PEM RSA key
+    costs ~35 ms of CPU, and the client loads it for every call (a simulation makes thousands)."""
+
+    def private_key(self) -> Any:
+        return _loaded_private_key(self.private_key_pem)
+
+
+@cache
+def simulation_credentials() -> tuple[CredentialsBook, LoadedKeyCredentials]:
+    """The seller's MWS keys and v2 key, parsed once per process (the secret is the same for every seed)."""
+    private_pem, _ = v2_key_pair()
+    secret = {
+        "default_seller_id": SELLER,
+        "sellers": {
+            SELLER: {
+                "access_key": DEFAULT_ACCESS_KEY,
+                "secret_key": DEFAULT_SECRET_KEY,
+                "public_key_id": V2_PUBLIC_KEY_ID,
+                "private_key": private_pem,
+            }
+        },
+    }
+    credentials = parse_credentials_secret(json.dumps(secret))
+    v2 = credentials.for_v2_seller(SELLER)
+    return credentials, LoadedKeyCredentials(v2.seller_id, v2.public_key_id, v2.private_key_pem)
 
 
 def client_error(code: str, operation: str) -> ClientError:
@@ -161,13 +224,25 @@ def retry_forbidding_refunds(simulator: Simulator, capture_id: str) -> list[str]
     return found
 
 
+def refunds_by_others_on_charge(simulator: Simulator, charge_id: str) -> list[str]:
+    """Refunds on the v2 charge not made through the API by anyone (no idempotency key), any state: v2
+    refunds carry no type, so each one may be an A-to-z or chargeback refund and forbids the retry."""
+    charge = simulator.pay_v2.charges.get(charge_id)
+    if charge is None:
+        return []
+    refunds = simulator.pay_v2.refunds
+    return [f"untyped {i}" for i in charge.refund_ids if refunds[i].idempotency_key is None]
+
+
 class SimulatorAdapter(BaseAdapter):
     """requests → `Simulator.handle_mws` in process. A held answer (timeout faults) is a read timeout after
     the client's timeouts have passed on the virtual clock.
 
     Every call through it is this service's. It watches Amazon's procedure for ProcessingFailure retries:
     a Refund call that makes a retry attempt (n >= 2) at Amazon while Amazon's records show an A-to-z or
-    chargeback refund on its capture is a violation (`retry_violations`, checked after every step)."""
+    chargeback refund on its capture is a violation (`retry_violations`, checked after every step). API v2
+    calls (`/v2/` paths) go to `Simulator.handle_v2`; a Create Refund that makes a retry attempt while the
+    charge has any refund made by others (v2 refunds carry no type) is the same violation."""
 
     def __init__(self, simulator: Simulator, clock: VirtualClock) -> None:
         super().__init__()
@@ -197,10 +272,60 @@ class SimulatorAdapter(BaseAdapter):
 
         return after
 
+    def _v2_made(self, idempotency_key: str) -> bool:
+        return any(r.idempotency_key == idempotency_key for r in self.simulator.pay_v2.refunds.values())
+
+    def _watch_v2_retry(self, headers: Mapping[str, str], body: bytes) -> Callable[[], None]:
+        key = headers.get("x-amz-pay-idempotency-key", "")
+        parsed = parse_refund_reference_id(key)
+        if parsed is None or parsed[1] < 2 or self._v2_made(key):
+            return lambda: None
+        try:
+            charge_id = str(json.loads(body)["chargeId"])
+        except (ValueError, KeyError, TypeError):
+            return lambda: None
+        forbidding = refunds_by_others_on_charge(self.simulator, charge_id)
+
+        def after() -> None:
+            if forbidding and self._v2_made(key):
+                self.retry_violations.append(
+                    f"R1 v2 retry {key} sent while Amazon shows {', '.join(forbidding)} on {charge_id}"
+                )
+
+        return after
+
+    def _send_v2(self, request: requests.PreparedRequest, body: bytes, timeout: Any) -> requests.Response:
+        url = urlsplit(str(request.url))
+        method = str(request.method)
+        operation = (
+            "GetCharge" if "/charges" in url.path else "CreateRefund" if method == "POST" else "GetRefund"
+        )
+        Scheduler.yield_point(f"amazon:{operation}")
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        watched = self._watch_v2_retry(headers, body) if operation == "CreateRefund" else (lambda: None)
+        answer = self.simulator.handle_v2(method, url.path, url.query, headers, body)
+        watched()
+        if answer.hold_seconds is not None:
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout or 1.0, 0.0)
+            self.clock.advance(float(connect) + float(read))
+            raise requests.ReadTimeout(f"simulated timeout of {operation}")
+        response = requests.Response()
+        response.status_code = answer.status
+        response._content = answer.body.encode("utf-8")
+        response.headers = CaseInsensitiveDict(
+            {"Content-Type": "application/json", "x-amz-pay-request-id": answer.request_id}
+        )
+        response.url = str(request.url)
+        response.request = request
+        Scheduler.yield_point(f"amazon:{operation}:answered")
+        return response
+
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **kwargs: Any
     ) -> requests.Response:
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        if "/v2/" in urlsplit(str(request.url)).path:
+            return self._send_v2(request, body, timeout)
         action = dict(parse_qsl(body.decode())).get("Action", "?")
         Scheduler.yield_point(f"amazon:{action}")
         url = urlsplit(str(request.url))
@@ -292,7 +417,7 @@ class VirtualDeadlines:
     """GetCaptureDetails and GetRefundDetails for the IPN use case, with a deadline on the virtual clock (it
     computes its own from time.monotonic, which a simulation must not read)."""
 
-    def __init__(self, client: AmazonPayClient, clock: VirtualClock) -> None:
+    def __init__(self, client: AmazonPayRouter, clock: VirtualClock) -> None:
         self._client = client
         self._clock = clock
 
@@ -345,6 +470,8 @@ class World:
             authority=local_authority(),
         )
         self.simulator.on_refund_change(self._on_refund_change)
+        self.simulator.on_v2_change(self._on_v2_change)
+        self.simulator.add_v2_key(V2_PUBLIC_KEY_ID, v2_key_pair()[1], SELLER)
         session = requests.Session()
         session.trust_env = False
         self.adapter = SimulatorAdapter(self.simulator, self.clock)
@@ -354,11 +481,7 @@ class World:
         # is not this service's, whatever its reference id looks like.
         self.foreign_refunds: set[str] = set()
         self.foreign_references: set[str] = set()
-        secret = {
-            "default_seller_id": SELLER,
-            "sellers": {SELLER: {"access_key": DEFAULT_ACCESS_KEY, "secret_key": DEFAULT_SECRET_KEY}},
-        }
-        self.credentials = parse_credentials_secret(json.dumps(secret))
+        self.credentials, v2_credentials = simulation_credentials()
         self.amazon = AmazonPayClient(
             self.credentials.for_seller,
             Endpoint("http", SIM_HOST, MWS_PATH),
@@ -368,6 +491,19 @@ class World:
             now=self.clock.now,
             rng=random.Random(seed ^ 0x5EED),
         )
+        self.pay_v2 = PayV2AmazonPay(
+            PayV2Client(
+                lambda seller_id: v2_credentials,
+                PayV2Endpoint("http", SIM_HOST, "us", sandbox=True),
+                session=session,
+                sleep=self.clock.sleep,
+                monotonic=self.clock.monotonic,
+                now=self.clock.now,
+                rng=random.Random(seed ^ 0xF2),
+            ),
+            sandbox=True,
+        )
+        self.router = AmazonPayRouter(lambda: self.amazon, lambda: self.pay_v2)
         # The services, through the composition root, over this world's adapters and clocks
         settings = Settings(
             refunds_table=TABLE,
@@ -385,8 +521,9 @@ class World:
         self.services = Services(
             settings,
             store=lambda: self.store,
-            amazon_pay=lambda: self.amazon,
+            amazon_pay=lambda: self.router,
             seller_credentials=self.credentials.for_seller,
+            v2_seller_credentials=lambda seller_id: v2_credentials,
             task_tokens=lambda: self.tokens,
             stepfunctions=lambda: self.stepfunctions,
             events=lambda: self.eventbridge,  # type: ignore[return-value, arg-type]
@@ -402,7 +539,7 @@ class World:
             certificate_fetcher=lambda url: CertificateResponse(
                 200, authority.signing_certificate_pem.encode("ascii")
             ),
-            amazon_pay=lambda: VirtualDeadlines(self.amazon, self.clock),
+            amazon_pay=lambda: VirtualDeadlines(self.router, self.clock),
             subscribe_url_fetcher=lambda url: None,
             on_attempt_outcome=self._resume_waiting_retry,
         )
@@ -449,6 +586,35 @@ class World:
         label = (
             f"ipn#{number} {refund.refund_reference_id} {refund.amazon_refund_id[-7:]} {refund.state}{reason}"
         )
+        self.outbox.append(
+            Ipn(number, label, body, sns_headers(notification, SUBSCRIPTION), self.clock.elapsed)
+        )
+
+    def _on_v2_change(self, change: V2Change) -> None:
+        """An API v2 IPN: the message names the object and carries no state (the handler reads it)."""
+        self._ipn_numbers += 1
+        number = self._ipn_numbers
+        timestamp = sim_responses.iso_millis(self.clock.now())
+        region = IPN_REGIONS["us"]
+        reference = f"sim-ipn-{self.seed}-{number}"
+        notification = IpnNotification(
+            message_id=f"sim-message-{self.seed}-{number}",
+            notification_reference_id=reference,
+            topic_arn=topic_arn(region, change.merchant_id),
+            message=ipn_message(change, reference),
+            timestamp=timestamp,
+            signature_version="1" if number % 2 else "2",
+            seller_id=change.merchant_id,
+            amazon_refund_id=change.object_id,
+            refund_reference_id="",
+            state=change.state,
+            reason_code=change.reason_code,
+        )
+        body = sns_envelope(
+            notification, authority=local_authority(), base_url=SIM_BASE, subscription_id=SUBSCRIPTION
+        )
+        reason = f"/{change.reason_code}" if change.reason_code else ""
+        label = f"ipn#{number} v2 {change.object_type} {change.object_id[-7:]} {change.state}{reason}"
         self.outbox.append(
             Ipn(number, label, body, sns_headers(notification, SUBSCRIPTION), self.clock.elapsed)
         )
@@ -537,4 +703,7 @@ class World:
     # -- reads for the harness and the invariants (no faults, no yields) --
 
     def captured_amounts(self) -> dict[str, Decimal]:
-        return {cid: c.amount for cid, c in self.simulator.market.captures.items()}
+        amounts = {cid: c.amount for cid, c in self.simulator.market.captures.items()}
+        for charge_id, charge in self.simulator.pay_v2.charges.items():
+            amounts[qualified_id(PaymentApi.V2, charge_id)] = charge.amount
+        return amounts

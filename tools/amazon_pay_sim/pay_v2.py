@@ -36,6 +36,7 @@ CONSERVATIVE CHOICES where Amazon is silent (amazon-pay-v2.md, "Open questions")
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import uuid
@@ -206,6 +207,7 @@ class PayV2:
         throttling: Callable[[], bool],
         notify: Callable[[V2Change], None],
         take_fault: Callable[[str], Fault | None] = lambda operation: None,
+        seed: int | None = None,
     ) -> None:
         self._lock = lock
         self._now = now
@@ -216,6 +218,7 @@ class PayV2:
         self._take_fault = take_fault
         self._keys: dict[str, MerchantKey] = {}
         self._throttle = Throttle(QUOTAS)
+        self._seed = seed
         self.reset()
 
     def reset(self) -> None:
@@ -227,6 +230,8 @@ class PayV2:
             self._calls: list[dict[str, Any]] = []
             self._throttle.reset()
             self._sequence = 0
+            # Charge ids from the seed when one is given, so a seeded run replays with the same ids.
+            self._random = random.Random(self._seed) if self._seed is not None else random.SystemRandom()
 
     # -- configuration and control --
 
@@ -262,7 +267,7 @@ class PayV2:
             raise ValueError(f"state must be one of {', '.join(CHARGE_STATES)}")
         with self._lock:
             self._sequence += 1
-            permission = f"S01-{self._sequence:07d}-{uuid.uuid4().int % 10**7:07d}"
+            permission = f"S01-{self._sequence:07d}-{self._random.randrange(10**7):07d}"
             charge_id = f"{permission}-C{self._sequence:06d}"
             moment = self._now()
             self.charges[charge_id] = Charge(

@@ -177,6 +177,7 @@ class Simulator:
         self._sellers: dict[str, Seller] = {}
         self._keys: dict[str, Seller] = {}
         self._observers: list[RefundObserver] = []
+        self._v2_observers: list[Callable[[V2Change], None]] = []
         self._throttle = Throttle(enabled=throttling)
         self._faults: dict[str, list[_Fault]] = {}
         self._calls: list[dict[str, Any]] = []
@@ -198,6 +199,7 @@ class Simulator:
             throttling=lambda: self._throttle.enabled,
             notify=self._post_v2_ipn,
             take_fault=self._take_v2_fault,
+            seed=seed,
         )
         self.add_seller(seller_id, access_key, secret_key)
         if ipn_url is not None:
@@ -232,6 +234,12 @@ class Simulator:
         """Call `observer` with every refund state change (creation included), in order."""
         with self._lock:
             self._observers.append(observer)
+
+    def on_v2_change(self, observer: Callable[[V2Change], None]) -> None:
+        """Call `observer` with every API v2 refund change (creation included), in order, whether or not
+        an IPN URL is set (the simulation test signs and delivers its own IPNs)."""
+        with self._lock:
+            self._v2_observers.append(observer)
 
     def now(self) -> datetime:
         """The simulated time: the clock plus every `advance_clock`."""
@@ -398,6 +406,8 @@ class Simulator:
 
     def _post_v2_ipn(self, change: V2Change) -> None:
         """Under the lock: an API v2 IPN (no state in the message; the receiver reads the object)."""
+        for observer in list(self._v2_observers):
+            observer(change)
         url = self._ipn_url
         if url is None:
             return

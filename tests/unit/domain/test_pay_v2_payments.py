@@ -93,3 +93,19 @@ def test_only_what_our_completed_refunds_and_recorded_externals_do_not_explain_i
 def test_a_v1_capture_is_never_counted_from_its_refunded_amount() -> None:
     v1 = replace(capture_details("100.00"), refunded_amount=Price(Decimal("30.00"), "USD"))
     assert untracked_v2_refunds(v1, None) is None
+
+
+def test_an_unanswered_attempt_of_ours_is_not_taken_for_someone_elses_refund() -> None:
+    """Found by the simulation (seed 93): Create Refund accepted but its answer unreadable, the refund then
+    settled at Amazon; the reconciler's resend read refundedAmount, counted our own refund as someone
+    else's and refused the refund (Failed) that Amazon had made. An attempt sent but unanswered may be
+    what refundedAmount holds: resending it under its idempotency key creates nothing if Amazon made it."""
+    unanswered = replace(new_refund("r3", "94.50"), api=PaymentApi.V2)
+    assert unanswered.latest_attempt.amazon_refund_id is None
+    known = KnownRefunds(refunds={"r3": unanswered}, externals=(), available=Decimal("5.50"))
+    assert untracked_v2_refunds(charge("94.50"), known) is None
+    beyond = untracked_v2_refunds(charge("99.00"), known)
+    assert beyond is not None and beyond.amount == Decimal("4.50")
+    never_sent = replace(unanswered, reservation_pending=True)
+    held = untracked_v2_refunds(charge("94.50"), replace(known, refunds={"r3": never_sent}))
+    assert held is not None and held.amount == Decimal("94.50")

@@ -29,8 +29,10 @@ from amazon_pay_refunds.core.classification import (
     named_refund_id,
 )
 from amazon_pay_refunds.core.models import (
+    AttemptState,
     ExternalRefund,
     PaymentApi,
+    Refund,
     RefundStatus,
     parse_qualified_id,
 )
@@ -82,7 +84,11 @@ def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) ->
     cannot explain (refundedAmount minus our Completed refunds minus the recorded external ones that count)
     is someone else's: Seller Central, the seller's other systems, an A-to-z claim or a chargeback.
     Conservative choices: one of our refunds Amazon already completed whose answer is not recorded yet is
-    counted as external too (money is never assumed to be still there), and the entry carries no type
+    counted as external too (money is never assumed to be still there), except while its attempt is sent
+    but unanswered (a timeout, an unreadable answer): that attempt may be what refundedAmount holds, and
+    taking it for someone else's refused a refund Amazon had made (the simulation found it); resending it
+    under its idempotency key creates nothing if Amazon made it, and once its answer is recorded the rule
+    above applies again. The entry carries no type
     (`UNTYPED_REFUND_TYPE`), so it forbids a ProcessingFailure retry on the charge. Its id names the
     refunded total it explains (`v2-refunded-{total}`), so two reads of the same total record it once.
     v2 refunds still `RefundInitiated` are not in refundedAmount: Amazon's own cap (TransactionAmountExceeded)
@@ -103,7 +109,12 @@ def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) ->
         if known is not None
         else Decimal(0)
     )  # fmt: skip
-    untracked = refunded - ours - external
+    unanswered = (
+        sum((r.amount for r in known.refunds.values() if _sent_unanswered(r)), Decimal(0))
+        if known is not None
+        else Decimal(0)
+    )
+    untracked = refunded - ours - external - unanswered
     if untracked <= 0:
         return None
     return ReportedRefund(
@@ -115,6 +126,17 @@ def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) ->
         state="Completed",
         amazon_capture_id=capture.amazon_capture_id,
         seller_id=None,
+    )
+
+
+def _sent_unanswered(refund: Refund) -> bool:
+    """The refund's latest attempt may be at Amazon, its answer not recorded (no refund id yet)."""
+    attempt = refund.latest_attempt
+    return (
+        refund.status in (RefundStatus.REQUESTED, RefundStatus.RETRY_SCHEDULED)
+        and not refund.reservation_pending
+        and attempt.state is AttemptState.REQUESTED
+        and attempt.amazon_refund_id is None
     )
 
 
