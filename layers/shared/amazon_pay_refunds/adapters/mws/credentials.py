@@ -6,6 +6,7 @@ both. v1 callers read `CredentialsBook.for_seller`, v2 callers `CredentialsBook.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,7 +123,10 @@ def _non_empty_string(value: Any, where: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=32)
 def _rsa_private_key(pem: str, where: str) -> rsa.RSAPrivateKey:
+    """The loaded key, kept per PEM: parsing one costs about 35 ms of CPU, and every v2 call signs. A refused
+    PEM raises every time (lru_cache keeps no exception); a rotated key is another PEM, another entry."""
     # Imported here, not with the module: a function that never reads a v2 key (RefundApi on a v1-only
     # deployment) does not load cryptography's RSA at its cold start.
     from cryptography.hazmat.primitives.asymmetric import rsa
