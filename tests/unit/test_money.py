@@ -4,7 +4,13 @@ from decimal import Decimal
 
 import pytest
 
-from amazon_pay_refunds.money import InvalidAmount, format_amount, over_refund_allowance, parse_amount
+from amazon_pay_refunds.money import (
+    InvalidAmount,
+    format_amount,
+    over_refund_allowance,
+    parse_amount,
+    wire_amount,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +63,20 @@ def test_over_refund_allowance_is_the_lesser_of_15_percent_and_the_absolute_cap(
 def test_a_refused_amount_says_what_a_valid_one_looks_like(text: str, currency: str, example: str) -> None:
     with pytest.raises(InvalidAmount, match=example):
         parse_amount(text, currency)
+
+
+def test_wire_amount_sends_exactly_the_amount_or_refuses() -> None:
+    """Both Amazon clients (v1 and v2) send amounts through this one check."""
+    assert wire_amount(Decimal("10.5"), "USD") == "10.50"
+    assert wire_amount(Decimal("1000"), "JPY") == "1000"
+    for amount, currency, message in [
+        (Decimal("1.005"), "USD", "more than 2 decimals"),
+        (Decimal("1.5"), "JPY", "more than 0 decimals"),
+        (Decimal("0"), "USD", "greater than zero"),
+        (Decimal("NaN"), "USD", "finite Decimal"),
+        (1.5, "USD", "finite Decimal"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            wire_amount(amount, currency)  # type: ignore[arg-type]
+    with pytest.raises(InvalidAmount):
+        wire_amount(Decimal("1"), "XXX")

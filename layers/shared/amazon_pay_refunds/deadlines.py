@@ -60,3 +60,15 @@ def host_without_default_port(scheme: str, host: str) -> str:
     if sep and bare_name and port.isdigit() and int(port) == _DEFAULT_PORTS.get(scheme):
         return name
     return host
+
+
+def check_retry_settings(
+    max_attempts: int, base_delay: float, max_delay: float, timeout: tuple[float, float]
+) -> None:
+    """A client's retry settings, refused at construction rather than misbehaving on the first failure."""
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    if base_delay < 0 or max_delay < 0:
+        raise ValueError("delays must not be negative")
+    if timeout[0] <= 0 or timeout[1] <= 0:
+        raise ValueError("timeouts must be positive")

@@ -84,3 +84,17 @@ def over_refund_allowance(captured: Decimal, currency_code: str) -> Decimal:
     absolute = OVER_REFUND_ABSOLUTE.get(currency_code)
     allowance = ratio if absolute is None else min(ratio, absolute)
     return allowance.quantize(Decimal(1).scaleb(-minor_units(currency_code)), rounding="ROUND_DOWN")
+
+
+def wire_amount(amount: Decimal, currency_code: str, name: str = "amount") -> str:
+    """`format_amount` for a request to Amazon, refusing what it would silently change: a float, more
+    decimals than the currency has, zero or less. Raises ValueError (InvalidAmount for a currency)."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValueError(f"{name} must be a finite Decimal")
+    places = minor_units(currency_code)
+    if amount <= 0:
+        raise ValueError(f"{name} must be greater than zero")
+    wire = format_amount(amount, currency_code)
+    if Decimal(wire) != amount:
+        raise ValueError(f"{name} has more than {places} decimals for {currency_code}")
+    return wire

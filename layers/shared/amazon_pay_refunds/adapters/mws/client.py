@@ -22,12 +22,13 @@ from ...deadlines import (  # shared with adapters/pay_v2
     MIN_ATTEMPT_SECONDS,
     RandomSource,
     attempt_timeouts,
+    check_retry_settings,
     deadline_in,
     fits_before,
     full_jitter,
     host_without_default_port,
 )
-from ...money import format_amount, minor_units
+from ...money import wire_amount
 from .credentials import NoCredentialsForSeller, SellerCredentials
 from .endpoints import Endpoint
 from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError
@@ -80,12 +81,7 @@ class AmazonPayClient:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: RandomSource | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("delays must not be negative")
-        if timeout[0] <= 0 or timeout[1] <= 0:
-            raise ValueError("timeouts must be positive")
+        check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._credentials = credentials
         self._endpoint = endpoint
         self._host = host_header(endpoint)
@@ -128,7 +124,7 @@ class AmazonPayClient:
         params = {
             "AmazonCaptureId": amazon_capture_id,
             "RefundReferenceId": refund_reference_id,
-            "RefundAmount.Amount": _wire_amount(amount, currency_code, "amount"),
+            "RefundAmount.Amount": wire_amount(amount, currency_code, "amount"),
             "RefundAmount.CurrencyCode": currency_code,
         }
         if seller_refund_note:
@@ -143,7 +139,7 @@ class AmazonPayClient:
             prefix = f"ProviderCreditReversalList.member.{n}"
             _require_id(reversal.provider_id, f"provider_credit_reversals[{n - 1}].provider_id")
             params[f"{prefix}.ProviderId"] = reversal.provider_id
-            params[f"{prefix}.CreditReversalAmount.Amount"] = _wire_amount(
+            params[f"{prefix}.CreditReversalAmount.Amount"] = wire_amount(
                 reversal.amount, reversal.currency_code, f"provider_credit_reversals[{n - 1}].amount"
             )
             params[f"{prefix}.CreditReversalAmount.CurrencyCode"] = reversal.currency_code
@@ -332,16 +328,3 @@ def _redact(error: AmazonPayError, secrets: Iterable[str | None]) -> AmazonPayEr
 def _require_id(value: str, name: str) -> None:
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ValueError(f"{name} must be a non-empty identifier without surrounding whitespace")
-
-
-def _wire_amount(amount: Decimal, currency_code: str, name: str) -> str:
-    """money.format_amount, refusing what it would silently change: floats, too many decimals, ≤ 0."""
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise ValueError(f"{name} must be a finite Decimal")
-    places = minor_units(currency_code)  # InvalidAmount (a ValueError) for an unknown currency
-    if amount <= 0:
-        raise ValueError(f"{name} must be greater than zero")
-    wire = format_amount(amount, currency_code)
-    if Decimal(wire) != amount:
-        raise ValueError(f"{name} has more than {places} decimals for {currency_code}")
-    return wire

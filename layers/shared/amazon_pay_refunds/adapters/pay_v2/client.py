@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import requests
 
-from ...deadlines import RandomSource, attempt_timeouts, fits_before, full_jitter
-from ...money import InvalidAmount, format_amount, minor_units
+from ...deadlines import RandomSource, attempt_timeouts, check_retry_settings, fits_before, full_jitter
+from ...money import wire_amount
 from ..mws.credentials import NoCredentialsForSeller, PayV2Credentials
 from . import signing
 from .endpoints import PayV2Endpoint, api_path
@@ -83,12 +83,7 @@ class PayV2Client:
     ) -> None:
         if algorithm not in signing.SALT_LENGTHS:
             raise ValueError(f"algorithm must be one of {sorted(signing.SALT_LENGTHS)}")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("delays must not be negative")
-        if timeout[0] <= 0 or timeout[1] <= 0:
-            raise ValueError("timeouts must be positive")
+        check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._credentials = credentials
         self._endpoint = endpoint
         self._algorithm = algorithm
@@ -127,7 +122,7 @@ class PayV2Client:
             raise ValueError("idempotency_key must be 1-32 characters of A-Z a-z 0-9 - _")
         body: dict[str, Any] = {
             "chargeId": charge_id,
-            "refundAmount": {"amount": _wire_amount(amount, currency_code), "currencyCode": currency_code},
+            "refundAmount": {"amount": wire_amount(amount, currency_code), "currencyCode": currency_code},
         }
         if soft_descriptor:
             if len(soft_descriptor.encode("utf-8")) > MAX_SOFT_DESCRIPTOR:
@@ -333,19 +328,3 @@ def _redact(error: PayV2Error, authorization: str, private_key_pem: str) -> PayV
 def _require_id(value: str, name: str) -> None:
     if not isinstance(value, str) or not _OBJECT_ID.fullmatch(value):
         raise ValueError(f"{name} must be an Amazon Pay id (letters, digits and '-')")
-
-
-def _wire_amount(amount: Decimal, currency_code: str) -> str:
-    """money.format_amount, refusing what it would silently change: floats, too many decimals, ≤ 0."""
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise ValueError("amount must be a finite Decimal")
-    try:
-        places = minor_units(currency_code)
-    except InvalidAmount as error:
-        raise ValueError(str(error)) from None
-    if amount <= 0:
-        raise ValueError("amount must be greater than zero")
-    wire = format_amount(amount, currency_code)
-    if Decimal(wire) != amount:
-        raise ValueError(f"amount has more than {places} decimals for {currency_code}")
-    return wire
