@@ -2,10 +2,11 @@
 
 Each attempt is signed afresh (new ``x-amz-pay-date``); a Create Refund re-sends the same body with the same
 ``x-amz-pay-idempotency-key``, so a retry after an unknown outcome cannot refund twice. Retries: HTTP 408,
-425, 429 and 5xx and transport failures, with the v1 client's deadline and backoff rules
-(`amazon_pay_refunds.deadlines`); every other error is raised at once. The private key never appears in
-a log line, repr or error: errors carry only Amazon's reason code, message and request id, and any echo of
-the Authorization header in a message is redacted.
+425, 429 and 5xx and transport failures (`errors.is_retryable_status`), in the v1 client's loop with its
+deadline and backoff rules (`deadlines.RetryingTransport`); every other error is raised at once. The
+private key never appears in a log line, repr or error: errors carry only Amazon's reason code, message and
+request id, and the loop removes any echo of the Authorization header, its signature or a private key line
+from a message (`_secrets`, `deadlines.redact`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,12 @@ from typing import Any, TypeVar
 
 import requests
 
-from ...deadlines import RandomSource, attempt_timeouts, check_retry_settings, fits_before, full_jitter
+from ...deadlines import Answer, RandomSource, RetryingTransport, Signed
 from ...money import wire_amount
 from ..mws.credentials import NoCredentialsForSeller, PayV2Credentials
 from . import signing
 from .endpoints import PayV2Endpoint, api_path
-from .errors import (
-    CONNECTION_ERROR,
-    MAX_MESSAGE,
-    REQUEST_TIMEOUT,
-    PayV2Error,
-    PayV2TransportError,
-    error_for,
-)
+from .errors import CONNECTION_ERROR, REQUEST_TIMEOUT, PayV2Error, PayV2TransportError, error_for
 from .models import ChargeV2, RefundV2, load_json, parse_charge, parse_refund
 
 logger = logging.getLogger(__name__)
@@ -83,20 +77,17 @@ class PayV2Client:
     ) -> None:
         if algorithm not in signing.SALT_LENGTHS:
             raise ValueError(f"algorithm must be one of {sorted(signing.SALT_LENGTHS)}")
-        check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._credentials = credentials
         self._endpoint = endpoint
         self._algorithm = algorithm
         self._session = session if session is not None else requests.Session()
-        self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
         self._verify = verify
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._now = now
-        self._rng: RandomSource = rng or random.Random()  # jitter, not security
+        self._transport = RetryingTransport(
+            api="Amazon Pay v2", logger=logger, timeout=timeout, max_attempts=max_attempts,
+            base_delay=base_delay, max_delay=max_delay, sleep=sleep, monotonic=monotonic,
+            rng=rng or random.Random(),  # jitter, not security
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"PayV2Client(endpoint={self._endpoint.base_url!r}, algorithm={self._algorithm!r})"
@@ -181,13 +172,8 @@ class PayV2Client:
         credentials = self._seller_credentials(seller_id)
         key = credentials.private_key()
         path = api_path(credentials.public_key_id, self._endpoint.sandbox) + resource
-        last_error: PayV2Error | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            timeout = attempt_timeouts(self._timeout, deadline, self._monotonic())
-            if timeout is None:
-                raise last_error or PayV2TransportError(
-                    REQUEST_TIMEOUT, f"{operation} not sent: the deadline has passed", retryable=True
-                )
+
+        def sign() -> Signed[dict[str, str]]:
             headers = signing.sign_request(
                 private_key=key,
                 public_key_id=credentials.public_key_id,
@@ -206,27 +192,16 @@ class PayV2Client:
                 payload=payload,
             )
             headers["user-agent"] = USER_AGENT  # unsigned, as the PHP SDK leaves it
-            try:
-                document, request_id, status = self._attempt(
-                    operation, method, path, headers, payload, timeout
-                )
-                result = parse(document, request_id)
-            except PayV2Error as error:
-                last_error = _redact(error, headers["authorization"], credentials.private_key_pem)
-            else:
-                self._log(logging.INFO, operation, credentials, attempt, "ok", request_id, status)
-                return result
-            self._log(
-                logging.WARNING, operation, credentials, attempt, last_error.code, last_error.request_id,
-                last_error.http_status,
-            )  # fmt: skip
-            if not last_error.retryable or attempt == self._max_attempts:
-                raise last_error
-            delay = full_jitter(attempt, self._base_delay, self._max_delay, self._rng)
-            if not fits_before(deadline, self._monotonic(), delay):
-                raise last_error
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return Signed(headers, _secrets(headers["authorization"], credentials.private_key_pem))
+
+        def send(headers: dict[str, str], timeout: tuple[float, float]) -> Answer[T]:
+            document, request_id, status = self._attempt(operation, method, path, headers, payload, timeout)
+            return Answer(parse(document, request_id), status, request_id)
+
+        return self._transport.call(
+            operation, sign=sign, send=send, not_sent=_not_sent, deadline=deadline,
+            seller_id=credentials.seller_id, public_key_id=credentials.public_key_id,
+        )  # fmt: skip
 
     def _attempt(
         self,
@@ -271,26 +246,19 @@ class PayV2Client:
         code, message = _error_body(response.content, status)
         raise error_for(code, f"{operation}: {message}", status, request_id)
 
-    def _log(
-        self,
-        level: int,
-        operation: str,
-        credentials: PayV2Credentials,
-        attempt: int,
-        outcome: str,
-        request_id: str | None,
-        http_status: int | None,
-    ) -> None:
-        logger.log(
-            level,
-            "Amazon Pay v2 %s seller=%s public_key_id=%s attempt=%d outcome=%s http_status=%s request_id=%s",
-            operation, credentials.seller_id, credentials.public_key_id, attempt, outcome, http_status,
-            request_id,
-            extra={
-                "amazon_pay_action": operation, "seller_id": credentials.seller_id, "attempt": attempt,
-                "outcome": outcome, "http_status": http_status, "request_id": request_id,
-            },
-        )  # fmt: skip
+
+def _secrets(authorization: str, private_key_pem: str) -> tuple[str, ...]:
+    """What no error message may show (deadlines.redact): the Authorization header (an echo of the request,
+    as some proxies write, would carry it) and its signature alone, and the private key whole and line by
+    line (Amazon never sees it; redacted all the same). Key lines shorter than 16 characters (the last one
+    may be a few characters) are left: replacing them could blank common text and they reveal little."""
+    signature = authorization.rsplit("Signature=", 1)[-1]
+    key_lines = [line.strip() for line in private_key_pem.splitlines() if len(line.strip()) >= 16]
+    return (authorization, signature, private_key_pem.strip(), *key_lines)
+
+
+def _not_sent(message: str) -> PayV2Error:
+    return PayV2TransportError(REQUEST_TIMEOUT, message, retryable=True)
 
 
 def _error_body(content: bytes, status: int) -> tuple[str, str]:
@@ -303,26 +271,6 @@ def _error_body(content: bytes, status: int) -> tuple[str, str]:
         message = document.get("message")
         return document["reasonCode"], message if isinstance(message, str) else ""
     return f"HTTP{status}", "the error answer is not Amazon Pay's JSON error"
-
-
-def _redact(error: PayV2Error, authorization: str, private_key_pem: str) -> PayV2Error:
-    """An echo of the request in a message (some proxies do) must not carry the signature, and no message
-    may carry any line of the private key (Amazon never sees it; redacted all the same)."""
-    secrets = [authorization.rsplit("Signature=", 1)[-1], private_key_pem.strip()]
-    secrets += [line.strip() for line in private_key_pem.splitlines() if len(line.strip()) >= 16]
-    message = error.message
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
-    if message == error.message:
-        return error
-    return type(error)(
-        error.code,
-        message[:MAX_MESSAGE],
-        http_status=error.http_status,
-        request_id=error.request_id,
-        retryable=error.retryable,
-    )
 
 
 def _require_id(value: str, name: str) -> None:
