@@ -14,10 +14,11 @@ bounded to `MAX_MESSAGE` characters.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypedDict, TypeVar
 from urllib.parse import quote
 
 # An attempt is not started with less time than this before the deadline: it could not get an answer.
@@ -142,6 +143,22 @@ class Answer(Generic[T]):
     request_id: str | None
 
 
+class RetrySettings(TypedDict, total=False):
+    """The retry settings both clients take as keyword arguments (defaults: `RetryingTransport`).
+
+    ``timeout``: (connect, read) seconds of one attempt, scaled down to fit the deadline; ``max_attempts``;
+    ``base_delay``/``max_delay``: the backoff's ceiling doubles from base_delay up to max_delay; ``sleep``,
+    ``monotonic`` and ``rng`` (the jitter's random source) are replaced by tests."""
+
+    timeout: tuple[float, float]
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+    rng: RandomSource | None
+
+
 class RetryingTransport:
     """The retry settings of one client and the loop that applies them. Refused at construction if the
     settings cannot work (`check_retry_settings`). ``api`` names the API in log lines ("Amazon Pay")."""
@@ -151,13 +168,13 @@ class RetryingTransport:
         *,
         api: str,
         logger: logging.Logger,
-        timeout: tuple[float, float],
-        max_attempts: int,
-        base_delay: float,
-        max_delay: float,
-        sleep: Callable[[float], None],
-        monotonic: Callable[[], float],
-        rng: RandomSource,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        max_attempts: int = 4,
+        base_delay: float = 1.0,
+        max_delay: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: RandomSource | None = None,
     ) -> None:
         check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._api = api
@@ -168,7 +185,7 @@ class RetryingTransport:
         self._max_delay = max_delay
         self._sleep = sleep
         self._monotonic = monotonic
-        self._rng = rng
+        self._rng: RandomSource = rng or random.Random()  # jitter, not security
 
     def call(
         self,

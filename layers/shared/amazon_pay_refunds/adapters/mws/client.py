@@ -10,13 +10,11 @@ MWSAuthToken and the signature from every error message (`deadlines.redact`).
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import requests
 
@@ -25,6 +23,7 @@ from ...deadlines import (  # shared with adapters/pay_v2
     Answer,
     RandomSource,
     RetryingTransport,
+    RetrySettings,
     Signed,
     deadline_in,
     host_without_default_port,
@@ -65,7 +64,8 @@ def host_header(endpoint: Endpoint) -> str:
 class AmazonPayClient:
     """Amazon Pay v1 (MWS OffAmazonPayments 2013-01-01): Refund, GetRefundDetails, GetCaptureDetails,
     GetServiceStatus. ``credentials`` is one seller's SellerCredentials, or a provider called with the
-    SellerId of each call (None for the default seller), e.g. ``CredentialsBook.for_seller``."""
+    SellerId of each call (None for the default seller), e.g. ``CredentialsBook.for_seller``. Retry settings
+    (``timeout``, ``max_attempts``, ...): `deadlines.RetrySettings`."""
 
     def __init__(
         self,
@@ -73,25 +73,15 @@ class AmazonPayClient:
         endpoint: Endpoint,
         *,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = (3.05, 10.0),
-        max_attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: RandomSource | None = None,
+        **retry: Unpack[RetrySettings],
     ) -> None:
         self._credentials = credentials
         self._endpoint = endpoint
         self._host = host_header(endpoint)
         self._session = session if session is not None else requests.Session()
         self._now = now
-        self._transport = RetryingTransport(
-            api="Amazon Pay", logger=logger, timeout=timeout, max_attempts=max_attempts,
-            base_delay=base_delay, max_delay=max_delay, sleep=sleep, monotonic=monotonic,
-            rng=rng or random.Random(),  # jitter, not security
-        )  # fmt: skip
+        self._transport = RetryingTransport(api="Amazon Pay", logger=logger, **retry)
 
     def __repr__(self) -> str:
         return f"AmazonPayClient(endpoint={self._endpoint.url!r})"

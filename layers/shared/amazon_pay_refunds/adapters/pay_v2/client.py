@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import requests
 
-from ...deadlines import Answer, RandomSource, RetryingTransport, Signed
+from ...deadlines import Answer, RetryingTransport, RetrySettings, Signed
 from ...money import wire_amount
 from ..mws.credentials import NoCredentialsForSeller, PayV2Credentials
 from . import signing
@@ -56,7 +54,8 @@ class PayV2Client:
     """Amazon Pay API v2 for refunds. ``credentials`` is one seller's PayV2Credentials, or a provider called
     with the seller id of each call (None for the default seller), e.g. ``CredentialsBook.for_v2_seller``.
     ``algorithm`` is ``AMZN-PAY-RSASSA-PSS-V2`` unless configured (the SDKs' default is the older salt-20
-    algorithm; both are accepted by Amazon)."""
+    algorithm; both are accepted by Amazon). Retry settings (``timeout``, ``max_attempts``, ...):
+    `deadlines.RetrySettings`."""
 
     def __init__(
         self,
@@ -65,15 +64,9 @@ class PayV2Client:
         *,
         algorithm: str = signing.ALGORITHM_V2,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = (3.05, 10.0),
-        max_attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 10.0,
         verify: bool | str = True,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: RandomSource | None = None,
+        **retry: Unpack[RetrySettings],
     ) -> None:
         if algorithm not in signing.SALT_LENGTHS:
             raise ValueError(f"algorithm must be one of {sorted(signing.SALT_LENGTHS)}")
@@ -83,11 +76,7 @@ class PayV2Client:
         self._session = session if session is not None else requests.Session()
         self._verify = verify
         self._now = now
-        self._transport = RetryingTransport(
-            api="Amazon Pay v2", logger=logger, timeout=timeout, max_attempts=max_attempts,
-            base_delay=base_delay, max_delay=max_delay, sleep=sleep, monotonic=monotonic,
-            rng=rng or random.Random(),  # jitter, not security
-        )  # fmt: skip
+        self._transport = RetryingTransport(api="Amazon Pay v2", logger=logger, **retry)
 
     def __repr__(self) -> str:
         return f"PayV2Client(endpoint={self._endpoint.base_url!r}, algorithm={self._algorithm!r})"
