@@ -199,6 +199,26 @@ def test_the_simulation_code_is_sent_and_signed() -> None:
     assert "x-amz-pay-simulation-code" in verify_signed(h.sent[0]).signed_headers
 
 
+@pytest.mark.parametrize("code", ["AmazonRejected", "ProcessingFailure", "ProcessingFailure;Times=1",
+                                  "ProcessingFailure;Times=9999"])  # fmt: skip
+def test_amazons_codes_and_our_simulators_times_extension_are_sent_as_given(code: str) -> None:
+    h = make([Reply(201, refund_json())])
+    h.client.create_refund(CHARGE_ID, Decimal("1.00"), "EUR", idempotency_key="k1", simulation_code=code)
+    assert h.sent[0].request.headers["x-amz-pay-simulation-code"] == code
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["", "Processing Failure", "AmazonRejected;Times=1", "ProcessingFailure;Times=0",
+     "ProcessingFailure;Times=10000", "ProcessingFailure;Times=1\n"],
+)  # fmt: skip
+def test_a_simulation_code_that_could_change_the_request_is_refused_before_any_call(code: str) -> None:
+    h = make([])
+    with pytest.raises(ValueError, match="simulation_code"):
+        h.client.create_refund(CHARGE_ID, Decimal("1.00"), "EUR", idempotency_key="k1", simulation_code=code)
+    assert h.sent == []
+
+
 # -- answers -----------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,9 @@ T = TypeVar("T")
 # as it derives the v1 RefundReferenceId.
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_SOFT_DESCRIPTOR = 16
+# Amazon's codes are letters; ";Times=N" is our simulator's extension (tools/amazon_pay_sim/pay_v2.py).
+MAX_SIMULATION_TIMES = 9999
+SIMULATION_CODE = re.compile(r"[A-Za-z]{1,64}|ProcessingFailure;Times=[1-9][0-9]{0,3}")  # fullmatch
 # Amazon's ids: letters, digits and dashes (S01-1234567-1234567-R000001). Anything else would change the path.
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 REQUEST_ID_HEADER = "x-amz-pay-request-id"
@@ -96,7 +99,8 @@ class PayV2Client:
         deadline: float | None = None,
     ) -> RefundV2:
         """Refund ``amount`` of a Captured charge. Amazon answers RefundInitiated; the outcome follows by
-        IPN or Get Refund. ``simulation_code`` (sandbox only) is sent as ``x-amz-pay-simulation-code``."""
+        IPN or Get Refund. ``simulation_code`` (sandbox only) is sent as ``x-amz-pay-simulation-code``
+        (``ProcessingFailure;Times=N``: our simulator's extension, see tools/amazon_pay_sim/pay_v2.py)."""
         _require_id(charge_id, "charge_id")
         if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise ValueError("idempotency_key must be 1-32 characters of A-Z a-z 0-9 - _")
@@ -110,8 +114,8 @@ class PayV2Client:
             body["softDescriptor"] = soft_descriptor
         headers = {"x-amz-pay-idempotency-key": idempotency_key}
         if simulation_code is not None:
-            if not re.fullmatch(r"[A-Za-z]{1,64}", simulation_code):
-                raise ValueError("simulation_code must be letters only")
+            if not SIMULATION_CODE.fullmatch(simulation_code):
+                raise ValueError("simulation_code must be letters only, or ProcessingFailure;Times=N")
             headers["x-amz-pay-simulation-code"] = simulation_code
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         return self._call(
