@@ -6,6 +6,7 @@ key), and the simulator's signed v2 IPN (no state) makes the IPN handler read th
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,6 +138,44 @@ def test_an_amazon_rejected_v2_refund_needs_manual_action(
     stack.simulator.settle(everything=True)
     refund = storefront.wait_for_status(body["refund_id"], {"ManualActionRequired"})
     assert (refund["status"], refund["reason_code"]) == ("ManualActionRequired", "AmazonRejected")
+
+
+def test_a_v2_refund_declined_once_with_processing_failure_completes_on_the_retry(
+    stack: EmbeddedStack, storefront: Storefront
+) -> None:
+    """The simulator's ProcessingFailure;Times=1 (its own extension) declines attempt 1 only: the
+    RetryWorkflow sends attempt 2 under its own idempotency key, and Amazon refunds it."""
+    charge_id = create_charge(stack, "60.00")
+    spec = {"State": "Declined", "ReasonCode": "ProcessingFailure", "Times": 1}
+    body = v2_body(charge_id, "20.00", seller_refund_note=json.dumps({"SandboxSimulation": spec}))
+    refund_id = body["refund_id"]
+    assert storefront.post_refund(body).status == 202
+
+    stack.simulator.settle(everything=True)  # attempt 1 Declined: the v2 IPN, then Get Refund
+    declined = storefront.wait_for_status(refund_id, {"RetryScheduled"})
+    assert declined["status"] == "RetryScheduled", declined
+    stack.drain()  # Refund Declined on the bus: the RetryStarter starts the RetryWorkflow
+    deadline = time.monotonic() + 30
+    while len(storefront.get_refund(refund_id).body["attempts"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the workflow's short wait, the eligibility checks, then attempt 2's Create Refund
+    stack.simulator.settle(everything=True)  # attempt 2 Refunded
+
+    done = storefront.wait_for_status(refund_id, {"Completed"}, timeout=30)
+    assert done["status"] == "Completed", done
+    assert [(a["refund_reference_id"], a["state"], a["reason_code"]) for a in done["attempts"]] == [
+        (f"{refund_id}_1", "Declined", "ProcessingFailure"),
+        (f"{refund_id}_2", "Completed", None),
+    ]
+    creates = [c for c in v2_calls(stack) if c["method"] == "POST" and c["path"].endswith("/refunds")
+               and str(c["idempotency_key"]).startswith(f"{refund_id}_")]  # fmt: skip
+    assert [(c["idempotency_key"], c["status"], c["simulation_code"]) for c in creates] == [
+        (f"{refund_id}_1", 201, "ProcessingFailure;Times=1"),
+        (f"{refund_id}_2", 201, "ProcessingFailure;Times=1"),
+    ]
+    states = [r["statusDetails"]["state"] for r in charge_at_amazon(stack, charge_id)["refunds"]]
+    assert states == ["Declined", "Refunded"]
+    ledger = storefront.request("GET", f"/charges/{charge_id}").body
+    assert (ledger["completed"], ledger["available"]) == ("20.00", "40.00")
 
 
 @pytest.mark.parametrize(

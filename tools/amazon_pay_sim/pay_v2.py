@@ -30,7 +30,12 @@ CONSERVATIVE CHOICES where Amazon is silent (amazon-pay-v2.md, "Open questions")
   values ``DuplicateIdempotencyKey`` 400. A refused request saves nothing, so it can be corrected.
 - Refund simulation codes (``x-amz-pay-simulation-code`` on Create Refund; Amazon documents none for
   refunds): ``AmazonRejected`` and ``ProcessingFailure`` decline the refund with that reason when it settles;
-  any other code is ``InvalidSandboxSimulationSpecified``. This is the simulator's own extension.
+  ``ProcessingFailure;Times=N`` (N from 1 to 9999) declines only the first N refunds created on that charge
+  with this exact header value, and later ones settle ``Refunded`` (v1's ``"Times": N``, for a retry's
+  success path: each attempt has its own idempotency key, so attempt 2 is a new refund and counts again).
+  Only a Create Refund that creates a refund counts: an identical replay of a key gets the saved answer and
+  uses nothing up, and a refused request counts nothing. Any other value is
+  ``InvalidSandboxSimulationSpecified``. All of this is the simulator's own extension.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ MAX_REFUND: dict[str, Decimal] = {
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 CHARGE_STATES = ("Captured", "Authorized", "Canceled", "Declined")
 REFUND_SIMULATION_CODES = ("AmazonRejected", "ProcessingFailure")
+# OUR EXTENSION: "ProcessingFailure;Times=N" declines the first N refunds on the charge carrying it.
+_PROCESSING_FAILURE_TIMES = re.compile(r"ProcessingFailure;Times=([1-9][0-9]{0,3})")  # fullmatch
 REASON_DESCRIPTIONS = {
     "AmazonRejected": "Amazon has rejected the refund. Issue a refund to the buyer in another way.",
     "ProcessingFailure": "Amazon could not process the transaction due to an internal processing error.",
@@ -178,6 +185,21 @@ def amz_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_DATE)
 
 
+def _simulation_times(simulation: str | None) -> int | None:
+    """N of ``ProcessingFailure;Times=N`` (OUR EXTENSION), None for a plain code or none; any other value is
+    InvalidSandboxSimulationSpecified."""
+    if simulation is None or simulation in REFUND_SIMULATION_CODES:
+        return None
+    times = _PROCESSING_FAILURE_TIMES.fullmatch(simulation)
+    if times is None:
+        raise V2Error(
+            400, "InvalidSandboxSimulationSpecified",
+            f"Supported refund simulation codes: {', '.join(REFUND_SIMULATION_CODES)} "
+            "(and, the simulator's extension, ProcessingFailure;Times=N).",
+        )  # fmt: skip
+    return int(times.group(1))
+
+
 def ipn_message(change: V2Change, notification_id: str) -> str:
     """The v2 IPN ``Message`` (documented schema: tests/fixtures/v2/ipn-v2-message-schema-doc.json)."""
     return json.dumps(
@@ -227,6 +249,8 @@ class PayV2:
             self.charges: dict[str, Charge] = {}
             self.refunds: dict[str, V2Refund] = {}
             self._saved: dict[tuple[str, str], _Saved] = {}
+            # (charge id, simulation header value) → refunds created with it (for ProcessingFailure;Times=N)
+            self._simulation_uses: dict[tuple[str, str], int] = {}
             self._calls: list[dict[str, Any]] = []
             self._throttle.reset()
             self._sequence = 0
@@ -463,11 +487,7 @@ class PayV2:
             raise V2Error(400, "InvalidHeaderValue", "x-amz-pay-idempotency-key: 1-32 of A-Z a-z 0-9 - _.")
         charge_id, amount, currency, descriptor = self._refund_body(body)
         simulation = headers.get("x-amz-pay-simulation-code")
-        if simulation is not None and simulation not in REFUND_SIMULATION_CODES:
-            raise V2Error(
-                400, "InvalidSandboxSimulationSpecified",
-                f"Supported refund simulation codes: {', '.join(REFUND_SIMULATION_CODES)}.",
-            )  # fmt: skip
+        times = _simulation_times(simulation)
         fingerprint = (charge_id, amount, currency, descriptor, simulation)
         saved = self._saved.get((key.merchant_id, idempotency_key))
         if saved is not None:
@@ -502,11 +522,22 @@ class PayV2:
             )  # fmt: skip
         refund = self._add_refund(
             charge, amount, state="RefundInitiated", key=idempotency_key, soft_descriptor=descriptor,
-            decline=simulation,
+            decline=self._planned_decline(charge, simulation, times),
         )  # fmt: skip
         text = json.dumps(self._refund_json(refund))
         self._saved[(key.merchant_id, idempotency_key)] = _Saved(fingerprint, 201, text)
         return 201, text
+
+    def _planned_decline(self, charge: Charge, simulation: str | None, times: int | None) -> str | None:
+        """The reason a refund being created will be declined with when it settles; None: Refunded. Called
+        only when a refund is created, so replays and refused requests use no ProcessingFailure up."""
+        if simulation is None:
+            return None
+        if times is None:
+            return simulation
+        uses = self._simulation_uses.get((charge.charge_id, simulation), 0) + 1
+        self._simulation_uses[(charge.charge_id, simulation)] = uses
+        return "ProcessingFailure" if uses <= times else None
 
     @staticmethod
     def _refund_body(body: bytes) -> tuple[str, Decimal, str, str | None]:

@@ -314,17 +314,19 @@ def v2_over_refund_refused(demo: Demo) -> None:
 
 
 def v2_processing_failure_retried(demo: Demo) -> None:
-    """API v2: ProcessingFailure (our simulation code) is retried once with a new idempotency key; the
-    simulator declines every attempt carrying the code, so the retry ends with a person."""
+    """API v2: ProcessingFailure once (our simulation code with its Times extension): after the wait and the
+    eligibility checks, the retry, under a new idempotency key, completes."""
     charge_id = _charge(demo, "70.00")
     refund_id = demo.refund_id(2004)
     demo.show(refund_id)
-    note = _processing_failure_note()
+    note = _processing_failure_note(times=1)
     demo.expect_answer(_request_v2_refund(demo, refund_id, charge_id, "35.00", seller_refund_note=note), 202)
-    refund = demo.wait_for(refund_id, "ManualActionRequired")
+    refund = demo.wait_for(refund_id, "Completed")
     attempts = [(a["refund_reference_id"], a["state"]) for a in refund["attempts"]]
-    expected = [(f"{refund_id}_1", "Declined"), (f"{refund_id}_2", "Declined")]
+    expected = [(f"{refund_id}_1", "Declined"), (f"{refund_id}_2", "Completed")]
     demo.expect(attempts == expected, f"attempts {attempts}, expected {expected}")
+    ledger = _charge_ledger(demo, charge_id)
+    demo.expect(ledger["completed"] == "35.00", f"ledger completed {ledger['completed']}, expected 35.00")
 
 
 def v2_amazon_rejected(demo: Demo) -> None:
@@ -362,7 +364,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("v2: full refund", v2_full_refund),
     Scenario("v2: partial refunds beside v1", v2_partial_refunds),
     Scenario("v2: over-refund refused", v2_over_refund_refused),
-    Scenario("v2: ProcessingFailure -> retry -> manual action", v2_processing_failure_retried),
+    Scenario("v2: ProcessingFailure -> retry -> Completed", v2_processing_failure_retried),
     Scenario("v2: AmazonRejected -> manual action", v2_amazon_rejected),
 ]
 

@@ -365,6 +365,99 @@ def test_an_unknown_simulation_code_is_refused(v2: V2World) -> None:
     assert caught.value.code == "InvalidSandboxSimulationSpecified"
 
 
+# OUR EXTENSION: ProcessingFailure;Times=N declines the first N refunds created on the charge with it.
+
+
+def _settled_outcomes(
+    v2: V2World, client: PayV2Client, refund_ids: list[str]
+) -> list[tuple[str, str | None]]:
+    v2.sim.settle(everything=True)
+    return [(r.state, r.reason_code) for r in map(client.get_refund, refund_ids)]
+
+
+def test_processing_failure_times_declines_the_first_refunds_and_a_later_key_is_refunded(v2: V2World) -> None:
+    client, charge_id = v2.client(), v2.charge()
+    made = [
+        client.create_refund(
+            charge_id,
+            Decimal("5.00"),
+            "USD",
+            idempotency_key=f"pf_{n}",
+            simulation_code="ProcessingFailure;Times=2",
+        ).refund_id
+        for n in (1, 2, 3)
+    ]
+    assert _settled_outcomes(v2, client, made) == [
+        (DECLINED, "ProcessingFailure"), (DECLINED, "ProcessingFailure"), (REFUNDED, None),
+    ]  # fmt: skip
+
+
+def test_processing_failure_times_is_not_used_up_by_a_replay_or_a_refused_request(v2: V2World) -> None:
+    client, charge_id = v2.client(), v2.charge("10.00")
+    code = "ProcessingFailure;Times=2"
+    first = client.create_refund(
+        charge_id, Decimal("5.00"), "USD", idempotency_key="k1", simulation_code=code
+    )
+    replay = client.create_refund(
+        charge_id, Decimal("5.00"), "USD", idempotency_key="k1", simulation_code=code
+    )
+    assert replay.refund_id == first.refund_id
+    with pytest.raises(errors.TransactionAmountExceeded):  # 5 + 8 > 10 + 1.50: refused, nothing created
+        client.create_refund(charge_id, Decimal("8.00"), "USD", idempotency_key="k2", simulation_code=code)
+    second = client.create_refund(
+        charge_id, Decimal("1.00"), "USD", idempotency_key="k3", simulation_code=code
+    )
+    third = client.create_refund(
+        charge_id, Decimal("1.00"), "USD", idempotency_key="k4", simulation_code=code
+    )
+    assert _settled_outcomes(v2, client, [first.refund_id, second.refund_id, third.refund_id]) == [
+        (DECLINED, "ProcessingFailure"), (DECLINED, "ProcessingFailure"), (REFUNDED, None),
+    ]  # fmt: skip
+
+
+def test_processing_failure_times_counts_per_charge_and_per_exact_value(v2: V2World) -> None:
+    client, one, other = v2.client(), v2.charge(), v2.charge()
+    made = [
+        client.create_refund(charge_id, Decimal("5.00"), "USD", idempotency_key=key, simulation_code=code)
+        for charge_id, key, code in [
+            (one, "a1", "ProcessingFailure;Times=1"),
+            (other, "b1", "ProcessingFailure;Times=1"),  # another charge: its own count
+            (one, "a2", "ProcessingFailure"),  # a plain code on the same charge: always declined
+            (one, "a3", "ProcessingFailure;Times=1"),
+        ]
+    ]
+    assert _settled_outcomes(v2, client, [r.refund_id for r in made]) == [
+        (DECLINED, "ProcessingFailure"), (DECLINED, "ProcessingFailure"), (DECLINED, "ProcessingFailure"),
+        (REFUNDED, None),
+    ]  # fmt: skip
+
+
+def test_a_key_reused_with_or_without_times_is_a_duplicate_idempotency_key(v2: V2World) -> None:
+    client, charge_id = v2.client(), v2.charge()
+    client.create_refund(
+        charge_id, Decimal("5.00"), "USD", idempotency_key="t1", simulation_code="ProcessingFailure"
+    )
+    with pytest.raises(errors.DuplicateIdempotencyKey):
+        client.create_refund(charge_id, Decimal("5.00"), "USD", idempotency_key="t1",
+                             simulation_code="ProcessingFailure;Times=1")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["AmazonRejected;Times=1", "ProcessingFailure;Times=0", "ProcessingFailure;Times=10000",
+     "ProcessingFailure;Times=x", "ProcessingFailure;Times=1;Times=2", "ProcessingFailure; Times=1"],
+)  # fmt: skip
+def test_a_malformed_times_extension_is_refused(v2: V2World, code: str) -> None:
+    body = json.dumps({"chargeId": v2.charge(), "refundAmount": {"amount": "5.00", "currencyCode": "USD"}})
+    extra = {"x-amz-pay-idempotency-key": "bad1", "x-amz-pay-simulation-code": code}
+    headers = _signed("POST", "/v2/refunds", body.encode(), v2.host, extra)
+    answer = requests.post(
+        f"{v2.handle.url}/v2/refunds", data=body, headers=headers, verify=str(v2.cert_file), timeout=5
+    )
+    assert (answer.status_code, answer.json()["reasonCode"]) == (400, "InvalidSandboxSimulationSpecified")
+    assert v2.sim.pay_v2.refunds == {}
+
+
 def test_throttled_requests_get_429(v2: V2World) -> None:
     v2.sim.set_throttling(True)
     client = v2.client()

@@ -199,6 +199,26 @@ def test_the_simulation_code_is_sent_and_signed() -> None:
     assert "x-amz-pay-simulation-code" in verify_signed(h.sent[0]).signed_headers
 
 
+@pytest.mark.parametrize("code", ["AmazonRejected", "ProcessingFailure", "ProcessingFailure;Times=1",
+                                  "ProcessingFailure;Times=9999"])  # fmt: skip
+def test_amazons_codes_and_our_simulators_times_extension_are_sent_as_given(code: str) -> None:
+    h = make([Reply(201, refund_json())])
+    h.client.create_refund(CHARGE_ID, Decimal("1.00"), "EUR", idempotency_key="k1", simulation_code=code)
+    assert h.sent[0].request.headers["x-amz-pay-simulation-code"] == code
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["", "Processing Failure", "AmazonRejected;Times=1", "ProcessingFailure;Times=0",
+     "ProcessingFailure;Times=10000", "ProcessingFailure;Times=1\n"],
+)  # fmt: skip
+def test_a_simulation_code_that_could_change_the_request_is_refused_before_any_call(code: str) -> None:
+    h = make([])
+    with pytest.raises(ValueError, match="simulation_code"):
+        h.client.create_refund(CHARGE_ID, Decimal("1.00"), "EUR", idempotency_key="k1", simulation_code=code)
+    assert h.sent == []
+
+
 # -- answers -----------------------------------------------------------------------------------------
 
 
@@ -385,3 +405,44 @@ def test_a_signature_echoed_in_an_error_message_is_redacted() -> None:
     with pytest.raises(errors.PayV2RequestRejected) as caught:
         h.client.get_refund(REFUND_ID)
     assert "Signature=***" in caught.value.message
+
+
+@pytest.mark.parametrize("offset", [-30, -10, -1, 0, 1, 10])
+def test_a_key_line_across_the_message_limit_is_redacted_before_the_message_is_cut(offset: int) -> None:
+    """The cut at 1,000 characters must not leave a part of a key line that redaction no longer recognises."""
+    line = CREDENTIALS.private_key_pem.splitlines()[1]
+    prefix = "GetRefund: "  # the client names the operation before Amazon's message
+    message = "x" * (1000 + offset - len(line) // 2 - len(prefix)) + line + "y" * 40
+    h = make([Reply(400, error_json("InvalidRequest", message))])
+    with pytest.raises(errors.PayV2RequestRejected) as caught:
+        h.client.get_refund(REFUND_ID)
+    shown = caught.value.message
+    assert len(shown) <= 1000
+    half = len(line) // 2
+    assert line[:half] not in shown and line[half:] not in shown
+    assert line[:8] not in shown and line[-8:] not in shown
+
+
+def test_an_authorization_header_echoed_in_a_retried_error_never_reaches_the_error_or_the_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    class Echo(ScriptedAdapter):
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            seen.append(request.headers["authorization"])
+            self.script = [Reply(503, error_json("ServiceUnavailable", f"authorization: {seen[-1]}"))]
+            return super().send(request, *args, **kwargs)
+
+    h = make([], rng=0.0)
+    h.adapter.__class__ = Echo
+    with pytest.raises(errors.PayV2ServerError) as caught:
+        h.client.create_refund(CHARGE_ID, Decimal("1.00"), "EUR", idempotency_key="k1")
+    assert len(seen) == 4, "the 503 was retried with a freshly signed request each time"
+    assert caught.value.message == "CreateRefund: authorization: ***"
+    texts = [str(caught.value), repr(caught.value), caplog.text]
+    for header in seen:
+        signature = header.rsplit("Signature=", 1)[1]
+        for text in texts:
+            assert header not in text and signature not in text

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -133,6 +134,27 @@ def test_the_v1_sandbox_note_becomes_the_v2_simulation_code_only_in_the_sandbox(
     client = FakeV2Client()
     note = '{"SandboxSimulation": {"State": "Declined", "ReasonCode": "AmazonRejected"}}'
     adapter(client, sandbox=sandbox).refund(CHARGE_ID, "r_1", Decimal(1), "USD", seller_refund_note=note)
+    assert client.calls[0]["simulation_code"] == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [({"ReasonCode": "ProcessingFailure", "Times": 1}, "ProcessingFailure;Times=1"),
+     ({"ReasonCode": "ProcessingFailure", "Times": 9999}, "ProcessingFailure;Times=9999"),
+     ({"ReasonCode": "ProcessingFailure", "Times": 0}, "ProcessingFailure"),
+     ({"ReasonCode": "ProcessingFailure", "Times": True}, "ProcessingFailure"),
+     ({"ReasonCode": "ProcessingFailure", "Times": "2"}, "ProcessingFailure"),
+     ({"ReasonCode": "ProcessingFailure", "Times": 10000}, "ProcessingFailure"),
+     ({"ReasonCode": "AmazonRejected", "Times": 1}, "AmazonRejected")],
+)  # fmt: skip
+def test_the_simulators_times_extension_travels_in_the_v2_simulation_code(
+    spec: dict[str, object], expected: str
+) -> None:
+    """Our simulator's ProcessingFailure "Times" (v1 note) becomes ProcessingFailure;Times=N; a Times it
+    cannot carry is dropped, so the simulation declines every refund rather than letting one through."""
+    client = FakeV2Client()
+    note = json.dumps({"SandboxSimulation": {"State": "Declined", **spec}})
+    adapter(client, sandbox=True).refund(CHARGE_ID, "r_1", Decimal(1), "USD", seller_refund_note=note)
     assert client.calls[0]["simulation_code"] == expected
 
 

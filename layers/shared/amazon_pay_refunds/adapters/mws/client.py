@@ -1,37 +1,37 @@
 """AmazonPayClient: signed Amazon Pay v1 calls over requests, with bounded retries inside a deadline.
 
-Retries follow Amazon's advice (500/503, throttling) plus transport failures, with exponential backoff
-and full jitter; 4xx are never retried. Each attempt is signed afresh (new Timestamp). A ``deadline``
-(an absolute ``time.monotonic()`` value) is never overrun by a sleep or by a request's timeouts.
+Retries follow Amazon's advice (500/503, throttling) plus transport failures (`errors.is_retryable`), with
+exponential backoff and full jitter; 4xx are never retried. Each attempt is signed afresh (new Timestamp). A
+``deadline`` (an absolute ``time.monotonic()`` value) is never overrun by a sleep or by a request's
+timeouts. The loop is the v2 client's too (`deadlines.RetryingTransport`); it removes the secret key, the
+MWSAuthToken and the signature from every error message (`deadlines.redact`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import requests
 
 from ...deadlines import (  # shared with adapters/pay_v2
     MIN_ATTEMPT_SECONDS,
+    Answer,
     RandomSource,
-    attempt_timeouts,
-    check_retry_settings,
+    RetryingTransport,
+    RetrySettings,
+    Signed,
     deadline_in,
-    fits_before,
-    full_jitter,
     host_without_default_port,
 )
 from ...money import wire_amount
 from .credentials import NoCredentialsForSeller, SellerCredentials
 from .endpoints import Endpoint
-from .errors import CONNECTION_ERROR, MAX_MESSAGE, REQUEST_TIMEOUT, AmazonPayError
+from .errors import CONNECTION_ERROR, REQUEST_TIMEOUT, AmazonPayError
 from .models import CaptureDetails, ProviderCreditReversal, RefundDetails, ServiceStatus
 from .parse import (
     parse_error_response,
@@ -64,7 +64,8 @@ def host_header(endpoint: Endpoint) -> str:
 class AmazonPayClient:
     """Amazon Pay v1 (MWS OffAmazonPayments 2013-01-01): Refund, GetRefundDetails, GetCaptureDetails,
     GetServiceStatus. ``credentials`` is one seller's SellerCredentials, or a provider called with the
-    SellerId of each call (None for the default seller), e.g. ``CredentialsBook.for_seller``."""
+    SellerId of each call (None for the default seller), e.g. ``CredentialsBook.for_seller``. Retry settings
+    (``timeout``, ``max_attempts``, ...): `deadlines.RetrySettings`."""
 
     def __init__(
         self,
@@ -72,28 +73,15 @@ class AmazonPayClient:
         endpoint: Endpoint,
         *,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = (3.05, 10.0),
-        max_attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: RandomSource | None = None,
+        **retry: Unpack[RetrySettings],
     ) -> None:
-        check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._credentials = credentials
         self._endpoint = endpoint
         self._host = host_header(endpoint)
         self._session = session if session is not None else requests.Session()
-        self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._now = now
-        self._rng: RandomSource = rng or random.Random()  # jitter, not security
+        self._transport = RetryingTransport(api="Amazon Pay", logger=logger, **retry)
 
     def __repr__(self) -> str:
         return f"AmazonPayClient(endpoint={self._endpoint.url!r})"
@@ -195,13 +183,8 @@ class AmazonPayClient:
         deadline: float | None,
     ) -> T:
         credentials = self._seller_credentials(seller_id)
-        last_error: AmazonPayError | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            timeout = self._attempt_timeout(deadline)
-            if timeout is None:
-                raise last_error or AmazonPayError(
-                    REQUEST_TIMEOUT, f"{action} not sent: the deadline has passed", retryable=True
-                )
+
+        def sign() -> Signed[dict[str, str]]:
             form = signed_params(
                 secret_key=credentials.secret_key,
                 access_key=credentials.access_key,
@@ -213,29 +196,20 @@ class AmazonPayClient:
                 mws_auth_token=credentials.mws_auth_token,
                 now=self._now(),
             )
-            secrets = (credentials.secret_key, credentials.mws_auth_token, form["Signature"])
-            try:
-                result, status = self._attempt(action, form, timeout, parse)
-            except AmazonPayError as error:
-                last_error = _redact(error, secrets)
-            else:
-                self._log(logging.INFO, action, credentials, attempt, "ok", _request_id_of(result), status)
-                return result
-            self._log(
-                logging.WARNING, action, credentials, attempt, last_error.code, last_error.request_id,
-                last_error.http_status,
-            )  # fmt: skip
-            if not last_error.retryable or attempt == self._max_attempts:
-                raise last_error
-            delay = self._backoff(attempt)
-            if not fits_before(deadline, self._monotonic(), delay):
-                raise last_error
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            # No error message may show these (deadlines.redact; percent-encoded forms too).
+            return Signed(form, (credentials.secret_key, credentials.mws_auth_token, form["Signature"]))
+
+        def send(form: dict[str, str], timeout: tuple[float, float]) -> Answer[T]:
+            return self._attempt(action, form, timeout, parse)
+
+        return self._transport.call(
+            action, sign=sign, send=send, not_sent=_not_sent, deadline=deadline,
+            seller_id=credentials.seller_id,
+        )  # fmt: skip
 
     def _attempt(
         self, action: str, form: Mapping[str, str], timeout: tuple[float, float], parse: Callable[[bytes], T]
-    ) -> tuple[T, int]:
+    ) -> Answer[T]:
         # The body is the canonical query itself (as Amazon's SDKs send it), then the Signature.
         body = f"{canonical_query(form)}&Signature={percent_encode(form['Signature'])}"
         try:
@@ -260,12 +234,13 @@ class AmazonPayClient:
         status = response.status_code
         if 200 <= status < 300:
             try:
-                return parse(response.content), status
+                result = parse(response.content)
             except AmazonPayError as malformed:
                 # A 2xx whose body cannot be read: the call's outcome is unknown, so it may be re-sent.
                 raise malformed.with_changes(
                     http_status=status, request_id=malformed.request_id or header_request_id, retryable=True
                 ) from None
+            return Answer(result, status, _request_id_of(result))
         if 300 <= status < 400:
             raise AmazonPayError(
                 "UnexpectedRedirect",
@@ -279,50 +254,14 @@ class AmazonPayClient:
             error = error.with_changes(request_id=header_request_id)
         raise error
 
-    def _attempt_timeout(self, deadline: float | None) -> tuple[float, float] | None:
-        """(connect, read) timeouts whose sum stays within the deadline; None when no time is left."""
-        return attempt_timeouts(self._timeout, deadline, self._monotonic())
 
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(attempt-1)))."""
-        return full_jitter(attempt, self._base_delay, self._max_delay, self._rng)
-
-    def _log(
-        self,
-        level: int,
-        action: str,
-        credentials: SellerCredentials,
-        attempt: int,
-        outcome: str,
-        request_id: str | None,
-        http_status: int | None,
-    ) -> None:
-        logger.log(
-            level,
-            "Amazon Pay %s seller=%s attempt=%d outcome=%s http_status=%s request_id=%s",
-            action, credentials.seller_id, attempt, outcome, http_status, request_id,
-            extra={
-                "amazon_pay_action": action, "seller_id": credentials.seller_id, "attempt": attempt,
-                "outcome": outcome, "http_status": http_status, "request_id": request_id,
-            },
-        )  # fmt: skip
+def _not_sent(message: str) -> AmazonPayError:
+    return AmazonPayError(REQUEST_TIMEOUT, message, retryable=True)
 
 
 def _request_id_of(result: object) -> str | None:
     request_id = getattr(result, "request_id", None)
     return request_id if isinstance(request_id, str) else None
-
-
-def _redact(error: AmazonPayError, secrets: Iterable[str | None]) -> AmazonPayError:
-    """An error message echoing the request (some proxies and servers do) must not leak secrets: they are
-    replaced in the whole text first, and only then is the text cut to MAX_MESSAGE characters."""
-    message = error.message
-    for secret in secrets:
-        if secret:
-            for form in {secret, percent_encode(secret)}:
-                message = message.replace(form, "***")
-    message = message[:MAX_MESSAGE]
-    return error if message == error.message else error.with_changes(message=message)
 
 
 def _require_id(value: str, name: str) -> None:

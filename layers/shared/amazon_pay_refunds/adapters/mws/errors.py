@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...deadlines import AmazonCallError
+
 # Amazon's own transient codes (the official SDKs and Amazon's guide: retry these with backoff).
 AMAZON_RETRYABLE_CODES = frozenset(
     {"InternalServerError", "InternalError", "RequestThrottled", "QuotaExceeded", "ServiceUnavailable"}
@@ -16,10 +18,6 @@ CONNECTION_ERROR = "ConnectionError"
 MALFORMED_RESPONSE = "MalformedResponse"
 TRANSPORT_CODES = frozenset({REQUEST_TIMEOUT, CONNECTION_ERROR, MALFORMED_RESPONSE})
 
-# What of Amazon's text a caller ever sees. The client cuts a message only after removing the call's
-# secrets from it: cutting first could leave part of a secret that no redaction then recognises.
-MAX_MESSAGE = 1000
-
 
 def is_retryable(code: str, http_status: int | None) -> bool:
     """4xx never; any 5xx (500/503 are Amazon's; 502/504 come from gateways); else by code."""
@@ -30,12 +28,12 @@ def is_retryable(code: str, http_status: int | None) -> bool:
     return code in AMAZON_RETRYABLE_CODES or code in TRANSPORT_CODES
 
 
-class AmazonPayError(Exception):
+class AmazonPayError(AmazonCallError):
     """An Amazon Pay v1 call that failed: Amazon's ErrorResponse, or a transport or parsing failure.
 
     ``error_type`` is Amazon's ``Type`` (``Sender``, ``Receiver``, or ``""`` when sent empty; ``None``
     when absent). ``retryable`` says whether sending the same call again may succeed. ``message`` is kept
-    whole here; `AmazonPayClient` redacts the call's secrets from it and then bounds it to `MAX_MESSAGE`.
+    whole here; `AmazonPayClient` redacts the call's secrets from it and then bounds it (`deadlines.redact`).
     """
 
     def __init__(
@@ -70,6 +68,9 @@ class AmazonPayError(Exception):
         code = fields.pop("code")
         message = fields.pop("message")
         return AmazonPayError(code, message, **fields)
+
+    def with_message(self, message: str) -> AmazonPayError:
+        return self.with_changes(message=message)
 
     def __str__(self) -> str:
         context = [f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP answer"]

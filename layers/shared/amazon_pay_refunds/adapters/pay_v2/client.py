@@ -2,39 +2,31 @@
 
 Each attempt is signed afresh (new ``x-amz-pay-date``); a Create Refund re-sends the same body with the same
 ``x-amz-pay-idempotency-key``, so a retry after an unknown outcome cannot refund twice. Retries: HTTP 408,
-425, 429 and 5xx and transport failures, with the v1 client's deadline and backoff rules
-(`amazon_pay_refunds.deadlines`); every other error is raised at once. The private key never appears in
-a log line, repr or error: errors carry only Amazon's reason code, message and request id, and any echo of
-the Authorization header in a message is redacted.
+425, 429 and 5xx and transport failures (`errors.is_retryable_status`), in the v1 client's loop with its
+deadline and backoff rules (`deadlines.RetryingTransport`); every other error is raised at once. The
+private key never appears in a log line, repr or error: errors carry only Amazon's reason code, message and
+request id, and the loop removes any echo of the Authorization header, its signature or a private key line
+from a message (`_secrets`, `deadlines.redact`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import requests
 
-from ...deadlines import RandomSource, attempt_timeouts, check_retry_settings, fits_before, full_jitter
+from ...deadlines import Answer, RetryingTransport, RetrySettings, Signed
 from ...money import wire_amount
 from ..mws.credentials import NoCredentialsForSeller, PayV2Credentials
 from . import signing
 from .endpoints import PayV2Endpoint, api_path
-from .errors import (
-    CONNECTION_ERROR,
-    MAX_MESSAGE,
-    REQUEST_TIMEOUT,
-    PayV2Error,
-    PayV2TransportError,
-    error_for,
-)
+from .errors import CONNECTION_ERROR, REQUEST_TIMEOUT, PayV2Error, PayV2TransportError, error_for
 from .models import ChargeV2, RefundV2, load_json, parse_charge, parse_refund
 
 logger = logging.getLogger(__name__)
@@ -45,6 +37,9 @@ T = TypeVar("T")
 # as it derives the v1 RefundReferenceId.
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_SOFT_DESCRIPTOR = 16
+# Amazon's codes are letters; ";Times=N" is our simulator's extension (tools/amazon_pay_sim/pay_v2.py).
+MAX_SIMULATION_TIMES = 9999
+SIMULATION_CODE = re.compile(r"[A-Za-z]{1,64}|ProcessingFailure;Times=[1-9][0-9]{0,3}")  # fullmatch
 # Amazon's ids: letters, digits and dashes (S01-1234567-1234567-R000001). Anything else would change the path.
 _OBJECT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 REQUEST_ID_HEADER = "x-amz-pay-request-id"
@@ -62,7 +57,8 @@ class PayV2Client:
     """Amazon Pay API v2 for refunds. ``credentials`` is one seller's PayV2Credentials, or a provider called
     with the seller id of each call (None for the default seller), e.g. ``CredentialsBook.for_v2_seller``.
     ``algorithm`` is ``AMZN-PAY-RSASSA-PSS-V2`` unless configured (the SDKs' default is the older salt-20
-    algorithm; both are accepted by Amazon)."""
+    algorithm; both are accepted by Amazon). Retry settings (``timeout``, ``max_attempts``, ...):
+    `deadlines.RetrySettings`."""
 
     def __init__(
         self,
@@ -71,32 +67,19 @@ class PayV2Client:
         *,
         algorithm: str = signing.ALGORITHM_V2,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = (3.05, 10.0),
-        max_attempts: int = 4,
-        base_delay: float = 1.0,
-        max_delay: float = 10.0,
         verify: bool | str = True,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        rng: RandomSource | None = None,
+        **retry: Unpack[RetrySettings],
     ) -> None:
         if algorithm not in signing.SALT_LENGTHS:
             raise ValueError(f"algorithm must be one of {sorted(signing.SALT_LENGTHS)}")
-        check_retry_settings(max_attempts, base_delay, max_delay, timeout)
         self._credentials = credentials
         self._endpoint = endpoint
         self._algorithm = algorithm
         self._session = session if session is not None else requests.Session()
-        self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
         self._verify = verify
-        self._sleep = sleep
-        self._monotonic = monotonic
         self._now = now
-        self._rng: RandomSource = rng or random.Random()  # jitter, not security
+        self._transport = RetryingTransport(api="Amazon Pay v2", logger=logger, **retry)
 
     def __repr__(self) -> str:
         return f"PayV2Client(endpoint={self._endpoint.base_url!r}, algorithm={self._algorithm!r})"
@@ -116,7 +99,8 @@ class PayV2Client:
         deadline: float | None = None,
     ) -> RefundV2:
         """Refund ``amount`` of a Captured charge. Amazon answers RefundInitiated; the outcome follows by
-        IPN or Get Refund. ``simulation_code`` (sandbox only) is sent as ``x-amz-pay-simulation-code``."""
+        IPN or Get Refund. ``simulation_code`` (sandbox only) is sent as ``x-amz-pay-simulation-code``
+        (``ProcessingFailure;Times=N``: our simulator's extension, see tools/amazon_pay_sim/pay_v2.py)."""
         _require_id(charge_id, "charge_id")
         if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise ValueError("idempotency_key must be 1-32 characters of A-Z a-z 0-9 - _")
@@ -130,8 +114,8 @@ class PayV2Client:
             body["softDescriptor"] = soft_descriptor
         headers = {"x-amz-pay-idempotency-key": idempotency_key}
         if simulation_code is not None:
-            if not re.fullmatch(r"[A-Za-z]{1,64}", simulation_code):
-                raise ValueError("simulation_code must be letters only")
+            if not SIMULATION_CODE.fullmatch(simulation_code):
+                raise ValueError("simulation_code must be letters only, or ProcessingFailure;Times=N")
             headers["x-amz-pay-simulation-code"] = simulation_code
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         return self._call(
@@ -181,13 +165,8 @@ class PayV2Client:
         credentials = self._seller_credentials(seller_id)
         key = credentials.private_key()
         path = api_path(credentials.public_key_id, self._endpoint.sandbox) + resource
-        last_error: PayV2Error | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            timeout = attempt_timeouts(self._timeout, deadline, self._monotonic())
-            if timeout is None:
-                raise last_error or PayV2TransportError(
-                    REQUEST_TIMEOUT, f"{operation} not sent: the deadline has passed", retryable=True
-                )
+
+        def sign() -> Signed[dict[str, str]]:
             headers = signing.sign_request(
                 private_key=key,
                 public_key_id=credentials.public_key_id,
@@ -206,27 +185,16 @@ class PayV2Client:
                 payload=payload,
             )
             headers["user-agent"] = USER_AGENT  # unsigned, as the PHP SDK leaves it
-            try:
-                document, request_id, status = self._attempt(
-                    operation, method, path, headers, payload, timeout
-                )
-                result = parse(document, request_id)
-            except PayV2Error as error:
-                last_error = _redact(error, headers["authorization"], credentials.private_key_pem)
-            else:
-                self._log(logging.INFO, operation, credentials, attempt, "ok", request_id, status)
-                return result
-            self._log(
-                logging.WARNING, operation, credentials, attempt, last_error.code, last_error.request_id,
-                last_error.http_status,
-            )  # fmt: skip
-            if not last_error.retryable or attempt == self._max_attempts:
-                raise last_error
-            delay = full_jitter(attempt, self._base_delay, self._max_delay, self._rng)
-            if not fits_before(deadline, self._monotonic(), delay):
-                raise last_error
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return Signed(headers, _secrets(headers["authorization"], credentials.private_key_pem))
+
+        def send(headers: dict[str, str], timeout: tuple[float, float]) -> Answer[T]:
+            document, request_id, status = self._attempt(operation, method, path, headers, payload, timeout)
+            return Answer(parse(document, request_id), status, request_id)
+
+        return self._transport.call(
+            operation, sign=sign, send=send, not_sent=_not_sent, deadline=deadline,
+            seller_id=credentials.seller_id, public_key_id=credentials.public_key_id,
+        )  # fmt: skip
 
     def _attempt(
         self,
@@ -271,26 +239,19 @@ class PayV2Client:
         code, message = _error_body(response.content, status)
         raise error_for(code, f"{operation}: {message}", status, request_id)
 
-    def _log(
-        self,
-        level: int,
-        operation: str,
-        credentials: PayV2Credentials,
-        attempt: int,
-        outcome: str,
-        request_id: str | None,
-        http_status: int | None,
-    ) -> None:
-        logger.log(
-            level,
-            "Amazon Pay v2 %s seller=%s public_key_id=%s attempt=%d outcome=%s http_status=%s request_id=%s",
-            operation, credentials.seller_id, credentials.public_key_id, attempt, outcome, http_status,
-            request_id,
-            extra={
-                "amazon_pay_action": operation, "seller_id": credentials.seller_id, "attempt": attempt,
-                "outcome": outcome, "http_status": http_status, "request_id": request_id,
-            },
-        )  # fmt: skip
+
+def _secrets(authorization: str, private_key_pem: str) -> tuple[str, ...]:
+    """What no error message may show (deadlines.redact): the Authorization header (an echo of the request,
+    as some proxies write, would carry it) and its signature alone, and the private key whole and line by
+    line (Amazon never sees it; redacted all the same). Key lines shorter than 16 characters (the last one
+    may be a few characters) are left: replacing them could blank common text and they reveal little."""
+    signature = authorization.rsplit("Signature=", 1)[-1]
+    key_lines = [line.strip() for line in private_key_pem.splitlines() if len(line.strip()) >= 16]
+    return (authorization, signature, private_key_pem.strip(), *key_lines)
+
+
+def _not_sent(message: str) -> PayV2Error:
+    return PayV2TransportError(REQUEST_TIMEOUT, message, retryable=True)
 
 
 def _error_body(content: bytes, status: int) -> tuple[str, str]:
@@ -303,26 +264,6 @@ def _error_body(content: bytes, status: int) -> tuple[str, str]:
         message = document.get("message")
         return document["reasonCode"], message if isinstance(message, str) else ""
     return f"HTTP{status}", "the error answer is not Amazon Pay's JSON error"
-
-
-def _redact(error: PayV2Error, authorization: str, private_key_pem: str) -> PayV2Error:
-    """An echo of the request in a message (some proxies do) must not carry the signature, and no message
-    may carry any line of the private key (Amazon never sees it; redacted all the same)."""
-    secrets = [authorization.rsplit("Signature=", 1)[-1], private_key_pem.strip()]
-    secrets += [line.strip() for line in private_key_pem.splitlines() if len(line.strip()) >= 16]
-    message = error.message
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
-    if message == error.message:
-        return error
-    return type(error)(
-        error.code,
-        message[:MAX_MESSAGE],
-        http_status=error.http_status,
-        request_id=error.request_id,
-        retryable=error.retryable,
-    )
 
 
 def _require_id(value: str, name: str) -> None:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...deadlines import AmazonCallError
+
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 REQUEST_TIMEOUT = "RequestTimeout"
 CONNECTION_ERROR = "ConnectionError"
 MALFORMED_RESPONSE = "MalformedResponse"
-MAX_MESSAGE = 1000
 
 
 def is_retryable_status(http_status: int | None) -> bool:
     return http_status is not None and (http_status in RETRYABLE_STATUSES or 500 <= http_status < 600)
 
 
-class PayV2Error(Exception):
-    """A failed v2 call: Amazon's reason code and message, the HTTP status and request id when known."""
+class PayV2Error(AmazonCallError):
+    """A failed v2 call: Amazon's reason code and message, the HTTP status and request id when known.
+
+    ``message`` is kept whole here; `PayV2Client` redacts the call's secrets from it and then bounds it
+    (`deadlines.redact`; cutting first could leave a part of a secret that redaction no longer recognises)."""
 
     def __init__(
         self,
@@ -34,11 +38,21 @@ class PayV2Error(Exception):
         retryable: bool | None = None,
     ) -> None:
         self.code = code
-        self.message = message[:MAX_MESSAGE]
+        self.message = message
         self.http_status = http_status
         self.request_id = request_id
         self.retryable = is_retryable_status(http_status) if retryable is None else retryable
         super().__init__(code, self.message)
+
+    def with_message(self, message: str) -> PayV2Error:
+        """A copy of the same kind with another message (e.g. with secrets redacted)."""
+        return type(self)(
+            self.code,
+            message,
+            http_status=self.http_status,
+            request_id=self.request_id,
+            retryable=self.retryable,
+        )
 
     def __str__(self) -> str:
         context = f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP answer"

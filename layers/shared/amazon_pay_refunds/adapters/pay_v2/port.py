@@ -15,7 +15,8 @@ answered in the port's terms, so the use cases treat a v2 refund like a v1 one.
   the v2 client says so (408/425/429/5xx, transport), so an unknown outcome stays unknown.
 - Sandbox simulations: v1 asks for them in the SellerRefundNote (`{"SandboxSimulation": {"State":
   "Declined", "ReasonCode": ...}}`); the same note on a v2 refund becomes `x-amz-pay-simulation-code` when
-  (and only when) the endpoint is a sandbox one. v2 has no seller note: otherwise it is not sent.
+  (and only when) the endpoint is a sandbox one. v2 has no seller note: otherwise it is not sent. Our
+  simulator's `"Times": N` (ProcessingFailure only) travels as `ProcessingFailure;Times=N`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..mws.models import (
     ProviderCreditReversal,
     RefundDetails,
 )
-from .client import PayV2Client
+from .client import MAX_SIMULATION_TIMES, PayV2Client
 from .errors import PayV2Error
 from .models import DECLINED, REFUND_INITIATED, REFUNDED, ChargeV2, RefundV2
 
@@ -117,7 +118,11 @@ def capture_details(charge: ChargeV2) -> CaptureDetails:
 
 
 def simulation_code(seller_refund_note: str | None) -> str | None:
-    """The v1 SandboxSimulation note's ReasonCode of a Declined simulation, for the v2 header; else None."""
+    """The v1 SandboxSimulation note's ReasonCode of a Declined simulation, for the v2 header; else None.
+
+    A ProcessingFailure note's ``"Times": N`` (our simulator's extension, v1 and v2) becomes
+    ``ProcessingFailure;Times=N``; a Times that is not a whole number from 1 to 9999 is dropped, so the
+    simulation declines every refund (never an unexpected success)."""
     if not seller_refund_note or "SandboxSimulation" not in seller_refund_note:
         return None
     try:
@@ -127,7 +132,12 @@ def simulation_code(seller_refund_note: str | None) -> str | None:
     if not isinstance(simulation, dict) or simulation.get("State") != "Declined":
         return None
     code = simulation.get("ReasonCode")
-    return code if isinstance(code, str) and code.isalpha() else None
+    if not isinstance(code, str) or not code.isalpha():
+        return None
+    times = simulation.get("Times")
+    if code == "ProcessingFailure" and type(times) is int and 1 <= times <= MAX_SIMULATION_TIMES:
+        return f"{code};Times={times}"
+    return code
 
 
 class PayV2AmazonPay:
