@@ -31,6 +31,9 @@ CONSERVATIVE CHOICES where Amazon is silent (amazon-pay-v2.md, "Open questions")
 - Refund simulation codes (``x-amz-pay-simulation-code`` on Create Refund; Amazon documents none for
   refunds): ``AmazonRejected`` and ``ProcessingFailure`` decline the refund with that reason when it settles;
   any other code is ``InvalidSandboxSimulationSpecified``. This is the simulator's own extension.
+- Chargebacks (``PayV2.chargeback``, control ``POST /simulator/charges/{id}/chargeback``) are the
+  simulator's own extension too: a ``CHARGEBACK`` IPN (documented) naming a new chargeback id and the
+  charge's ChargePermissionId, optionally after an external Refunded refund of the disputed amount.
 """
 
 from __future__ import annotations
@@ -284,6 +287,25 @@ class PayV2:
             self.settle_due()
             charge = self.charges[charge_id]
             return self._add_refund(charge, amount, state=state, key=None, soft_descriptor=None, decline=None)
+
+    def chargeback(self, charge_id: str, amount: Decimal | None = None) -> tuple[str, str]:
+        """A chargeback on the charge's permission (the simulator's own extension: Amazon documents the
+        CHARGEBACK IPN, not how a chargeback comes about): with ``amount``, the buyer's money goes back as
+        an external ``Refunded`` refund on the charge first (whether and when Amazon moves it so is not
+        documented); then a v2 ``CHARGEBACK`` IPN names the chargeback and the ChargePermissionId.
+        Returns (chargeback id, charge permission id)."""
+        with self._lock:
+            self.settle_due()
+            charge = self.charges[charge_id]
+            if amount is not None:
+                self._add_refund(
+                    charge, amount, state="Refunded", key=None, soft_descriptor=None, decline=None
+                )
+            self._sequence += 1
+            chargeback_id = f"{charge.charge_permission_id}-B{self._sequence:06d}"
+            permission = charge.charge_permission_id
+            self._notify(V2Change(charge.merchant_id, "CHARGEBACK", chargeback_id, permission, "Open", None))
+            return chargeback_id, permission
 
     def charge_view(self, charge_id: str) -> dict[str, Any]:
         with self._lock:
