@@ -233,6 +233,7 @@ class PayV2:
             self._calls: list[dict[str, Any]] = []
             self._throttle.reset()
             self._sequence = 0
+            self._chargebacks = 0
             # Charge ids from the seed when one is given, so a seeded run replays with the same ids.
             self._random = random.Random(self._seed) if self._seed is not None else random.SystemRandom()
 
@@ -301,8 +302,8 @@ class PayV2:
                 self._add_refund(
                     charge, amount, state="Refunded", key=None, soft_descriptor=None, decline=None
                 )
-            self._sequence += 1
-            chargeback_id = f"{charge.charge_permission_id}-B{self._sequence:06d}"
+            self._chargebacks += 1  # a counter of its own: refund and charge ids do not move
+            chargeback_id = f"{charge.charge_permission_id}-B{self._chargebacks:06d}"
             permission = charge.charge_permission_id
             self._notify(V2Change(charge.merchant_id, "CHARGEBACK", chargeback_id, permission, "Open", None))
             return chargeback_id, permission
