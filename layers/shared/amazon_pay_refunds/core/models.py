@@ -101,6 +101,7 @@ class DetailType(StrEnum):
     FAILED = "Refund Failed"
     RESOLVED_OUT_OF_BAND = "Refund Resolved Out Of Band"
     EXTERNAL_REFUND_DETECTED = "External Refund Detected"
+    CHARGEBACK_RECORDED = "Chargeback Recorded"  # API v2: a CHARGEBACK IPN on a charge permission
 
 
 _ENTERED: dict[RefundStatus, DetailType] = {

@@ -70,6 +70,10 @@ def chargebacks_key(seller_id: str, charge_permission_id: str) -> Item:
     return {"pk": f"CHARGE_PERMISSION#{seller_id}#{charge_permission_id}", "sk": CHARGEBACKS_SK}
 
 
+def is_chargebacks_item(item: Mapping[str, Any]) -> bool:
+    return item.get("sk") == CHARGEBACKS_SK and str(item.get("pk", "")).startswith("CHARGE_PERMISSION#")
+
+
 def is_refund_item(item: Mapping[str, Any]) -> bool:
     return item.get("sk") == REFUND_SK and str(item.get("pk", "")).startswith("REFUND#")
 
