@@ -21,7 +21,7 @@ from .test_pay_v2_refunds import charge_at_amazon, create_charge, v2_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-RETRY_DELAY_SECONDS = 5  # the RetryWorkflow's wait: the chargeback IPN arrives within it
+RETRY_DELAY_SECONDS = 8  # the RetryWorkflow's wait: the chargeback IPN arrives well within it
 
 
 @pytest.fixture(scope="module")
