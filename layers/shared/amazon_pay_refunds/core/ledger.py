@@ -83,7 +83,6 @@ class LedgerSeed:
     captured: Decimal
     refunds: tuple[ReportedRefund, ...] = ()
     allow_over_refund: bool = False
-    charge_permission_id: str | None = None  # API v2: Get Charge's chargePermissionId
 
 
 def open_ledger(seed: LedgerSeed, at: datetime) -> CaptureLedger:
@@ -94,7 +93,6 @@ def open_ledger(seed: LedgerSeed, at: datetime) -> CaptureLedger:
         currency_code=seed.currency_code,
         captured=seed.captured,
         allow_over_refund=seed.allow_over_refund,
-        charge_permission_id=seed.charge_permission_id,
     )
     for refund in seed.refunds:
         if refund.currency_code != seed.currency_code:
