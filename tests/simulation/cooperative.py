@@ -117,6 +117,11 @@ class Scheduler:
         self.tasks.append(task)
         return task
 
+    @property
+    def spawned(self) -> int:
+        """How many tasks were spawned so far: a task numbered above it starts later."""
+        return self._numbers
+
     def live(self) -> list[Task]:
         return [t for t in self.tasks if not t.done]
 

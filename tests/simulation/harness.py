@@ -362,6 +362,7 @@ class Simulation:
     # -- the steps --
 
     def step(self) -> None:
+        self.chargeback_chaos()
         world, rng = self.world, self.rng
         live = world.scheduler.live()
         due_retries = [r for r in self.storefront_retries if r[0] <= self.clock.elapsed]
@@ -615,6 +616,59 @@ class Simulation:
         self.chaos.count("amazon:v2-external")
         self.log(f"{self.at()} Amazon: refund of {amount} by others on {self.capture_name(charge_id)} (v2)")
 
+    def chargeback_chaos(self) -> None:
+        """v2 chargebacks and their IPNs, drawn from their own random stream (`World.chargeback_rng`) before
+        each step: the other chaos of a seed stays what it was without them."""
+        rng = self.world.chargeback_rng
+        if rng.random() < 0.02:
+            self.do_chargeback()
+        if self.world.chargeback_outbox and rng.random() < 0.25:
+            self.deliver_chargeback_ipn()
+
+    def do_chargeback(self) -> None:
+        """A chargeback on a v2 charge: its CHARGEBACK IPN names the chargeback and the charge permission;
+        sometimes the buyer's money goes back at once as an untyped refund by others on the charge (whether
+        and when Amazon moves it is not documented)."""
+        rng = self.world.chargeback_rng
+        charge_id = rng.choice(self.charges)
+        headroom = self._headroom(charge_id)
+        amount: Decimal | None = None
+        if rng.random() < 0.3 and headroom >= 1 and self._retry_being_sent(charge_id) is None:
+            amount = (Decimal(rng.randint(100, int(headroom * 100))) / 100).quantize(Decimal("0.01"))
+        charge = self.world.simulator.pay_v2.charges[charge_id]
+        refunds_before = len(charge.refund_ids)
+        made = self.world.simulator.charge_chargeback(charge_id, None if amount is None else str(amount))
+        self.world.foreign_refunds.update(charge.refund_ids[refunds_before:])
+        if amount is not None:
+            self._claim(charge_id)
+        self.chaos.count("amazon:v2-chargeback" + (":refunded" if amount is not None else ""))
+        money = f" and a refund of {amount} by others" if amount is not None else ""
+        name = self.capture_name(charge_id)
+        self.log(f"{self.at()} Amazon: chargeback {made['chargeback_id'][-7:]}{money} on {name}")
+
+    def deliver_chargeback_ipn(self) -> None:
+        """SNS delivers a CHARGEBACK IPN (any of them: reordered), or drops it, or will deliver it again;
+        run to its end at once, so no other task's scheduling changes (R1 still sees it interleave with
+        invocations paused mid-way)."""
+        world, rng = self.world, self.world.chargeback_rng
+        ipn = rng.choice(world.chargeback_outbox)
+        fate = rng.random()
+        if fate < 0.08:
+            world.chargeback_outbox.remove(ipn)
+            self.chaos.count("ipn:chargeback:dropped")
+            self.log(f"{self.at()} SNS drops {ipn.label}")
+            return
+        duplicate = fate < 0.2
+        self.log(f"{self.at()} SNS delivers {ipn.label}{' (and will again)' if duplicate else ''}")
+        task = world.scheduler.spawn(f"ipn#{ipn.number}", lambda: str(world.deliver(ipn)))
+        world.scheduler.run_to_end(task)
+        self.finished(task)
+        if task.error is None and str(task.result).startswith("2"):
+            if not duplicate:
+                world.chargeback_outbox.remove(ipn)
+        else:
+            ipn.attempts += 1
+
     def do_other_system_refund(self) -> None:
         """The seller's ERP calls Refund at Amazon directly: a reference id of its own, or one shaped like
         an attempt of ours (`{refund_id}_{n}`) of a live or final refund; Amazon applies its every rule."""
@@ -726,6 +780,8 @@ class Simulation:
         self.chaos.enabled = False
         self.step_number += 1
         self.log(f"{self.at()} quiescence: no more faults")
+        world.outbox.extend(world.chargeback_outbox)  # from now on delivered like the others
+        world.chargeback_outbox.clear()
         for task in list(world.scheduler.live()):
             self.log(f"{self.at()} finish {task} (at {task.label})")
             world.scheduler.run_to_end(task)

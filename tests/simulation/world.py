@@ -234,6 +234,18 @@ def refunds_by_others_on_charge(simulator: Simulator, charge_id: str) -> list[st
     return [f"untyped {i}" for i in charge.refund_ids if refunds[i].idempotency_key is None]
 
 
+CHARGEBACK_IPN_NUMBERS = 100_000  # CHARGEBACK IPNs are numbered from here
+
+
+@dataclass(frozen=True)
+class AnsweredChargeback:
+    """A v2 CHARGEBACK IPN this service answered 200: from then on the chargeback is recorded, so an
+    invocation that starts afterwards must not send a retry on a charge under its permission (R1)."""
+
+    chargeback_id: str
+    tasks_spawned: int  # the scheduler's count when it was answered: later invocations are numbered above
+
+
 class SimulatorAdapter(BaseAdapter):
     """requests → `Simulator.handle_mws` in process. A held answer (timeout faults) is a read timeout after
     the client's timeouts have passed on the virtual clock.
@@ -242,13 +254,28 @@ class SimulatorAdapter(BaseAdapter):
     a Refund call that makes a retry attempt (n >= 2) at Amazon while Amazon's records show an A-to-z or
     chargeback refund on its capture is a violation (`retry_violations`, checked after every step). API v2
     calls (`/v2/` paths) go to `Simulator.handle_v2`; a Create Refund that makes a retry attempt while the
-    charge has any refund made by others (v2 refunds carry no type) is the same violation."""
+    charge has any refund made by others (v2 refunds carry no type), or after a CHARGEBACK IPN on the
+    charge's permission was answered 200 (before the sending invocation started), is the same violation."""
 
     def __init__(self, simulator: Simulator, clock: VirtualClock) -> None:
         super().__init__()
         self.simulator = simulator
         self.clock = clock
         self.retry_violations: list[str] = []
+        # charge permission → the CHARGEBACK IPNs on it answered 200 (World.deliver)
+        self.answered_chargebacks: dict[str, list[AnsweredChargeback]] = {}
+
+    def _chargebacks_before(self, charge_id: str) -> list[str]:
+        """The chargebacks on the charge's permission whose IPN was answered 200 before the invocation
+        sending this request started (its survey then reads them: no window is left open)."""
+        charge = self.simulator.pay_v2.charges.get(charge_id)
+        task = Scheduler.current()
+        if charge is None or task is None:
+            return []
+        answered = self.answered_chargebacks.get(charge.charge_permission_id, [])
+        return [
+            f"chargeback {c.chargeback_id} (IPN answered)" for c in answered if task.number > c.tasks_spawned
+        ]
 
     def _made(self, seller_id: str, reference: str) -> bool:
         return any(
@@ -284,7 +311,9 @@ class SimulatorAdapter(BaseAdapter):
             charge_id = str(json.loads(body)["chargeId"])
         except (ValueError, KeyError, TypeError):
             return lambda: None
-        forbidding = refunds_by_others_on_charge(self.simulator, charge_id)
+        forbidding = refunds_by_others_on_charge(self.simulator, charge_id) + self._chargebacks_before(
+            charge_id
+        )
 
         def after() -> None:
             if forbidding and self._v2_made(key):
@@ -549,6 +578,12 @@ class World:
         self.executions: dict[str, Execution] = {}
         self.outbox: list[Ipn] = []
         self._ipn_numbers = 0
+        # v2 chargebacks (`Simulation.chargeback_chaos`): their own random stream and their IPNs' own outbox
+        # (lost, duplicated, reordered alike), so adding them does not reshuffle every seed's other chaos.
+        # IPN number → (charge permission, chargeback id), for R1 once the IPN is answered 200.
+        self.chargeback_rng = random.Random(seed ^ 0xCB)
+        self.chargeback_outbox: list[Ipn] = []
+        self._chargeback_ipns: dict[int, tuple[str, str]] = {}
 
     # -- IPNs: the simulator's refund changes, signed as SNS would --
 
@@ -592,8 +627,13 @@ class World:
 
     def _on_v2_change(self, change: V2Change) -> None:
         """An API v2 IPN: the message names the object and carries no state (the handler reads it)."""
-        self._ipn_numbers += 1
-        number = self._ipn_numbers
+        chargeback = change.object_type == "CHARGEBACK"
+        if chargeback:  # numbered apart, so the other IPNs keep their numbers
+            number = CHARGEBACK_IPN_NUMBERS + len(self._chargeback_ipns) + 1
+            self._chargeback_ipns[number] = (change.charge_permission_id, change.object_id)
+        else:
+            self._ipn_numbers += 1
+            number = self._ipn_numbers
         timestamp = sim_responses.iso_millis(self.clock.now())
         region = IPN_REGIONS["us"]
         reference = f"sim-ipn-{self.seed}-{number}"
@@ -615,16 +655,21 @@ class World:
         )
         reason = f"/{change.reason_code}" if change.reason_code else ""
         label = f"ipn#{number} v2 {change.object_type} {change.object_id[-7:]} {change.state}{reason}"
-        self.outbox.append(
-            Ipn(number, label, body, sns_headers(notification, SUBSCRIPTION), self.clock.elapsed)
-        )
+        ipn = Ipn(number, label, body, sns_headers(notification, SUBSCRIPTION), self.clock.elapsed)
+        (self.chargeback_outbox if chargeback else self.outbox).append(ipn)
 
     def deliver(self, ipn: Ipn) -> int:
         """POST /ipn as the handler does it: the use case's answer; an unexpected error is a 500."""
         try:
-            return IpnAnswer.of(self.ipn_service.handle(ipn.body, ipn.headers)).status
+            status = IpnAnswer.of(self.ipn_service.handle(ipn.body, ipn.headers)).status
         except Exception:
             return 500
+        chargeback = self._chargeback_ipns.get(ipn.number)
+        if chargeback is not None and status == 200:
+            permission, chargeback_id = chargeback
+            answered = AnsweredChargeback(chargeback_id, self.scheduler.spawned)
+            self.adapter.answered_chargebacks.setdefault(permission, []).append(answered)
+        return status
 
     # -- the RetryWorkflow --
 

@@ -33,7 +33,7 @@ from amazon_pay_refunds.core.ledger import (
     reserve,
 )
 from amazon_pay_refunds.core.lifecycle import Transition
-from amazon_pay_refunds.core.models import CaptureLedger, Refund, RefundStatus
+from amazon_pay_refunds.core.models import CaptureLedger, Chargeback, Refund, RefundStatus
 from amazon_pay_refunds.ports import OpenRefund
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -54,6 +54,8 @@ class MemoryStore:
         self.refunds: dict[str, Refund] = {}
         self.ledgers: dict[str, CaptureLedger] = {}
         self.ipns: set[str] = set()
+        # (seller, charge permission) → chargeback id → when first notified
+        self.chargeback_marks: dict[tuple[str, str], dict[str, datetime]] = {}
 
     def _reserve(self, refund: Refund, seed: LedgerSeed | None) -> None:
         ledger = self.ledgers.get(refund.ledger_id)
@@ -91,7 +93,10 @@ class MemoryStore:
         return self.refunds.get(refund_id)
 
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
-        return self.ledgers.get(amazon_capture_id)
+        ledger = self.ledgers.get(amazon_capture_id)
+        if ledger is None or ledger.charge_permission_id is None:
+            return ledger
+        return replace(ledger, chargebacks=self.chargebacks(ledger.seller_id, ledger.charge_permission_id))
 
     def ledger_exists(self, amazon_capture_id: str) -> bool:
         return amazon_capture_id in self.ledgers
@@ -101,7 +106,25 @@ class MemoryStore:
         if ledger is None:
             return None
         ours = {r.refund_id: r for r in self.refunds.values() if r.ledger_id == amazon_capture_id}
-        return KnownRefunds(ours, ledger.external_refunds, ledger.available)
+        return KnownRefunds(ours, ledger.external_refunds, ledger.available, ledger.charge_permission_id)
+
+    def note_charge_permission(self, amazon_capture_id: str, charge_permission_id: str) -> None:
+        ledger = self.ledgers.get(amazon_capture_id)
+        if ledger is not None and ledger.charge_permission_id is None:
+            self.ledgers[amazon_capture_id] = replace(ledger, charge_permission_id=charge_permission_id)
+
+    def record_chargeback(
+        self, seller_id: str, charge_permission_id: str, chargeback_id: str, *, at: datetime
+    ) -> bool:
+        marks = self.chargeback_marks.setdefault((seller_id, charge_permission_id), {})
+        if chargeback_id in marks:
+            return False
+        marks[chargeback_id] = at
+        return True
+
+    def chargebacks(self, seller_id: str, charge_permission_id: str) -> tuple[Chargeback, ...]:
+        marks = self.chargeback_marks.get((seller_id, charge_permission_id), {})
+        return tuple(Chargeback(i, at) for i, at in sorted(marks.items(), key=lambda m: (m[1], m[0])))
 
     def record_external_refund(
         self,

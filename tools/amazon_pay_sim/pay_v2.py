@@ -36,6 +36,9 @@ CONSERVATIVE CHOICES where Amazon is silent (amazon-pay-v2.md, "Open questions")
   Only a Create Refund that creates a refund counts: an identical replay of a key gets the saved answer and
   uses nothing up, and a refused request counts nothing. Any other value is
   ``InvalidSandboxSimulationSpecified``. All of this is the simulator's own extension.
+- Chargebacks (``PayV2.chargeback``, control ``POST /simulator/charges/{id}/chargeback``) are the
+  simulator's own extension too: a ``CHARGEBACK`` IPN (documented) naming a new chargeback id and the
+  charge's ChargePermissionId, optionally after an external Refunded refund of the disputed amount.
 """
 
 from __future__ import annotations
@@ -254,6 +257,7 @@ class PayV2:
             self._calls: list[dict[str, Any]] = []
             self._throttle.reset()
             self._sequence = 0
+            self._chargebacks = 0
             # Charge ids from the seed when one is given, so a seeded run replays with the same ids.
             self._random = random.Random(self._seed) if self._seed is not None else random.SystemRandom()
 
@@ -308,6 +312,25 @@ class PayV2:
             self.settle_due()
             charge = self.charges[charge_id]
             return self._add_refund(charge, amount, state=state, key=None, soft_descriptor=None, decline=None)
+
+    def chargeback(self, charge_id: str, amount: Decimal | None = None) -> tuple[str, str]:
+        """A chargeback on the charge's permission (the simulator's own extension: Amazon documents the
+        CHARGEBACK IPN, not how a chargeback comes about): with ``amount``, the buyer's money goes back as
+        an external ``Refunded`` refund on the charge first (whether and when Amazon moves it so is not
+        documented); then a v2 ``CHARGEBACK`` IPN names the chargeback and the ChargePermissionId.
+        Returns (chargeback id, charge permission id)."""
+        with self._lock:
+            self.settle_due()
+            charge = self.charges[charge_id]
+            if amount is not None:
+                self._add_refund(
+                    charge, amount, state="Refunded", key=None, soft_descriptor=None, decline=None
+                )
+            self._chargebacks += 1  # a counter of its own: refund and charge ids do not move
+            chargeback_id = f"{charge.charge_permission_id}-B{self._chargebacks:06d}"
+            permission = charge.charge_permission_id
+            self._notify(V2Change(charge.merchant_id, "CHARGEBACK", chargeback_id, permission, "Open", None))
+            return chargeback_id, permission
 
     def charge_view(self, charge_id: str) -> dict[str, Any]:
         with self._lock:

@@ -36,6 +36,7 @@ _CAPTURE_ACTION = re.compile(r"^/simulator/captures/([^/]+)/(external-refund|clo
 _REFUND = re.compile(r"^/simulator/refunds/([^/]+)$")
 _CHARGE = re.compile(r"^/simulator/charges/([^/]+)$")
 _CHARGE_REFUND = re.compile(r"^/simulator/charges/([^/]+)/external-refund$")
+_CHARGE_CHARGEBACK = re.compile(r"^/simulator/charges/([^/]+)/chargeback$")
 _V2_API = re.compile(r"^(?:/sandbox|/live)?/v2(?:/|$)")
 CA_PATH = "/simulator/ca.pem"
 TLS_CERTIFICATE_PATH = "/simulator/tls.pem"
@@ -247,6 +248,9 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
         fields = _fields(body, ("amount",), ("state",))
         state = _optional_str(fields, "state") or "Refunded"
         return 201, sim.charge_external_refund(match.group(1), fields["amount"], state=state)
+    if method == "POST" and (match := _CHARGE_CHARGEBACK.fullmatch(path)):
+        fields = _fields(body, (), ("amount",))
+        return 201, sim.charge_chargeback(match.group(1), fields.get("amount"))
     if method == "POST" and (match := _CAPTURE_ACTION.fullmatch(path)):
         capture_id, action = match.groups()
         if action == "close":

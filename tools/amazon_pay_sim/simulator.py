@@ -584,6 +584,17 @@ class Simulator:
             refund = self.pay_v2.external_refund(charge_id, value, state)
             return self.pay_v2.refund_view(refund.refund_id)
 
+    def charge_chargeback(self, charge_id: str, amount: Any = None) -> dict[str, Any]:
+        """A chargeback on a v2 charge's permission: a signed v2 CHARGEBACK IPN (our extension), after an
+        external Refunded refund of `amount` on the charge when one is given."""
+        with self._lock:
+            charge = self.pay_v2.charges.get(charge_id)
+            if charge is None:
+                raise ControlError(404, "ChargeNotFound", f"no charge {charge_id!r}")
+            value = None if amount is None else self._control_amount(amount, charge.currency_code)
+            chargeback_id, permission = self.pay_v2.chargeback(charge_id, value)
+            return {"chargeback_id": chargeback_id, "charge_permission_id": permission}
+
     def handle_v2(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> V2Answer:
         return self.pay_v2.handle(method, path, query, headers, body)
 

@@ -1,7 +1,8 @@
 """Refund transitions → EventBridge entries, derived from the refunds table's stream (the outbox).
 
 Each new entry in a refund's `history` (beyond the old image's) becomes its event(s); a capture ledger's
-new external refunds become `External Refund Detected`. So an event is published if and only if its
+new external refunds become `External Refund Detected`; a charge permission's new chargebacks (API v2)
+`Chargeback Recorded`. So an event is published if and only if its
 transition was stored. Delivery is at least once: consumers deduplicate on `detail.event_id`.
 """
 
@@ -110,6 +111,28 @@ def external_refund_events(
     return events
 
 
+def chargeback_events(old_item: Mapping[str, Any] | None, new_item: Mapping[str, Any]) -> list[RefundEvent]:
+    """`Chargeback Recorded` for each chargeback newly recorded on a seller's v2 charge permission: the
+    storefront knows its orders by their charge permission (Checkout v2's checkout result)."""
+    known = {c.chargeback_id for c in items.chargebacks_from_item(old_item)}
+    permission = str(new_item["charge_permission_id"])
+    return [
+        RefundEvent(
+            DetailType.CHARGEBACK_RECORDED,
+            {
+                "event_id": f"{permission}/chargeback/{chargeback.chargeback_id}",
+                "seller_id": new_item["seller_id"],
+                "charge_permission_id": permission,
+                "chargeback_id": chargeback.chargeback_id,
+                "notified_at": format_timestamp(chargeback.notified_at),
+            },
+            chargeback.notified_at,
+        )
+        for chargeback in items.chargebacks_from_item(new_item)
+        if chargeback.chargeback_id not in known
+    ]
+
+
 def events_from_stream_record(record: Mapping[str, Any]) -> list[RefundEvent]:
     """Events for one DynamoDB stream record (NEW_AND_OLD_IMAGES); none for removals and IPN items."""
     change = record.get("dynamodb", {})
@@ -123,6 +146,8 @@ def events_from_stream_record(record: Mapping[str, Any]) -> list[RefundEvent]:
         return transition_events(before, items.refund_from_item(new))
     if items.is_ledger_item(new) and "externals" in new:
         return external_refund_events(old if old is not None and "externals" in old else None, new)
+    if items.is_chargebacks_item(new):
+        return chargeback_events(old, new)
     return []
 
 

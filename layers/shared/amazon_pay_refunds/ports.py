@@ -16,7 +16,7 @@ Roles, narrowest first (a use case asks for the narrowest it needs):
 
 | Protocol | who implements it | used by |
 |---|---|---|
-| `RefundReader` ⊂ `CaptureRefundsStore` | the refund store | classification of a capture's refunds |
+| `RefundReader`, `ChargebackReader` ⊂ `CaptureRefundsStore` | the refund store | a capture's refunds |
 | `RefundTransitions` | the refund store | every use case that records an observation |
 | `RefundStorePort` | the refund store | request/read/resolve, submission, retries |
 | `ReconcilerStorePort` | the refund store | reconciliation |
@@ -43,7 +43,7 @@ from amazon_pay_refunds.adapters.mws.errors import AmazonPayError
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, ProviderCreditReversal, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition
-from amazon_pay_refunds.core.models import CaptureLedger, ExternalRefund, Refund, RefundStatus
+from amazon_pay_refunds.core.models import CaptureLedger, Chargeback, ExternalRefund, Refund, RefundStatus
 from amazon_pay_refunds.core.reconciliation import OpenRefund
 
 if TYPE_CHECKING:  # the SNS adapter (cryptography) is loaded only by the functions that verify IPNs
@@ -58,6 +58,7 @@ __all__ = [
     "CaptureDetails",
     "CaptureDetailsSource",
     "CaptureRefundsStore",
+    "ChargebackReader",
     "IpnAuthenticity",
     "KnownRefunds",
     "LedgerNotFound",
@@ -100,6 +101,7 @@ class KnownRefunds:
     refunds: Mapping[str, Refund]
     externals: tuple[ExternalRefund, ...]
     available: Decimal
+    charge_permission_id: str | None = None  # API v2 charges: when the ledger knows it
 
     @property
     def refund_ids(self) -> frozenset[str]:
@@ -147,8 +149,17 @@ class RefundReader(Protocol):
     def get_refund(self, refund_id: str) -> Refund | None: ...
 
 
-class CaptureRefundsStore(RefundReader, Protocol):
-    """Reading and recording the refunds on a capture (classification, the ledger's external entries)."""
+class ChargebackReader(Protocol):
+    """The chargebacks recorded on an API v2 charge permission (CHARGEBACK IPNs), oldest first."""
+
+    def chargebacks(self, seller_id: str, charge_permission_id: str) -> tuple[Chargeback, ...]: ...
+
+
+class CaptureRefundsStore(RefundReader, ChargebackReader, Protocol):
+    """Reading and recording the refunds on a capture (classification, the ledger's external entries);
+    for a v2 charge also the chargebacks on its charge permission, and the permission on its ledger."""
+
+    def note_charge_permission(self, amazon_capture_id: str, charge_permission_id: str) -> None: ...
 
     def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None: ...
 
@@ -199,7 +210,8 @@ class ReconcilerStorePort(RefundStorePort, Protocol):
 
 
 class NotificationStore(CaptureRefundsStore, RefundTransitions, Protocol):
-    """What the IPN use case needs: transitions, open refunds (to place external refunds), IPN dedupe."""
+    """What the IPN use case needs: transitions, open refunds (to place external refunds), IPN dedupe,
+    v2 chargebacks."""
 
     def list_open(
         self, status: RefundStatus | None = None, older_than: datetime | None = None, limit: int = 100
@@ -207,6 +219,10 @@ class NotificationStore(CaptureRefundsStore, RefundTransitions, Protocol):
 
     def record_ipn_once(
         self, notification_reference_id: str, ttl: timedelta, *, now: datetime | None = None
+    ) -> bool: ...
+
+    def record_chargeback(
+        self, seller_id: str, charge_permission_id: str, chargeback_id: str, *, at: datetime
     ) -> bool: ...
 
 

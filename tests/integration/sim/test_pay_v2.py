@@ -553,6 +553,40 @@ def test_v2_ipns_are_signed_by_the_local_sns_authority_and_carry_no_state(
         assert refund.charge_id.startswith(document["ChargePermissionId"])
 
 
+def test_a_chargeback_posts_a_signed_chargeback_ipn_naming_the_charge_permission(
+    v2: V2World, receiver: IpnReceiver
+) -> None:
+    """Our extension: `POST /simulator/charges/{id}/chargeback` (opt. amount: an external Refunded refund)."""
+    v2.sim.set_ipn_url(receiver.url)
+    charge_id = v2.charge("40.00", "USD")
+    permission = v2.client().get_charge(charge_id).charge_permission_id
+
+    quiet = v2.control("POST", f"/charges/{charge_id}/chargeback", {})
+    paid = v2.control("POST", f"/charges/{charge_id}/chargeback", {"amount": "15.00"})
+    v2.sim.wait_for_ipn_idle(10)
+
+    assert (quiet.status_code, paid.status_code) == (201, 201)
+    assert {quiet.json()["charge_permission_id"], paid.json()["charge_permission_id"]} == {permission}
+    assert quiet.json()["chargeback_id"] != paid.json()["chargeback_id"]
+    charge = v2.client().get_charge(charge_id)
+    assert charge.refunded_amount is not None and charge.refunded_amount.amount == Decimal("15.00")
+    trust = LocalAuthorityTrust(v2.sim.ca_certificate_pem, v2.sim.certificate_url_prefix)
+    verifier = SnsVerifier(trust, fetcher=_TlsFetcher(v2.cert_file))
+    documents = [json.loads(verifier.verify(p.body, headers=p.headers).message) for p in receiver.take()]
+    assert [(d["ObjectType"], d["ChargePermissionId"]) for d in documents] == [
+        ("CHARGEBACK", permission), ("REFUND", permission), ("CHARGEBACK", permission),
+    ]  # fmt: skip
+    assert [d["ObjectId"] for d in documents if d["ObjectType"] == "CHARGEBACK"] == [
+        quiet.json()["chargeback_id"], paid.json()["chargeback_id"],
+    ]  # fmt: skip
+    bad = [
+        v2.control("POST", "/charges/S01-nope/chargeback", {}),
+        v2.control("POST", f"/charges/{charge_id}/chargeback", {"amount": "1.001"}),
+        v2.control("POST", f"/charges/{charge_id}/chargeback", {"state": "Open"}),
+    ]
+    assert [r.status_code for r in bad] == [404, 400, 400]
+
+
 class _TlsFetcher:
     """Fetches the signing certificate from the HTTPS simulator, trusting its self-signed certificate."""
 

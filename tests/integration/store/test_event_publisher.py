@@ -199,6 +199,24 @@ def test_external_refund_recorded_on_the_ledger_is_published(
     ] == [("S01-X-R9", "25.00", "65.00")]
 
 
+def test_a_chargeback_recorded_on_a_charge_permission_is_published_once(
+    store: RefundStore, dynamodb: DynamoDBClient, table: str, queue_url: str
+) -> None:
+    permission = "S01-1234567-1234567"
+    store.record_chargeback("A1EXAMPLE", permission, f"{permission}-B000001", at=at(5))
+    store.record_chargeback("A1EXAMPLE", permission, f"{permission}-B000001", at=at(6))  # redelivered
+    store.record_chargeback("A1EXAMPLE", permission, f"{permission}-B000002", at=at(7))
+    run_publisher(dynamodb, table)
+    recorded = [e for e in published(queue_url) if e["detail-type"] == "Chargeback Recorded"]
+    assert sorted((e["detail"]["chargeback_id"], e["detail"]["event_id"]) for e in recorded) == [
+        (f"{permission}-B000001", f"{permission}/chargeback/{permission}-B000001"),
+        (f"{permission}-B000002", f"{permission}/chargeback/{permission}-B000002"),
+    ]
+    assert {(e["detail"]["seller_id"], e["detail"]["charge_permission_id"]) for e in recorded} == {
+        ("A1EXAMPLE", permission)
+    }
+
+
 class FailingAfter:
     """An EventBridge stand-in that accepts the first `accepted` entries, then reports a failed entry."""
 

@@ -24,7 +24,7 @@ from amazon_pay_refunds.core.lifecycle import (
     Transition,
     apply_observation,
 )
-from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.core.models import AttemptState, PaymentApi, Refund, RefundStatus
 
 from .support import CAPTURE_ID, T0, at, refund, seed
 
@@ -408,3 +408,52 @@ def test_external_refund_on_an_unknown_capture_without_seed_raises_ledger_not_fo
 ) -> None:
     with pytest.raises(LedgerNotFound):
         store.record_external_refund(CAPTURE_ID, "S01-X-R9", Decimal("5.00"), "USD", "AmazonA-ZRefund", at=T0)
+
+
+# --- API v2 chargebacks (CHARGEBACK IPNs, per seller and charge permission) -------------------------------
+
+PERMISSION = "S01-1234567-1234567"
+CHARGE_LEDGER = f"v2:{CAPTURE_ID}"
+
+
+def test_a_chargeback_is_recorded_once_per_id_with_its_first_notification_time(store: RefundStore) -> None:
+    first = f"{PERMISSION}-B000001"
+    assert store.record_chargeback("A1EXAMPLE", PERMISSION, first, at=at(10)) is True
+    assert store.record_chargeback("A1EXAMPLE", PERMISSION, first, at=at(99)) is False  # redelivered
+    assert store.record_chargeback("A1EXAMPLE", PERMISSION, f"{PERMISSION}-B000002", at=at(5)) is True
+
+    found = store.chargebacks("A1EXAMPLE", PERMISSION)
+
+    assert [(c.chargeback_id, c.notified_at) for c in found] == [
+        (f"{PERMISSION}-B000002", at(5)), (first, at(10)),
+    ]  # fmt: skip
+    assert store.chargebacks("A2OTHERSELLER", PERMISSION) == ()
+    assert store.chargebacks("A1EXAMPLE", "S01-7654321-7654321") == ()
+
+
+def test_a_charge_ledger_keeps_its_permission_and_shows_the_chargebacks_on_it(store: RefundStore) -> None:
+    opened = replace(seed(capture_id=CHARGE_LEDGER), charge_permission_id=PERMISSION)
+    store.create_refund_with_reservation(replace(refund(capture_id=CAPTURE_ID), api=PaymentApi.V2), opened)
+    store.record_chargeback("A1EXAMPLE", PERMISSION, f"{PERMISSION}-B000001", at=at(10))
+
+    ledger = store.get_ledger(CHARGE_LEDGER)
+    known = store.known_refunds(CHARGE_LEDGER)
+
+    assert ledger is not None and ledger.charge_permission_id == PERMISSION
+    assert [c.chargeback_id for c in ledger.chargebacks] == [f"{PERMISSION}-B000001"]
+    assert known is not None and known.charge_permission_id == PERMISSION
+
+
+def test_an_older_charge_ledger_is_told_its_permission_once(store: RefundStore) -> None:
+    store.create_refund_with_reservation(
+        replace(refund(capture_id=CAPTURE_ID), api=PaymentApi.V2), seed(capture_id=CHARGE_LEDGER)
+    )
+    assert (ledger := store.get_ledger(CHARGE_LEDGER)) is not None and ledger.charge_permission_id is None
+
+    store.note_charge_permission(CHARGE_LEDGER, PERMISSION)
+    store.note_charge_permission(CHARGE_LEDGER, "S01-0000000-0000000")  # the first one stays
+    store.note_charge_permission("v2:S01-9999999-9999999-C000001", PERMISSION)  # no ledger: nothing made
+
+    assert (ledger := store.get_ledger(CHARGE_LEDGER)) is not None
+    assert ledger.charge_permission_id == PERMISSION
+    assert store.get_ledger("v2:S01-9999999-9999999-C000001") is None

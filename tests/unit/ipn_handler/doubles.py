@@ -11,7 +11,7 @@ from typing import Any
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import Transition
-from amazon_pay_refunds.core.models import Refund
+from amazon_pay_refunds.core.models import Chargeback, Refund
 from amazon_pay_refunds.ports import KnownRefunds, RefundNotStored
 
 
@@ -20,6 +20,7 @@ class MemoryStore:
     refunds: dict[str, Refund] = field(default_factory=dict)
     externals: dict[tuple[str, str], tuple[Decimal, str, str]] = field(default_factory=dict)
     ipns: set[str] = field(default_factory=set)
+    chargeback_marks: dict[tuple[str, str], dict[str, datetime]] = field(default_factory=dict)
     writes: int = 0
 
     def add(self, refund: Refund) -> None:
@@ -77,6 +78,23 @@ class MemoryStore:
         self.ipns.add(notification_reference_id)
         self.writes += 1
         return True
+
+    def record_chargeback(
+        self, seller_id: str, charge_permission_id: str, chargeback_id: str, *, at: datetime
+    ) -> bool:
+        marks = self.chargeback_marks.setdefault((seller_id, charge_permission_id), {})
+        if chargeback_id in marks:
+            return False
+        marks[chargeback_id] = at
+        self.writes += 1
+        return True
+
+    def chargebacks(self, seller_id: str, charge_permission_id: str) -> tuple[Chargeback, ...]:
+        marks = self.chargeback_marks.get((seller_id, charge_permission_id), {})
+        return tuple(Chargeback(i, at) for i, at in sorted(marks.items(), key=lambda m: (m[1], m[0])))
+
+    def note_charge_permission(self, amazon_capture_id: str, charge_permission_id: str) -> None:
+        """No ledgers are kept here."""
 
 
 @dataclass

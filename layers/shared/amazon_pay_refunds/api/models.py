@@ -219,6 +219,11 @@ class ExternalRefundResource(BaseModel):
     recorded_at: str
 
 
+class ChargebackResource(BaseModel):
+    chargeback_id: str = Field(description="Amazon's chargeback id, as its CHARGEBACK IPN named it.")
+    notified_at: str = Field(description="When its first CHARGEBACK IPN was recorded.")
+
+
 class CaptureLedgerResource(BaseModel):
     """What has been refunded, or is being refunded, on one Amazon capture (v1) or charge (API v2)."""
 
@@ -236,6 +241,16 @@ class CaptureLedgerResource(BaseModel):
     over_refund_allowed: bool
     refunds: list[LedgerRefundResource]
     external_refunds: list[ExternalRefundResource]
+    charge_permission_id: str | None = Field(
+        default=None,
+        description="GET /charges/{id}: the charge's charge permission (Get Charge's chargePermissionId).",
+    )
+    chargebacks: list[ChargebackResource] | None = Field(
+        default=None,
+        description="GET /charges/{id}: the chargebacks Amazon notified (CHARGEBACK IPNs) on the charge's "
+        "permission. Any one forbids the ProcessingFailure retry of refunds on the charge; new refunds go "
+        "on within what is available.",
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -83,6 +83,7 @@ class LedgerSeed:
     captured: Decimal
     refunds: tuple[ReportedRefund, ...] = ()
     allow_over_refund: bool = False
+    charge_permission_id: str | None = None  # API v2: Get Charge's chargePermissionId
 
 
 def open_ledger(seed: LedgerSeed, at: datetime) -> CaptureLedger:
@@ -93,6 +94,7 @@ def open_ledger(seed: LedgerSeed, at: datetime) -> CaptureLedger:
         currency_code=seed.currency_code,
         captured=seed.captured,
         allow_over_refund=seed.allow_over_refund,
+        charge_permission_id=seed.charge_permission_id,
     )
     for refund in seed.refunds:
         if refund.currency_code != seed.currency_code:

@@ -101,6 +101,7 @@ class DetailType(StrEnum):
     FAILED = "Refund Failed"
     RESOLVED_OUT_OF_BAND = "Refund Resolved Out Of Band"
     EXTERNAL_REFUND_DETECTED = "External Refund Detected"
+    CHARGEBACK_RECORDED = "Chargeback Recorded"  # API v2: a CHARGEBACK IPN on a charge permission
 
 
 _ENTERED: dict[RefundStatus, DetailType] = {
@@ -312,6 +313,19 @@ class ExternalRefund:
 
 
 @dataclass(frozen=True)
+class Chargeback:
+    """A chargeback Amazon notified on an API v2 charge permission (a `CHARGEBACK` IPN): its id and when
+    its IPN was first answered. Recorded per (seller, charge permission); any one, whatever its state,
+    forbids the ProcessingFailure retry on every charge under that permission (core/classification.py)."""
+
+    chargeback_id: str
+    notified_at: datetime
+
+    def to_resource(self) -> dict[str, Any]:
+        return {"chargeback_id": self.chargeback_id, "notified_at": format_timestamp(self.notified_at)}
+
+
+@dataclass(frozen=True)
 class CaptureLedger:
     """What has been refunded, or is being refunded, on one Amazon capture (or v2 charge: then
     `amazon_capture_id` is `v2:{charge id}`, see `qualified_id`)."""
@@ -326,6 +340,10 @@ class CaptureLedger:
     allow_over_refund: bool = False
     refunds: tuple[LedgerRefund, ...] = ()
     external_refunds: tuple[ExternalRefund, ...] = field(default=())
+    # API v2: the charge's charge permission (Get Charge's chargePermissionId; None for v1 captures and
+    # for charge ledgers opened before it was kept) and the chargebacks recorded on it.
+    charge_permission_id: str | None = None
+    chargebacks: tuple[Chargeback, ...] = ()
 
     @property
     def limit(self) -> Decimal:
@@ -371,4 +389,12 @@ class CaptureLedger:
                 }
                 for e in self.external_refunds
             ],
+            **(
+                {
+                    "charge_permission_id": self.charge_permission_id,
+                    "chargebacks": [c.to_resource() for c in self.chargebacks],
+                }
+                if parse_qualified_id(self.amazon_capture_id)[0] is PaymentApi.V2
+                else {}
+            ),
         }

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from amazon_pay_refunds.core.classification import (
     REASON_A_TO_Z,
+    REASON_CHARGEBACK,
     UNTYPED_REFUND_TYPE,
     Ours,
     ReportedRefund,
@@ -30,6 +31,7 @@ from amazon_pay_refunds.core.classification import (
 )
 from amazon_pay_refunds.core.models import (
     AttemptState,
+    Chargeback,
     ExternalRefund,
     PaymentApi,
     Refund,
@@ -179,19 +181,26 @@ class CaptureSurvey:
     unreadable: tuple[tuple[str, str], ...] = ()
     # Attempts of ours Amazon already made whose answer was never recorded: (refund_id, attempt).
     ours_unrecorded: frozenset[tuple[str, int]] = frozenset()
+    # API v2: the chargebacks recorded on the charge's permission (CHARGEBACK IPNs), oldest first.
+    chargebacks: tuple[Chargeback, ...] = ()
 
     @property
     def retry_forbidden(self) -> str | None:
         """Why Amazon's procedure forbids a ProcessingFailure retry on this capture now, if it does: the
-        reason and the refund, e.g. `AmazonA-ZRefund found: S01-...-R000003` (A-to-z ones first)."""
+        reason and the refund, e.g. `AmazonA-ZRefund found: S01-...-R000003` (A-to-z ones first), or the
+        chargeback recorded on a v2 charge's permission (`Chargeback found: {chargeback id}`): any one,
+        whatever its state (conservative; docs/DESIGN.md says how the Disputes API could relax it)."""
         found = [
             (reason, external.amazon_refund_id)
             for external in self.externals
             if (reason := forbids_retry(external.refund_type if external.is_read else None)) is not None
         ]
+        found += [(REASON_CHARGEBACK, chargeback.chargeback_id) for chargeback in self.chargebacks]
         if not found:
             return None
-        reason, amazon_refund_id = min(found, key=lambda f: f[0] != REASON_A_TO_Z)
+        # A-to-z first, then chargebacks (a refund's type or a CHARGEBACK IPN), then untyped refunds.
+        rank = {REASON_A_TO_Z: 0, REASON_CHARGEBACK: 1}
+        reason, amazon_refund_id = min(found, key=lambda f: rank.get(f[0], 2))
         return f"{reason}: {amazon_refund_id}"
 
     @property
@@ -282,4 +291,20 @@ def survey_capture(
     externals = tuple(known.externals) if known is not None else ()
     listed = {e.amazon_refund_id for e in externals}
     externals += tuple(e for e in read_now if e.amazon_refund_id not in listed)
-    return CaptureSurvey(capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded))
+    chargebacks = _chargebacks(store, capture, known, seller_id)
+    return CaptureSurvey(
+        capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded), chargebacks
+    )
+
+
+def _chargebacks(
+    store: CaptureRefundsStore, capture: CaptureDetails, known: KnownRefunds | None, seller_id: str
+) -> tuple[Chargeback, ...]:
+    """The chargebacks recorded on a v2 charge's permission, which the Get Charge just made names (so a
+    ledger opened before the permission was kept needs no other read); the ledger learns it then."""
+    permission = capture.charge_permission_id
+    if permission is None:
+        return ()
+    if known is not None and known.charge_permission_id is None:
+        store.note_charge_permission(capture.amazon_capture_id, permission)
+    return store.chargebacks(seller_id, permission)

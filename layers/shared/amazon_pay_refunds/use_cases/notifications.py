@@ -148,6 +148,11 @@ SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
 # A v2 refund IPN while one of our v2 attempts still waits for its Create Refund answer (503: redelivered).
 V2_REFUND_NOT_PLACED_YET = "v2_refund_not_placed_yet"
 V2_REFUND = "REFUND"
+V2_CHARGEBACK = "CHARGEBACK"
+# A v2 CHARGEBACK IPN recorded against its charge permission (a redelivery: DUPLICATE).
+CHARGEBACK_RECORDED = "chargeback_recorded"
+# A v2 CHARGEBACK IPN without the ChargePermissionId its documented message carries: it cannot be placed.
+CHARGEBACK_WITHOUT_PERMISSION = "chargeback_without_charge_permission"
 # A v2 refund IPN naming no attempt of an open v2 refund of ours: someone else's, or ours already final
 # (no index by Amazon's refund id tells which; either way nothing is to be done and SNS is answered 200).
 V2_REFUND_NOT_OPEN = "v2_refund_not_open"
@@ -371,8 +376,9 @@ class IpnService:
 
     def _v2(self, notification: AmazonPayNotification, answer: Callable[..., IpnOutcome]) -> IpnOutcome:
         """A v2 IPN names an object and carries no state: a REFUND is read with Get Refund and applied
-        like a v1 refund IPN to the attempt of ours that Amazon's refund id names. Other objects (CHARGE,
-        CHARGE_PERMISSION, ...) are acknowledged once.
+        like a v1 refund IPN to the attempt of ours that Amazon's refund id names. A CHARGEBACK is recorded
+        against its charge permission (`_v2_chargeback`). Other objects (CHARGE, CHARGE_PERMISSION, ...)
+        are acknowledged once.
 
         Finding the attempt: v2 refunds carry no reference id, so the refund is looked for among our open
         v2 refunds (an attempt with that refund id). Not found: while one of the seller's open v2 refunds
@@ -382,6 +388,8 @@ class IpnService:
         Get Charge's refundedAmount), or ours already final (a late duplicate): `V2_REFUND_NOT_OPEN`.
         """
         object_id = notification.object_id or ""
+        if notification.object_type == V2_CHARGEBACK:
+            return self._v2_chargeback(notification, answer)
         if notification.object_type != V2_REFUND:
             first = self._store.record_ipn_once(
                 notification.notification_reference_id, IPN_DEDUPE_TTL, now=self._clock()
@@ -417,6 +425,30 @@ class IpnService:
                 Disposition.UNAVAILABLE, V2_REFUND_NOT_PLACED_YET, amazon_refund_id=details.amazon_refund_id
             )
         return answer(Disposition.ACCEPTED, V2_REFUND_NOT_OPEN, amazon_refund_id=details.amazon_refund_id)
+
+    def _v2_chargeback(
+        self, notification: AmazonPayNotification, answer: Callable[..., IpnOutcome]
+    ) -> IpnOutcome:
+        """A CHARGEBACK IPN names the chargeback (`ObjectId`) and its charge permission, not the charge: it
+        is recorded against the seller's charge permission, once per chargeback id, and nothing else is
+        done now. No Amazon call is needed (the envelope, topic and seller are verified). What it changes:
+        every ProcessingFailure retry on a charge under that permission is refused from then on
+        (`CaptureSurvey.retry_forbidden`, checked at CheckEligibility and again before the retry's Create
+        Refund); new refunds go on within the charge's headroom (docs/DESIGN.md)."""
+        permission = notification.charge_permission_id
+        fields = {"object_type": V2_CHARGEBACK, "chargeback_id": notification.object_id}
+        if permission is None:
+            # Answered 400 so it is counted and logged as malformed; SNS would redeliver it unchanged.
+            return answer(Disposition.MALFORMED, CHARGEBACK_WITHOUT_PERMISSION, **fields)
+        recorded = self._store.record_chargeback(
+            notification.seller_id, permission, notification.object_id or "", at=self._clock()
+        )
+        return answer(
+            Disposition.ACCEPTED,
+            CHARGEBACK_RECORDED if recorded else DUPLICATE,
+            charge_permission_id=permission,
+            **fields,
+        )
 
     def _external(
         self,
@@ -516,6 +548,7 @@ class IpnService:
             captured=capture.capture_amount.amount,
             refunds=already,
             allow_over_refund=self._allow_over_refund,
+            charge_permission_id=capture.charge_permission_id,
         )
 
 

@@ -37,6 +37,7 @@ from amazon_pay_refunds.core.models import (
     request_fingerprint,
 )
 from amazon_pay_refunds.core.references import is_amazon_capture_id, is_valid_refund_id
+from amazon_pay_refunds.deadlines import deadline_in
 from amazon_pay_refunds.money import format_amount
 from amazon_pay_refunds.ports import (
     AmazonErrorObserver,
@@ -75,6 +76,8 @@ from amazon_pay_refunds.use_cases.submission import (
 )
 
 logger = logging.getLogger(__name__)
+# GET /charges/{id} of a ledger that does not know its charge permission yet: how long Get Charge may take.
+LEDGER_READ_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class RefundService:
             captured=capture.capture_amount.amount,
             refunds=already,
             allow_over_refund=self._allow_over_refund,
+            charge_permission_id=capture.charge_permission_id,
         )
 
     # --- the reconciler ------------------------------------------------------------------------------
@@ -332,7 +336,29 @@ class RefundService:
         )
         if ledger is None:
             raise CaptureNotFound(amazon_capture_id)
+        if api is PaymentApi.V2 and ledger.charge_permission_id is None:
+            ledger = self._with_charge_permission(ledger)
         return ledger
+
+    def _with_charge_permission(self, ledger: CaptureLedger) -> CaptureLedger:
+        """A charge ledger opened before ledgers kept their charge permission: Get Charge names it (kept
+        on the ledger from then on), so the view can show the chargebacks recorded on it. Amazon not
+        answering leaves the view without them (`charge_permission_id` null): a read never fails for it."""
+        try:
+            charge = self._amazon.get_capture_details(
+                ledger.amazon_capture_id,
+                seller_id=ledger.seller_id,
+                deadline=deadline_in(LEDGER_READ_SECONDS),
+            )
+        except AmazonPayError as error:
+            self._on_amazon_error("GetCaptureDetails", error)
+            return ledger
+        except NoCredentialsForSeller:
+            return ledger
+        if charge.charge_permission_id is None:
+            return ledger
+        self._store.note_charge_permission(ledger.amazon_capture_id, charge.charge_permission_id)
+        return self._store.get_ledger(ledger.amazon_capture_id) or ledger
 
     def resolve(self, refund_id: str, method: str, note: str, *, caller: str | None = None) -> Refund:
         """An operator refunded the buyer another way: `ManualActionRequired` → `ResolvedOutOfBand`;

@@ -36,6 +36,7 @@ from amazon_pay_refunds.core.ledger import (
 from amazon_pay_refunds.core.lifecycle import Transition
 from amazon_pay_refunds.core.models import (
     CaptureLedger,
+    Chargeback,
     ExternalRefund,
     Refund,
     RefundStatus,
@@ -450,9 +451,15 @@ class RefundStore:
         return "Item" in answer
 
     def get_ledger(self, amazon_capture_id: str) -> CaptureLedger | None:
-        """The capture's ledger with its refunds (for GET /captures/{id}), or None if none was opened."""
+        """The capture's ledger with its refunds (for GET /captures/{id}), or None if none was opened; a
+        charge's with the chargebacks recorded on its charge permission, when the ledger knows it."""
         found = self._ledger_and_refunds(amazon_capture_id)
-        return None if found is None else items.ledger_from_item(*found)
+        if found is None:
+            return None
+        ledger = items.ledger_from_item(*found)
+        if ledger.charge_permission_id is None:
+            return ledger
+        return replace(ledger, chargebacks=self.chargebacks(ledger.seller_id, ledger.charge_permission_id))
 
     def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None:
         """What the capture's ledger accounts for: our refunds, every AmazonRefundId it knows (our attempts'
@@ -465,6 +472,7 @@ class RefundStore:
             refunds=refunds,
             externals=items.externals_from_item(item),
             available=items.available_from_item(item),
+            charge_permission_id=item.get("charge_permission_id"),
         )
 
     def _ledger_and_refunds(self, amazon_capture_id: str) -> tuple[dict[str, Any], dict[str, Refund]] | None:
@@ -570,6 +578,85 @@ class RefundStore:
                 TableName=self.table_name,
                 Item=_serialize(items.ledger_to_item(open_ledger(seed, now), now)),
                 ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    # --- API v2 chargebacks ---------------------------------------------------------------------------
+
+    def record_chargeback(
+        self, seller_id: str, charge_permission_id: str, chargeback_id: str, *, at: datetime
+    ) -> bool:
+        """Record a chargeback on the seller's charge permission, once per chargeback id (its time is the
+        first notification's). True when newly recorded, False for a repeat (a redelivered IPN).
+
+        One item per (seller, charge permission) with a map chargeback id → time, so every reader needs
+        one GetItem: added to an existing map under `attribute_not_exists` of its entry, or the item is
+        created with it (`attribute_not_exists(pk)`); a race between two first chargebacks retries.
+        """
+        key = _serialize(items.chargebacks_key(seller_id, charge_permission_id))
+        stamp = format_timestamp(at)
+        for attempt in range(self.max_conflict_retries):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression="SET chargebacks.#id = :at",
+                    ConditionExpression="attribute_exists(chargebacks) "
+                    "AND attribute_not_exists(chargebacks.#id)",
+                    ExpressionAttributeNames={"#id": chargeback_id},
+                    ExpressionAttributeValues=_serialize({":at": stamp}),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return True
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                old: Any = error.response.get("Item")
+            if old is not None:
+                if chargeback_id in _deserialize(old).get("chargebacks", {}):
+                    return False
+                _backoff(attempt)  # pragma: no cover - every item is created with its map
+                continue  # pragma: no cover
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=_serialize(
+                        {
+                            **items.chargebacks_key(seller_id, charge_permission_id),
+                            "seller_id": seller_id,
+                            "charge_permission_id": charge_permission_id,
+                            "chargebacks": {chargeback_id: stamp},
+                        }
+                    ),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+                return True
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        raise StoreBusy(f"could not record chargeback {chargeback_id}")
+
+    def chargebacks(self, seller_id: str, charge_permission_id: str) -> tuple[Chargeback, ...]:
+        """The chargebacks recorded on the seller's charge permission, oldest first (one strong read)."""
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key=_serialize(items.chargebacks_key(seller_id, charge_permission_id)),
+            ConsistentRead=True,
+        )
+        raw = answer.get("Item")
+        return items.chargebacks_from_item(_deserialize(raw) if raw is not None else None)
+
+    def note_charge_permission(self, amazon_capture_id: str, charge_permission_id: str) -> None:
+        """Remember a charge ledger's charge permission (ledgers opened before it was kept lack it)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_serialize(items.ledger_key(amazon_capture_id)),
+                UpdateExpression="SET charge_permission_id = :permission",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(charge_permission_id)",
+                ExpressionAttributeValues=_serialize({":permission": charge_permission_id}),
             )
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":

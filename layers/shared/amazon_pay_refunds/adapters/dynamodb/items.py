@@ -18,6 +18,7 @@ from amazon_pay_refunds.core.models import (
     Attempt,
     AttemptState,
     CaptureLedger,
+    Chargeback,
     ExternalRefund,
     HistoryEntry,
     LateObservation,
@@ -37,6 +38,7 @@ Item = dict[str, Any]
 REFUND_SK = "REFUND"
 LEDGER_SK = "LEDGER"
 IPN_SK = "IPN"
+CHARGEBACKS_SK = "CHARGEBACKS"
 OPEN_GSI1PK = "OPEN"
 
 
@@ -61,6 +63,15 @@ def ledger_id_of(item: Mapping[str, Any]) -> str:
 
 def ipn_key(notification_reference_id: str) -> Item:
     return {"pk": f"IPN#{notification_reference_id}", "sk": IPN_SK}
+
+
+def chargebacks_key(seller_id: str, charge_permission_id: str) -> Item:
+    """The chargebacks recorded on one API v2 charge permission of one seller (CHARGEBACK IPNs)."""
+    return {"pk": f"CHARGE_PERMISSION#{seller_id}#{charge_permission_id}", "sk": CHARGEBACKS_SK}
+
+
+def is_chargebacks_item(item: Mapping[str, Any]) -> bool:
+    return item.get("sk") == CHARGEBACKS_SK and str(item.get("pk", "")).startswith("CHARGE_PERMISSION#")
 
 
 def is_refund_item(item: Mapping[str, Any]) -> bool:
@@ -236,6 +247,8 @@ def ledger_to_item(ledger: CaptureLedger, opened_at: datetime) -> Item:
             "opened_at": format_timestamp(opened_at),
         }
     )
+    if ledger.charge_permission_id is not None:
+        item["charge_permission_id"] = ledger.charge_permission_id
     if ledger.refunds:
         item["refund_ids"] = {r.refund_id for r in ledger.refunds}
     return item
@@ -287,7 +300,15 @@ def ledger_from_item(item: Mapping[str, Any], refunds: Mapping[str, Refund]) -> 
         allow_over_refund=bool(item.get("allow_over_refund", False)),
         refunds=tuple(lines),
         external_refunds=externals_from_item(item),
+        charge_permission_id=item.get("charge_permission_id"),
     )
+
+
+def chargebacks_from_item(item: Mapping[str, Any] | None) -> tuple[Chargeback, ...]:
+    """The chargebacks of a charge permission's item (`chargebacks`: id → notified_at), oldest first."""
+    entries = (item or {}).get("chargebacks", {})
+    found = [Chargeback(str(i), parse_timestamp(str(at))) for i, at in entries.items()]
+    return tuple(sorted(found, key=lambda c: (c.notified_at, c.chargeback_id)))
 
 
 def available_from_item(item: Mapping[str, Any]) -> Decimal:

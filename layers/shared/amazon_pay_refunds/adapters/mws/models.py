@@ -62,6 +62,8 @@ class CaptureDetails:
     converted_amount: Price | None
     conversion_rate: Decimal | None
     request_id: str | None = None
+    # API v2 only (adapters/pay_v2/port.py): Get Charge's chargePermissionId. v1 captures have none.
+    charge_permission_id: str | None = None
 
 
 @dataclass(frozen=True)

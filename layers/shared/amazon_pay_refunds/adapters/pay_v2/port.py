@@ -114,6 +114,7 @@ def capture_details(charge: ChargeV2) -> CaptureDetails:
         converted_amount=None,
         conversion_rate=None,
         request_id=charge.request_id,
+        charge_permission_id=charge.charge_permission_id,
     )
 
 

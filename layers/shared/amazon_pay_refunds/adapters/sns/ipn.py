@@ -45,6 +45,7 @@ class AmazonPayNotification:
     # Amazon Pay API v2 (`NotificationVersion` V2): which object changed; the message carries no state.
     object_type: str | None = None
     object_id: str | None = None
+    charge_permission_id: str | None = None  # v2: `ChargePermissionId`, the object's charge permission
 
     @property
     def is_v2(self) -> bool:
@@ -74,7 +75,8 @@ V2_NOTIFICATION_VERSION = "V2"
 
 
 def _v2_notification(document: dict[str, Any]) -> AmazonPayNotification:
-    """An API v2 IPN: `MerchantID`, `ObjectType`, `ObjectId`, `NotificationId`, `NotificationType`."""
+    """An API v2 IPN: `MerchantID`, `ObjectType`, `ObjectId`, `NotificationId`, `NotificationType`,
+    `ChargePermissionId` (optional here: only a CHARGEBACK needs it, use_cases/notifications.py)."""
     notification_id = _text(document, "NotificationId", required=True)
     seller_id = _text(document, "MerchantID", required=True)
     object_type = _text(document, "ObjectType", required=True)
@@ -88,6 +90,7 @@ def _v2_notification(document: dict[str, Any]) -> AmazonPayNotification:
         version=V2_NOTIFICATION_VERSION,
         object_type=object_type,
         object_id=object_id,
+        charge_permission_id=_text(document, "ChargePermissionId", required=False) or None,
     )
 
 
