@@ -287,13 +287,26 @@ def check_final(world: World, snapshot: Snapshot) -> list[str]:
         for detail_type in entry.detail_types
     }
     published = set()
+    chargebacks_published = set()
     for entry in world.eventbridge.entries:
-        if entry["DetailType"] != "External Refund Detected":
+        if entry["DetailType"] == "Chargeback Recorded":
+            chargebacks_published.add(_event_id(entry))
+        elif entry["DetailType"] != "External Refund Detected":
             published.add(_event_id(entry))
     for missing in sorted(expected - published):
         found.append(f"I5 event {missing} never published")
     for extra in sorted(published - expected):
         found.append(f"I5 event {extra} published without its transition")
+    # ... and each chargeback recorded (its CHARGEBACK IPN answered 200) published, nothing else.
+    recorded = {
+        f"{permission}/chargeback/{answered.chargeback_id}"
+        for permission, answers in world.adapter.answered_chargebacks.items()
+        for answered in answers
+    }
+    for missing in sorted(recorded - chargebacks_published):
+        found.append(f"I5 event {missing} never published")
+    for extra in sorted(chargebacks_published - recorded):
+        found.append(f"I5 event {extra} published without its chargeback being recorded")
     return found
 
 
