@@ -202,6 +202,25 @@ def test_both_or_neither_id_is_a_validation_error_and_stores_nothing(
     assert storefront.get_refund(body["refund_id"]).status == 404
 
 
+def test_a_charge_refunded_by_others_after_its_ledger_opened_leaves_no_room_for_an_overdraw(
+    stack: EmbeddedStack, storefront: Storefront
+) -> None:
+    """The headroom check before the first Create Refund of a new refund: its attempt was never sent, so it
+    cannot be what Get Charge's refundedAmount holds, and the 20.00 refunded by others is recorded first.
+    (Taking the new attempt for one that might be at Amazon left 15.00 of room and Amazon, whose cap allows
+    15 % over the charge, made the 25.00: 55.00 refunded on a 50.00 charge.)"""
+    charge_id = create_charge(stack, "50.00")
+    assert storefront.post_refund(v2_body(charge_id, "10.00")).status == 202
+    requests.post(
+        f"{stack.sim_url}/simulator/charges/{charge_id}/external-refund", json={"amount": "20.00"}, timeout=30
+    ).raise_for_status()
+    answer = storefront.post_refund(v2_body(charge_id, "25.00"))
+    assert (answer.status, answer.error_code) == (422, "RefundExceedsCapture"), answer.body
+    ledger = storefront.request("GET", f"/charges/{charge_id}").body
+    assert (ledger["external"], ledger["available"]) == ("20.00", "20.00"), ledger
+    assert storefront.post_refund(v2_body(charge_id, "20.00")).status == 202
+
+
 def test_a_charge_in_another_currency_is_refused(stack: EmbeddedStack, storefront: Storefront) -> None:
     charge_id = create_charge(stack, "40.00", "EUR")
     answer = storefront.post_refund(v2_body(charge_id, "10.00"))

@@ -99,3 +99,31 @@ def test_a_v2_refund_made_while_its_answer_was_lost_is_completed_not_failed(worl
     assert refund is not None and refund.status is RefundStatus.COMPLETED
     ledger = world.inspect.get_ledger(qualified_id(PaymentApi.V2, charge_id))
     assert ledger is not None and (ledger.completed, ledger.external) == (Decimal("94.50"), Decimal(0))
+
+
+def test_a_v2_refund_by_others_after_the_ledger_opened_is_counted_before_a_new_refund(world: World) -> None:
+    """The headroom check before a new refund's first Create Refund took that very attempt for one that
+    might already be at Amazon (sent, unanswered), so 20.00 refunded by others stayed unexplained: Amazon
+    (whose cap allows 15 % over) refunded 55.00 on a 50.00 charge."""
+    charge_id = world.simulator.create_charge("50.00", "USD")
+
+    def v2(refund_id: str, amount: str) -> RefundStatus:
+        try:
+            outcome = world.requests.request_refund(
+                RefundRequest(refund_id, charge_id, Decimal(amount), "USD", api=PaymentApi.V2),
+                deadline=world.clock.monotonic() + 20,
+            )
+        except AmazonRefused as refused:
+            assert refused.refund is not None
+            return refused.refund.status
+        return outcome.refund.status
+
+    assert v2("first", "10.00") is RefundStatus.PENDING
+    world.simulator.charge_external_refund(charge_id, "20.00")
+    assert v2("second", "25.00") is RefundStatus.FAILED
+    deliver_all(world)
+    charge = world.simulator.pay_v2.charges[charge_id]
+    made = sum(
+        (r.amount for r in world.simulator.pay_v2.refunds.values() if r.charge_id == charge_id), Decimal(0)
+    )
+    assert made <= charge.amount, f"{made} refunded on a {charge.amount} charge"

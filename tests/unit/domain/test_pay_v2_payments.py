@@ -17,7 +17,7 @@ from amazon_pay_refunds.core.models import (
     qualified_id,
 )
 from amazon_pay_refunds.ports import KnownRefunds
-from amazon_pay_refunds.use_cases.capture_refunds import untracked_v2_refunds
+from amazon_pay_refunds.use_cases.capture_refunds import ambiguous_v2_refunded, untracked_v2_refunds
 from tests.support.domain import new_refund
 from tests.support.doubles import CAPTURE_ID, NOW, capture_details
 
@@ -109,3 +109,19 @@ def test_an_unanswered_attempt_of_ours_is_not_taken_for_someone_elses_refund() -
     never_sent = replace(unanswered, reservation_pending=True)
     held = untracked_v2_refunds(charge("94.50"), replace(known, refunds={"r3": never_sent}))
     assert held is not None and held.amount == Decimal("94.50")
+
+
+def test_an_attempt_known_never_sent_explains_nothing_and_only_others_unanswered_are_ambiguous() -> None:
+    unanswered = replace(new_refund("r3", "30.00"), api=PaymentApi.V2)
+    fresh = replace(new_refund("r4", "25.00"), api=PaymentApi.V2)
+    known = KnownRefunds(refunds={"r3": unanswered, "r4": fresh}, externals=(), available=Decimal("45.00"))
+    unsent = frozenset({("r4", 1)})
+    assert untracked_v2_refunds(charge("20.00"), known) is None  # r3 or r4 may be what Amazon refunded
+    assert ambiguous_v2_refunded(charge("20.00"), known) == Decimal("20.00")
+    assert untracked_v2_refunds(charge("20.00"), known, unsent=unsent) is None  # still r3's, maybe
+    assert ambiguous_v2_refunded(charge("20.00"), known, unsent=unsent) == Decimal("20.00")
+    alone = replace(known, refunds={"r4": fresh})
+    found = untracked_v2_refunds(charge("20.00"), alone, unsent=unsent)
+    assert found is not None and found.amount == Decimal("20.00")  # r4 was never sent: others' refund
+    assert ambiguous_v2_refunded(charge("20.00"), alone, unsent=unsent) == Decimal(0)
+    assert ambiguous_v2_refunded(charge("50.00"), known, unsent=unsent) == Decimal("30.00")  # at most r3's

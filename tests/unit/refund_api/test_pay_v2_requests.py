@@ -3,6 +3,7 @@ seller's v2 key required, and a v2 refund's reservation on its charge's own ledg
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -10,11 +11,22 @@ import pytest
 from pydantic import ValidationError
 
 from amazon_pay_refunds.adapters.mws.credentials import MissingApiCredentials, PayV2Credentials
+from amazon_pay_refunds.adapters.mws.models import CaptureDetails, Price
 from amazon_pay_refunds.api.models import RefundRequestBody, to_refund_request
-from amazon_pay_refunds.core.models import PaymentApi
+from amazon_pay_refunds.core.models import PaymentApi, Refund, RefundStatus
+from amazon_pay_refunds.ports import AmazonPayError
 from amazon_pay_refunds.use_cases.errors import UnknownSeller
 from amazon_pay_refunds.use_cases.refund_requests import RefundRequest, RefundService
-from tests.support.doubles import CAPTURE_ID, NOW, SELLER, MemoryStore, ScriptedAmazonPay, credentials
+from tests.support.doubles import (
+    CAPTURE_ID,
+    NOW,
+    SELLER,
+    MemoryStore,
+    ScriptedAmazonPay,
+    capture_details,
+    credentials,
+    refund_details,
+)
 from tests.support.pay_v2_keys import private_pem
 
 BODY: dict[str, Any] = {"refund_id": "ord-1001-r1", "amount": "12.50", "currency_code": "USD"}
@@ -69,3 +81,34 @@ def test_a_v2_refund_reserves_on_its_charges_ledger_not_on_a_capture_with_the_sa
     assert amazon.capture_calls == [f"v2:{CAPTURE_ID}"]
     assert set(store.ledgers) == {f"v2:{CAPTURE_ID}"}
     assert service.get_ledger(CAPTURE_ID, PaymentApi.V2).to_resource()["amazon_charge_id"] == CAPTURE_ID
+
+
+def v2_charge(refunded: str) -> CaptureDetails:
+    return replace(
+        capture_details("50.00"),
+        amazon_capture_id=f"v2:{CAPTURE_ID}",
+        refunded_amount=Price(Decimal(refunded), "USD"),
+    )
+
+
+def test_a_new_v2_refund_that_refunded_money_of_unknown_origin_could_overdraw_is_held_unsent() -> None:
+    """10.00 refunded on the charge may be our first refund (sent, its answer lost) or someone else's:
+    v2 lists no refunds on a charge. 5.00 more fits either way; 35.00 more could put 60.00 on a 50.00
+    charge (Amazon's cap allows 15 % over), so it is held for a person and nothing is sent for it."""
+    store = MemoryStore()
+    amazon = ScriptedAmazonPay(
+        capture_answers=[v2_charge("0.00"), v2_charge("10.00")],
+        refund_answers=[AmazonPayError("RequestTimeout", "no answer", retryable=True), refund_details()],
+    )
+    service = RefundService(store, amazon, credentials, v2_seller_credentials=v2_key, now=lambda: NOW)
+
+    def request(refund_id: str, amount: str) -> Refund:
+        body = replace(v2_request(), refund_id=refund_id, amount=Decimal(amount))
+        return service.request_refund(body, deadline=1e12).refund
+
+    assert request("r0", "10.00").status is RefundStatus.REQUESTED  # sent, Amazon's answer unknown
+    assert request("r1", "5.00").status is RefundStatus.PENDING
+    held = request("r2", "35.00")
+    assert held.status is RefundStatus.MANUAL_ACTION_REQUIRED
+    assert "10.00 unexplained" in (held.reason_code or "")
+    assert [c["amount"] for c in amazon.refund_calls] == [Decimal("10.00"), Decimal("5.00")]

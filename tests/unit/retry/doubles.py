@@ -20,7 +20,7 @@ from amazon_pay_refunds.core.lifecycle import (
     apply_observation,
     request_refund,
 )
-from amazon_pay_refunds.core.models import AttemptState, Refund, RefundStatus
+from amazon_pay_refunds.core.models import AttemptState, PaymentApi, Refund, RefundStatus
 from amazon_pay_refunds.use_cases.retries import RetrySteps
 from tests.support.doubles import CAPTURE_ID, NOW, MemoryStore, capture_details, refund_details
 
@@ -33,7 +33,7 @@ SELLER_ID = "A1EXAMPLE"
 
 
 def store_with_declined_refund(
-    *, reason_code: str = "ProcessingFailure", max_retries: int = 1
+    *, reason_code: str = "ProcessingFailure", max_retries: int = 1, api: PaymentApi = PaymentApi.V1
 ) -> tuple[MemoryStore, Refund]:
     """A refund whose attempt 1 Amazon accepted and then declined with `reason_code`."""
     store = MemoryStore()
@@ -48,8 +48,9 @@ def store_with_declined_refund(
         metadata={},
         request_fingerprint="f",
         at=NOW,
+        api=api,
     ).refund
-    seed = LedgerSeed(CAPTURE_ID, SELLER_ID, "USD", Decimal("100.00"))
+    seed = LedgerSeed(refund.ledger_id, SELLER_ID, "USD", Decimal("100.00"))
     store.create_refund_with_reservation(refund, seed)
     observe(store, AttemptAccepted(1, FIRST_AMAZON_ID), max_retries=max_retries)
     declined = AttemptOutcome(AttemptState.DECLINED, "ipn:n1", reason_code, FIRST_AMAZON_ID)

@@ -8,7 +8,8 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from amazon_pay_refunds.core.models import ExternalRefund, RefundStatus
+from amazon_pay_refunds.adapters.mws.models import Price
+from amazon_pay_refunds.core.models import ExternalRefund, PaymentApi, RefundStatus
 from amazon_pay_refunds.use_cases.capture_refunds import CaptureSurvey
 
 from .doubles import (
@@ -91,3 +92,24 @@ def test_the_reason_names_an_a_to_z_refund_first_then_a_chargeback_then_an_untyp
     assert (
         replace(survey, chargebacks=()).retry_forbidden == "Untyped external refund found: v2-refunded-5.00"
     )
+
+
+def test_a_v2_refund_by_others_during_the_wait_stops_the_retry_before_it_is_sent() -> None:
+    """Get Charge's refundedAmount grew by 10.00 after CheckEligibility. The retry attempt StartAttempt just
+    created was never sent, so that money cannot be it: it is someone else's refund, untyped (v2), and
+    Amazon's procedure forbids the retry. (Taken for the new 12.50 attempt, as a resend's would be, it
+    explained the 10.00 and the retry was sent.)"""
+    store, _ = store_with_declined_refund(api=PaymentApi.V2)
+    details = replace(capture(), amazon_capture_id=f"v2:{CAPTURE_ID}")
+    amazon = RetryAmazonPay(capture=details)
+    assert steps(store, amazon).check_eligibility(REFUND_ID, 1, deadline=99.0)["decision"] == "eligible"
+    amazon.capture = replace(details, refunded_amount=Price(Decimal("10.00"), "USD"))
+
+    result = steps(store, amazon).start_attempt(REFUND_ID, 2, deadline=99.0)
+
+    assert ("Refund", f"{REFUND_ID}_2") not in amazon.calls
+    refund = store.refunds[REFUND_ID]
+    assert (refund.status, refund.reason_code) == (
+        RefundStatus.MANUAL_ACTION_REQUIRED, "Untyped external refund found: v2-refunded-10.00",
+    )  # fmt: skip
+    assert result["refund_status"] == "ManualActionRequired"

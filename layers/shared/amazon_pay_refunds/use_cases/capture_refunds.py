@@ -79,7 +79,9 @@ def classify_with_store(
     return classify(report, named)
 
 
-def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) -> ReportedRefund | None:
+def untracked_v2_refunds(
+    capture: CaptureDetails, known: KnownRefunds | None, *, unsent: frozenset[tuple[str, int]] = frozenset()
+) -> ReportedRefund | None:
     """A v2 charge's refunds the ledger does not account for, as one external refund, or None.
 
     Amazon lists no refunds on a v2 charge, only `refundedAmount` (its Refunded refunds). What the ledger
@@ -90,35 +92,22 @@ def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) ->
     but unanswered (a timeout, an unreadable answer): that attempt may be what refundedAmount holds, and
     taking it for someone else's refused a refund Amazon had made (the simulation found it); resending it
     under its idempotency key creates nothing if Amazon made it, and once its answer is recorded the rule
-    above applies again. The entry carries no type
-    (`UNTYPED_REFUND_TYPE`), so it forbids a ProcessingFailure retry on the charge. Its id names the
-    refunded total it explains (`v2-refunded-{total}`), so two reads of the same total record it once.
-    v2 refunds still `RefundInitiated` are not in refundedAmount: Amazon's own cap (TransactionAmountExceeded)
-    catches those.
+    above applies again. That amount is `ambiguous_v2_refunded`: a new attempt it could overdraw is held
+    for a person (submission.check_capture_headroom). An attempt in `unsent` ((refund_id, attempt):
+    reserved but never sent, e.g. a refund created in this invocation) cannot be at Amazon and explains
+    nothing. The entry carries no type (`UNTYPED_REFUND_TYPE`), so it forbids a ProcessingFailure retry on
+    the charge. Its id names the refunded total it explains (`v2-refunded-{total}`), so two reads of the
+    same total record it once. v2 refunds still `RefundInitiated` are not in refundedAmount: Amazon's own
+    cap (TransactionAmountExceeded) catches those.
     """
     api, _ = parse_qualified_id(capture.amazon_capture_id)
     if api is not PaymentApi.V2 or capture.id_list:
         return None
-    refunded = capture.refunded_amount.amount
-    ours = (
-        sum((r.amount for r in known.refunds.values() if r.status is RefundStatus.COMPLETED), Decimal(0))
-        if known is not None
-        else Decimal(0)
-    )
-    external = (
-        sum((e.amount for e in known.externals if e.amount is not None and counts_against_capture(e.state)),
-            Decimal(0))
-        if known is not None
-        else Decimal(0)
-    )  # fmt: skip
-    unanswered = (
-        sum((r.amount for r in known.refunds.values() if _sent_unanswered(r)), Decimal(0))
-        if known is not None
-        else Decimal(0)
-    )
-    untracked = refunded - ours - external - unanswered
+    unexplained, unanswered = _v2_refunded_unexplained(capture, known, unsent)
+    untracked = unexplained - unanswered
     if untracked <= 0:
         return None
+    refunded = capture.refunded_amount.amount
     return ReportedRefund(
         amazon_refund_id=f"v2-refunded-{refunded}",
         refund_reference_id="",
@@ -129,6 +118,40 @@ def untracked_v2_refunds(capture: CaptureDetails, known: KnownRefunds | None) ->
         amazon_capture_id=capture.amazon_capture_id,
         seller_id=None,
     )
+
+
+def ambiguous_v2_refunded(
+    capture: CaptureDetails, known: KnownRefunds | None, *, unsent: frozenset[tuple[str, int]] = frozenset()
+) -> Decimal:
+    """How much of a v2 charge's refundedAmount is either one of our sent-but-unanswered attempts or a
+    refund by others, which cannot be told apart (Amazon lists no refunds on a charge): zero for v1."""
+    api, _ = parse_qualified_id(capture.amazon_capture_id)
+    if api is not PaymentApi.V2 or capture.id_list:
+        return Decimal(0)
+    unexplained, unanswered = _v2_refunded_unexplained(capture, known, unsent)
+    return max(Decimal(0), min(unexplained, unanswered))
+
+
+def _v2_refunded_unexplained(
+    capture: CaptureDetails, known: KnownRefunds | None, unsent: frozenset[tuple[str, int]]
+) -> tuple[Decimal, Decimal]:
+    """(refundedAmount not explained by our Completed refunds and the recorded external ones that count,
+    the amount of our attempts that are sent but unanswered and not in `unsent`)."""
+    refunds = list(known.refunds.values()) if known is not None else []
+    externals = list(known.externals) if known is not None else []
+    ours = sum((r.amount for r in refunds if r.status is RefundStatus.COMPLETED), Decimal(0))
+    external = sum(
+        (e.amount for e in externals if e.amount is not None and counts_against_capture(e.state)), Decimal(0)
+    )
+    unanswered = sum(
+        (
+            r.amount
+            for r in refunds
+            if _sent_unanswered(r) and (r.refund_id, r.latest_attempt.attempt) not in unsent
+        ),
+        Decimal(0),
+    )
+    return capture.refunded_amount.amount - ours - external, unanswered
 
 
 def _sent_unanswered(refund: Refund) -> bool:
@@ -183,6 +206,8 @@ class CaptureSurvey:
     ours_unrecorded: frozenset[tuple[str, int]] = frozenset()
     # API v2: the chargebacks recorded on the charge's permission (CHARGEBACK IPNs), oldest first.
     chargebacks: tuple[Chargeback, ...] = ()
+    # API v2: refundedAmount that is either an unanswered attempt of ours or a refund by others.
+    ambiguous: Decimal = Decimal(0)
 
     @property
     def retry_forbidden(self) -> str | None:
@@ -220,8 +245,12 @@ def survey_capture(
     *,
     deadline: float,
     now: Callable[[], datetime],
+    unsent: frozenset[tuple[str, int]] = frozenset(),
 ) -> CaptureSurvey:
     """Read and classify the capture's refunds the ledger does not account for; record the external ones.
+
+    `unsent`: attempts of ours ((refund_id, attempt)) known never to have been sent (see
+    `untracked_v2_refunds`).
 
     Raises AmazonPayError when Amazon's answer is unknown (retryable): nothing can be decided yet.
     """
@@ -268,7 +297,7 @@ def survey_capture(
                 "capture %s: refund %s (%s, %s) that the ledger did not know is recorded as external",
                 capture_id, amazon_refund_id, report.refund_type, report.state,
             )  # fmt: skip
-    untracked = untracked_v2_refunds(capture, known) if known is not None else None
+    untracked = untracked_v2_refunds(capture, known, unsent=unsent) if known is not None else None
     if untracked is not None and known is not None:
         external = ExternalRefund(
             untracked.amazon_refund_id, untracked.amount, UNTYPED_REFUND_TYPE, now(), untracked.state
@@ -292,8 +321,9 @@ def survey_capture(
     listed = {e.amazon_refund_id for e in externals}
     externals += tuple(e for e in read_now if e.amazon_refund_id not in listed)
     chargebacks = _chargebacks(store, capture, known, seller_id)
+    ambiguous = ambiguous_v2_refunded(capture, known, unsent=unsent)
     return CaptureSurvey(
-        capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded), chargebacks
+        capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded), chargebacks, ambiguous
     )
 
 

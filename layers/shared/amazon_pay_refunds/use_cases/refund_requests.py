@@ -169,7 +169,7 @@ class RefundService:
         if stored.reservation_pending:
             return RequestOutcome(stored, created=True)
         self._fault("after_reservation", stored)
-        submission = self._submit(stored, deadline, capture_checked=capture_checked)
+        submission = self._submit(stored, deadline, capture_checked=capture_checked, first_send=True)
         if submission.refusal is not None and submission.refund.status is RefundStatus.FAILED:
             raise AmazonRefused(submission.refusal.code, submission.refusal.message, submission.refund)
         return RequestOutcome(submission.refund, created=True)
@@ -271,6 +271,7 @@ class RefundService:
             if refund.reservation_pending or refund.status is not RefundStatus.REQUESTED:
                 return refund
             self._fault("after_reservation", refund)
+            return self._submit(refund, deadline, first_send=True).refund
         return self._submit(refund, deadline).refund
 
     def _reserve_pending(self, refund: Refund, deadline: float) -> Refund:
@@ -300,8 +301,11 @@ class RefundService:
 
     # --- Amazon's Refund call ------------------------------------------------------------------------
 
-    def _submit(self, refund: Refund, deadline: float, *, capture_checked: bool = False) -> Submission:
-        """Send the refund's first attempt and record Amazon's answer (never without a reservation)."""
+    def _submit(
+        self, refund: Refund, deadline: float, *, capture_checked: bool = False, first_send: bool = False
+    ) -> Submission:
+        """Send the refund's first attempt and record Amazon's answer (never without a reservation);
+        `first_send` when it was reserved in this invocation, so never sent before."""
         return submit_attempt(
             self._store,
             self._amazon,
@@ -312,6 +316,7 @@ class RefundService:
             fault_hook=self._fault,
             on_amazon_error=self._on_amazon_error,
             capture_checked=capture_checked,
+            first_send=first_send,
         )
 
     def _record(self, refund: Refund, observation: Observation) -> Refund:

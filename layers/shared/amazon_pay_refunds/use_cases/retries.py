@@ -194,7 +194,8 @@ class RetrySteps:
         Amazon's answer is unknown: the step runs again with the same RefundReferenceId (idempotent).
         """
         refund = self._refund(refund_id)
-        if refund.attempt(attempt) is None:
+        created = refund.attempt(attempt) is None
+        if created:
             try:
                 refund = self._transition(refund_id, NewAttemptStarted(attempt)).refund
             except TransitionNotAllowed as refused:
@@ -218,6 +219,7 @@ class RetrySteps:
                 now=self._now,
                 max_processing_failure_retries=self._max_retries,
                 on_amazon_error=self._on_amazon_error,
+                first_send=created,  # created by this invocation: never sent
             )
             if submission.held is not None:
                 return _attempt_result(submission.refund, attempt, "not_needed")

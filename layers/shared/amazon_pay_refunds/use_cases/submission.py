@@ -88,13 +88,15 @@ def submit_attempt(
     fault_hook: FaultHook = no_faults,
     on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
     capture_checked: bool = False,
+    first_send: bool = False,
 ) -> Submission:
     """Send the refund's latest attempt (its own RefundReferenceId) to Amazon and record the answer.
 
     The one home of the Refund call: attempt 1 from the API and the reconciler, a retry attempt from the
     retry workflow. Never sends a refund without its reservation, nor one that Amazon's own record of the
     capture shows no longer fits (see `check_capture_headroom`; skipped when `capture_checked`: the
-    ledger was just opened from GetCaptureDetails in this invocation).
+    ledger was just opened from GetCaptureDetails in this invocation). `first_send`: the caller knows the
+    attempt was never sent (it was reserved or created in this invocation), so it cannot be at Amazon.
     """
     if refund.reservation_pending:
         raise AssertionError(f"refund {refund.refund_id} has no reservation and must not be sent")
@@ -107,7 +109,13 @@ def submit_attempt(
 
     if not capture_checked:
         headroom = check_capture_headroom(
-            store, amazon_pay, refund, deadline=deadline, now=now, on_amazon_error=on_amazon_error
+            store,
+            amazon_pay,
+            refund,
+            deadline=deadline,
+            now=now,
+            on_amazon_error=on_amazon_error,
+            first_send=first_send,
         )
         if headroom == "unknown":
             return Submission(refund, outcome_unknown=True)
@@ -171,6 +179,7 @@ def check_capture_headroom(
     deadline: float,
     now: Callable[[], datetime],
     on_amazon_error: AmazonErrorObserver = ignore_amazon_error,
+    first_send: bool = False,
 ) -> Literal["fits", "exceeded", "unknown"] | Hold:
     """Whether the capture, as Amazon records it, still has room for this (already reserved) attempt.
 
@@ -182,11 +191,22 @@ def check_capture_headroom(
     and any attempt when Amazon lists a refund on the capture that it will not describe. An attempt that
     Amazon already made (its answer was lost) is always sent again unchanged: that creates nothing and
     learns what Amazon made. "unknown": Amazon did not answer (try later).
+
+    `first_send` (API v2): the attempt was never sent, so it is not what Get Charge's refundedAmount may
+    hold, and refunds by others it does not explain are recorded first. It is held for a person when
+    refundedAmount that is either another unanswered attempt of ours or a refund by others (v2 lists no
+    refunds on a charge: they cannot be told apart) would leave it no room: sending it could overdraw the
+    charge, holding it moves no money. (A resend is never held for this: it creates nothing if Amazon made
+    that attempt, and its answer is how the ledger learns.)
     """
     capture_id, seller_id = refund.ledger_id, refund.seller_id
+    attempt = refund.latest_attempt.attempt
+    unsent = frozenset({(refund.refund_id, attempt)}) if first_send else frozenset()
     try:
         capture = amazon_pay.get_capture_details(capture_id, seller_id=seller_id, deadline=deadline)
-        survey = survey_capture(store, amazon_pay, capture, seller_id, deadline=deadline, now=now)
+        survey = survey_capture(
+            store, amazon_pay, capture, seller_id, deadline=deadline, now=now, unsent=unsent
+        )
     except AmazonPayError as error:
         on_amazon_error("GetCaptureDetails", error)
         if outcome_unknown(error):
@@ -198,9 +218,15 @@ def check_capture_headroom(
         return "fits"  # Amazon already made this very attempt: the unchanged call only learns its answer
     if survey.hold_reason is not None:
         return Hold(survey.hold_reason)
-    if refund.latest_attempt.attempt >= 2 and survey.retry_forbidden is not None:
+    if attempt >= 2 and survey.retry_forbidden is not None:
         return Hold(survey.retry_forbidden)
-    return "exceeded" if survey.known.available < 0 else "fits"
+    if survey.known.available < 0:
+        return "exceeded"
+    if first_send and survey.known.available < survey.ambiguous:
+        return Hold(
+            f"Charge refunds of {survey.ambiguous} unexplained: an unanswered refund of ours or others'"
+        )
+    return "fits"
 
 
 def record_observation(
