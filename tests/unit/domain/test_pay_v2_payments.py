@@ -109,3 +109,31 @@ def test_an_unanswered_attempt_of_ours_is_not_taken_for_someone_elses_refund() -
     never_sent = replace(unanswered, reservation_pending=True)
     held = untracked_v2_refunds(charge("94.50"), replace(known, refunds={"r3": never_sent}))
     assert held is not None and held.amount == Decimal("94.50")
+
+
+def by_id(amazon_refund_id: str, amount: str, state: str) -> ExternalRefund:
+    return ExternalRefund(amazon_refund_id, Decimal(amount), UNTYPED_REFUND_TYPE, NOW, state)
+
+
+def test_a_refund_by_others_recorded_by_id_explains_refunded_amount_only_once_completed() -> None:
+    """Recorded by its id while RefundInitiated it is not in refundedAmount: a Pending or Declined entry
+    explains none of it (else a refund by others would hide inside another's amount); once Completed it
+    explains its share, so refundedAmount never records it a second time."""
+    known = KnownRefunds(
+        refunds={}, externals=(by_id("S01-X-R1", "30.00", "Pending"),), available=Decimal("70.00")
+    )
+    other = untracked_v2_refunds(charge("20.00"), known)  # someone else's 20.00, already Refunded
+    assert other is not None and other.amount == Decimal("20.00")
+    settled = replace(known, externals=(by_id("S01-X-R1", "30.00", "Completed"),))
+    assert untracked_v2_refunds(charge("30.00"), settled) is None
+    declined = replace(known, externals=(by_id("S01-X-R1", "30.00", "Declined"),))
+    still = untracked_v2_refunds(charge("30.00"), declined)
+    assert still is not None and still.amount == Decimal("30.00")
+
+
+def test_our_refund_read_completed_in_this_survey_explains_refunded_amount_before_it_is_recorded() -> None:
+    pending = replace(new_refund("r1", "10.00"), api=PaymentApi.V2, status=RefundStatus.PENDING)
+    known = KnownRefunds(refunds={"r1": pending}, externals=(), available=Decimal("90.00"))
+    assert untracked_v2_refunds(charge("10.00"), known, completed_unrecorded=frozenset({"r1"})) is None
+    counted = untracked_v2_refunds(charge("10.00"), known)  # not read: conservatively someone else's
+    assert counted is not None and counted.amount == Decimal("10.00")
