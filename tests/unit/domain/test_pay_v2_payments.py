@@ -137,3 +137,21 @@ def test_our_refund_read_completed_in_this_survey_explains_refunded_amount_befor
     assert untracked_v2_refunds(charge("10.00"), known, completed_unrecorded=frozenset({"r1"})) is None
     counted = untracked_v2_refunds(charge("10.00"), known)  # not read: conservatively someone else's
     assert counted is not None and counted.amount == Decimal("10.00")
+
+
+def test_a_remainder_of_the_same_refunded_total_is_recorded_under_its_own_id() -> None:
+    """refundedAmount 30.00 (someone else's) read while our 10.00 attempt was sent but unanswered: 20.00
+    was recorded as `v2-refunded-30.00`. The attempt then turned out never made (refused on resend, its
+    reservation released): the same total now leaves 10.00 unexplained, which the first entry's id must
+    not swallow (it would be counted 10.00 short, the unsafe side)."""
+    refused = replace(new_refund("r1", "10.00"), api=PaymentApi.V2, status=RefundStatus.FAILED)
+    known = KnownRefunds(
+        refunds={"r1": refused},
+        externals=(
+            ExternalRefund("v2-refunded-30.00", Decimal("20.00"), UNTYPED_REFUND_TYPE, NOW, "Completed"),
+        ),
+        available=Decimal("80.00"),
+    )
+    remainder = untracked_v2_refunds(charge("30.00"), known)
+    assert remainder is not None
+    assert (remainder.amazon_refund_id, remainder.amount) == ("v2-refunded-30.00+10.00", Decimal("10.00"))

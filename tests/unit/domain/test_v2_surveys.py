@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from amazon_pay_refunds.adapters.mws.models import AmazonRefundStatus, CaptureDetails, Price, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
-from amazon_pay_refunds.core.lifecycle import AttemptAccepted, apply_observation
+from amazon_pay_refunds.core.lifecycle import AttemptAccepted, PermanentlyRefused, apply_observation
 from amazon_pay_refunds.core.models import AttemptState, PaymentApi, RefundStatus, qualified_id
 from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
 from tests.support.domain import new_refund
@@ -89,3 +89,23 @@ def test_our_pending_refund_that_amazon_refunded_is_applied_not_taken_for_someon
     assert stored is not None and stored.status is RefundStatus.COMPLETED
     assert survey.known is not None and survey.known.externals == ()
     assert survey.known.available == Decimal("90.00")
+
+
+def test_a_remainder_of_a_refunded_total_already_partly_explained_is_counted() -> None:
+    """30.00 refunded by others was read while our 10.00 attempt was sent but unanswered (20.00 recorded);
+    the attempt was then refused (never made, released): the next survey counts the other 10.00."""
+    store = MemoryStore()
+    ours = replace(new_refund("r1", "10.00"), api=PaymentApi.V2)
+    store.create_refund_with_reservation(ours, LedgerSeed(CHARGE, ours.seller_id, "USD", Decimal("100.00")))
+    store.record_external_refund(
+        CHARGE, "v2-refunded-30.00", Decimal("20.00"), "USD", "Untyped", at=NOW, state="Completed"
+    )
+    store.transition(
+        "r1", lambda r: apply_observation(r, PermanentlyRefused(1, "InvalidChargeStatus"), at=NOW)
+    )
+
+    survey = survey_capture(
+        store, ScriptedAmazonPay(), charge("30.00"), "A1EXAMPLE", deadline=0.0, now=lambda: NOW
+    )
+
+    assert survey.known is not None and survey.known.available == Decimal("70.00")

@@ -121,8 +121,11 @@ def untracked_v2_refunds(
       `Declined` instead, the entry stays counted (conservative, core/ledger.py) and explains nothing.
     - seen first in refundedAmount (its IPN lost, or late): the part nothing above explains is recorded
       as one entry `v2-refunded-{total}` (Completed, so it explains its share from then on; two reads of
-      the same total record it once). Its IPN, arriving later, finds no entry by its id, reads `Refunded`,
-      and only runs the survey again, which finds nothing left to explain.
+      the same total with the same ledger record it once). When an entry of that id is already recorded
+      yet the total is still not explained (an attempt of ours that was subtracted while sent but
+      unanswered turned out never made), the remainder is `v2-refunded-{total}+{remainder}`: recorded, not
+      swallowed by the first entry's id. Its IPN, arriving later, finds no entry by its id, reads
+      `Refunded`, and only runs the survey again, which finds nothing left to explain.
     Conservative choices: one of our refunds Amazon already completed whose answer is not recorded yet and
     that the survey did not read (a v1 capture, or a read that failed) is counted as external too (money is
     never assumed to be still there), except while its attempt is sent but unanswered (a timeout, an
@@ -157,8 +160,11 @@ def untracked_v2_refunds(
     untracked = refunded - ours - external
     if untracked <= 0:
         return None
+    entry_id = f"{V2_REFUNDED_PREFIX}{refunded}"
+    if known is not None and any(e.amazon_refund_id == entry_id for e in known.externals):
+        entry_id = f"{entry_id}+{untracked}"
     return ReportedRefund(
-        amazon_refund_id=f"{V2_REFUNDED_PREFIX}{refunded}",
+        amazon_refund_id=entry_id,
         refund_reference_id="",
         amount=untracked,
         currency_code=capture.refunded_amount.currency_code,
