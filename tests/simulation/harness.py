@@ -650,7 +650,9 @@ class Simulation:
         )
         self.world.foreign_refunds.add(str(made["refundId"]))
         self._claim(charge_id)
-        self.chaos.count("amazon:v2-external" + ("" if state == "Refunded" else f":{state}:{decline}"))
+        self.chaos.count(
+            "amazon:v2-external" + ("" if state == "Refunded" else f":{state}:{decline or 'settles'}")
+        )
         name = self.capture_name(charge_id)
         how = "" if state == "Refunded" else f", {state}"
         how += f" to be Declined ({decline})" if decline else ""
