@@ -228,11 +228,13 @@ def test_a_charge_in_another_currency_is_refused(stack: EmbeddedStack, storefron
 
 
 def test_amazons_transaction_amount_exceeded_fails_the_refund_with_422_not_500(
-    stack: EmbeddedStack, storefront: Storefront
+    stack: EmbeddedStack, storefront: Storefront, simulator: SimulatorControl
 ) -> None:
-    """Another refund Amazon has not settled yet is not in Get Charge's refundedAmount, so the ledger lets
-    ours through and Amazon's own cap refuses it: the refund is Failed, its reservation released."""
+    """Another refund Amazon has not settled yet, whose IPN is lost, is not in Get Charge's refundedAmount,
+    so the ledger lets ours through and Amazon's own cap refuses it: the refund is Failed, its reservation
+    released. (With its IPN the ledger counts it and refuses ours itself: test_pay_v2_refunds_by_others.)"""
     charge_id = create_charge(stack, "20.00")
+    simulator.ipn_fault("drop")
     requests.post(
         f"{stack.sim_url}/simulator/charges/{charge_id}/external-refund",
         json={"amount": "15.00", "state": "RefundInitiated"},

@@ -21,9 +21,11 @@ the handler reads the refund) lost, duplicated and reordered like v1's, refunds
 others made on a charge (untyped, so each forbids the ProcessingFailure retry; also before the ledger opens),
 and the AmazonRejected/ProcessingFailure declines (the v1 SandboxSimulation note becomes
 `x-amz-pay-simulation-code`; v2 has no "Times": a ProcessingFailure charge declines every attempt).
-Refunds others made on a charge are made `Refunded` at once: one still `RefundInitiated` is invisible to the
-service (Get Charge's refundedAmount leaves it out, and its IPN is acknowledged as not ours), so a ledger
-opened or a retry decided meanwhile cannot count it (the known v2 gap, docs/DESIGN.md).
+Refunds others made on a charge are `Refunded` at once, or (their own random stream, 40 %) left
+`RefundInitiated` to settle later, a quarter of those `Declined`: their IPNs are lost, duplicated and
+reordered like the others. The service learns of one still `RefundInitiated` only from its IPN (Get
+Charge's refundedAmount leaves it out), so while none of its IPNs was answered 200 the storefront takes no
+new reservation on that charge (`World.invisible_by_others`), and R1 counts it only once it was knowable.
 """
 
 from __future__ import annotations
@@ -173,10 +175,22 @@ class Simulation:
         opening counts them through Get Charge's refundedAmount."""
         for _ in range(self.rng.choice([1, 1, 2])):
             amount = (charged * Decimal(self.rng.randint(5, 30)) / 100).quantize(Decimal("0.01"))
-            made = self.world.simulator.charge_external_refund(charge_id, str(amount))
+            state, decline = self._pending_by_others()
+            made = self.world.simulator.charge_external_refund(
+                charge_id, str(amount), state=state, decline_reason=decline
+            )
             self.world.foreign_refunds.add(str(made["refundId"]))
-            self.chaos.count("before-ledger:v2-external")
-            self.log(f"  before the ledger: refund of {amount} by others on {self.capture_name(charge_id)}")
+            self.chaos.count(f"before-ledger:v2-external:{state}" + (f":{decline}" if decline else ""))
+            name = self.capture_name(charge_id)
+            self.log(f"  before the ledger: refund of {amount} by others ({state}) on {name}")
+
+    def _pending_by_others(self) -> tuple[str, str | None]:
+        """The state a refund by others on a v2 charge is made in, from its own random stream: mostly
+        `Refunded` at once; sometimes `RefundInitiated`, settling later (now and then `Declined`)."""
+        rng = self.world.pending_by_others_rng
+        if rng.random() >= 0.4:
+            return "Refunded", None
+        return "RefundInitiated", ("AmazonRejected" if rng.random() < 0.25 else None)
 
     def refunds_before_the_ledger(self, capture_id: str, captured: Decimal) -> None:
         """Refunds already on a capture when this service first sees it: Amazon's (A-to-z, chargeback,
@@ -227,13 +241,20 @@ class Simulation:
         return sim.market.captures[payment_id].amount
 
     def committed_at_amazon(self, payment_id: str) -> Decimal:
-        """Pending and Completed refunds at Amazon on the capture or charge (anyone's)."""
+        """Pending and Completed refunds at Amazon on the capture or charge (anyone's). On a v2 charge also
+        the refunds by others Amazon declined: the service keeps counting one it recorded while it was
+        `RefundInitiated` (conservative, core/ledger.py), so that money is not offered again."""
         sim = self.world.simulator
         if payment_id in self.charges:
             pay_v2 = sim.pay_v2
             ids = pay_v2.charges[payment_id].refund_ids
             return sum(
-                (pay_v2.refunds[i].amount for i in ids if pay_v2.refunds[i].state != "Declined"), Decimal(0)
+                (
+                    pay_v2.refunds[i].amount
+                    for i in ids
+                    if pay_v2.refunds[i].state != "Declined" or pay_v2.refunds[i].idempotency_key is None
+                ),
+                Decimal(0),
             )
         return sim.market.committed_total(sim.market.captures[payment_id])
 
@@ -288,7 +309,11 @@ class Simulation:
     # -- storefront --
 
     def new_request(self) -> RefundRequest | None:
-        open_captures = [c for c in self.captures + self.charges if c not in self.claimed]
+        open_captures = [
+            c
+            for c in self.captures + self.charges
+            if c not in self.claimed and not self.world.invisible_by_others(c)
+        ]
         if not open_captures:
             return None
         self.next_refund += 1
@@ -322,6 +347,15 @@ class Simulation:
             # refund is not sent (the known stale-ledger overdraw, tests/simulation/test_regressions.py).
             self.log(
                 f"{self.at()} storefront {why}: {request.refund_id} skipped (capture has an external refund)"
+            )
+            return
+        invisible = self.world.invisible_by_others(request.amazon_capture_id)
+        if invisible and not self._reserved(request.refund_id):
+            # A refund by others still RefundInitiated whose IPN was not answered yet: nothing can tell
+            # the service of it (Get Charge leaves it out), so no new reservation is taken meanwhile.
+            self.log(
+                f"{self.at()} storefront {why}: {request.refund_id} skipped "
+                f"(a refund by others the service cannot know of yet: {invisible[0][-7:]})"
             )
             return
         self.bodies.setdefault(request.refund_id, request)
@@ -610,11 +644,19 @@ class Simulation:
                 f"{self.at()} no refund by others on {self.capture_name(charge_id)}: {sending} is sending"
             )
             return
-        made = self.world.simulator.charge_external_refund(charge_id, str(amount))
+        state, decline = self._pending_by_others()
+        made = self.world.simulator.charge_external_refund(
+            charge_id, str(amount), state=state, decline_reason=decline
+        )
         self.world.foreign_refunds.add(str(made["refundId"]))
         self._claim(charge_id)
-        self.chaos.count("amazon:v2-external")
-        self.log(f"{self.at()} Amazon: refund of {amount} by others on {self.capture_name(charge_id)} (v2)")
+        self.chaos.count(
+            "amazon:v2-external" + ("" if state == "Refunded" else f":{state}:{decline or 'settles'}")
+        )
+        name = self.capture_name(charge_id)
+        how = "" if state == "Refunded" else f", {state}"
+        how += f" to be Declined ({decline})" if decline else ""
+        self.log(f"{self.at()} Amazon: refund of {amount} by others on {name} (v2{how})")
 
     def chargeback_chaos(self) -> None:
         """v2 chargebacks and their IPNs, drawn from their own random stream (`World.chargeback_rng`) before

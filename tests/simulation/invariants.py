@@ -117,6 +117,10 @@ class Snapshot:
                 )
             )
         self.foreign = set(world.foreign_refunds)
+        # (7) ledger id → amounts of the v2 refunds by others this service was told of while pending
+        self.told_while_pending: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+        for refund_id, ledger_id in world.told_while_pending.items():
+            self.told_while_pending[ledger_id].append((refund_id, pay_v2.refunds[refund_id].amount))
         self.ours_at_amazon: dict[str, list[AmazonRefund | AmazonTruth]] = defaultdict(list)
         for amazon in self.amazon_refunds:
             parsed = parse_refund_reference_id(amazon.refund_reference_id)
@@ -193,6 +197,22 @@ def check_always(snapshot: Snapshot, previous_histories: dict[str, tuple[Any, ..
         for amazon_refund_id in item.get("externals", {}):
             if amazon_refund_id in ours_ids:
                 found.append(f"I6 ledger {cid}: our own {amazon_refund_id} is recorded as external")
+    # (7) a refund by others on a v2 charge whose IPN this service answered 200 while Amazon still had it
+    # RefundInitiated (so Get Charge's refundedAmount did not show it) is counted on the charge's ledger
+    # from then on, whatever became of it (a Declined one stays counted): the ledger exists, and its
+    # external total holds at least every such refund (refunds by others counted twice are the safe side).
+    for ledger_id, told in sorted(snapshot.told_while_pending.items()):
+        ledger_item = snapshot.ledger_items.get(ledger_id)
+        owed = sum((amount for _, amount in told), Decimal(0))
+        if ledger_item is None:
+            first = told[0][0]
+            found.append(f"I7 ledger {ledger_id}: none, but {first} (pending, by others) was answered 200")
+        elif (external := _money(ledger_item["external"])) < owed:
+            names = ", ".join(refund_id[-7:] for refund_id, _ in told)
+            found.append(
+                f"I7 ledger {ledger_id}: external {external} < {owed} of refunds by others "
+                f"answered 200 while pending ({names})"
+            )
     # (4) audit trail: contiguous, forward only, finals final, append-only since last seen.
     for refund_id, refund in sorted(refunds.items()):
         history = refund.history

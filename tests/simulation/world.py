@@ -224,14 +224,26 @@ def retry_forbidding_refunds(simulator: Simulator, capture_id: str) -> list[str]
     return found
 
 
-def refunds_by_others_on_charge(simulator: Simulator, charge_id: str) -> list[str]:
-    """Refunds on the v2 charge not made through the API by anyone (no idempotency key), any state: v2
-    refunds carry no type, so each one may be an A-to-z or chargeback refund and forbids the retry."""
+def refunds_by_others_on_charge(
+    simulator: Simulator, charge_id: str, known_since: Mapping[str, int], task_number: int | None
+) -> list[str]:
+    """Refunds on the v2 charge not made through the API by anyone (no idempotency key) that the service
+    could know of before the invocation numbered `task_number` started (`known_since`: the scheduler's
+    count when each became knowable, `World.known_by_others`), whatever their state now: v2 refunds carry
+    no type, so each one may be an A-to-z or chargeback refund and forbids the retry. One still
+    `RefundInitiated` whose IPN was not answered yet is invisible (Get Charge's refundedAmount leaves it
+    out): no check can see it, as no check can see an A-to-z refund made after its last look."""
     charge = simulator.pay_v2.charges.get(charge_id)
     if charge is None:
         return []
     refunds = simulator.pay_v2.refunds
-    return [f"untyped {i}" for i in charge.refund_ids if refunds[i].idempotency_key is None]
+    return [
+        f"untyped {i}"
+        for i in charge.refund_ids
+        if refunds[i].idempotency_key is None
+        and i in known_since
+        and (task_number is None or task_number > known_since[i])
+    ]
 
 
 CHARGEBACK_IPN_NUMBERS = 100_000  # CHARGEBACK IPNs are numbered from here
@@ -264,6 +276,10 @@ class SimulatorAdapter(BaseAdapter):
         self.retry_violations: list[str] = []
         # charge permission → the CHARGEBACK IPNs on it answered 200 (World.deliver)
         self.answered_chargebacks: dict[str, list[AnsweredChargeback]] = {}
+        # v2 refunds by others → the scheduler's count when the service could first know of them: when
+        # Amazon made them `Refunded` (Get Charge's refundedAmount shows them), or when their IPN was
+        # answered 200 while they were not Declined (World.deliver, World._on_v2_change)
+        self.known_by_others: dict[str, int] = {}
 
     def _chargebacks_before(self, charge_id: str) -> list[str]:
         """The chargebacks on the charge's permission whose IPN was answered 200 before the invocation
@@ -311,9 +327,10 @@ class SimulatorAdapter(BaseAdapter):
             charge_id = str(json.loads(body)["chargeId"])
         except (ValueError, KeyError, TypeError):
             return lambda: None
-        forbidding = refunds_by_others_on_charge(self.simulator, charge_id) + self._chargebacks_before(
-            charge_id
-        )
+        task = Scheduler.current()
+        forbidding = refunds_by_others_on_charge(
+            self.simulator, charge_id, self.known_by_others, None if task is None else task.number
+        ) + self._chargebacks_before(charge_id)
 
         def after() -> None:
             if forbidding and self._v2_made(key):
@@ -584,6 +601,13 @@ class World:
         self.chargeback_rng = random.Random(seed ^ 0xCB)
         self.chargeback_outbox: list[Ipn] = []
         self._chargeback_ipns: dict[int, tuple[str, str]] = {}
+        # v2 refunds by others left `RefundInitiated` (`Simulation._charge_refund_by_others`): their own
+        # random stream too. IPN number → the v2 refund it names (REFUND IPNs), for `known_by_others`.
+        self.pending_by_others_rng = random.Random(seed ^ 0xE7)
+        self._v2_refund_ipns: dict[int, str] = {}
+        # v2 refunds by others whose IPN this service answered 200 while Amazon had them RefundInitiated
+        # → their charge's ledger id: from then on the ledger must count them (invariant I7)
+        self.told_while_pending: dict[str, str] = {}
 
     # -- IPNs: the simulator's refund changes, signed as SNS would --
 
@@ -634,6 +658,9 @@ class World:
         else:
             self._ipn_numbers += 1
             number = self._ipn_numbers
+        if change.object_type == "REFUND":
+            self._v2_refund_ipns[number] = change.object_id
+            self._note_known_by_others(change.object_id, refunded_only=True)
         timestamp = sim_responses.iso_millis(self.clock.now())
         region = IPN_REGIONS["us"]
         reference = f"sim-ipn-{self.seed}-{number}"
@@ -664,12 +691,42 @@ class World:
             status = IpnAnswer.of(self.ipn_service.handle(ipn.body, ipn.headers)).status
         except Exception:
             return 500
+        refund_id = self._v2_refund_ipns.get(ipn.number)
+        if refund_id is not None and status == 200:
+            self._note_known_by_others(refund_id, refunded_only=False)
+            refund = self.simulator.pay_v2.refunds[refund_id]
+            if refund.idempotency_key is None and refund.state == "RefundInitiated":
+                self.told_while_pending[refund_id] = qualified_id(PaymentApi.V2, refund.charge_id)
         chargeback = self._chargeback_ipns.get(ipn.number)
         if chargeback is not None and status == 200:
             permission, chargeback_id = chargeback
             answered = AnsweredChargeback(chargeback_id, self.scheduler.spawned)
             self.adapter.answered_chargebacks.setdefault(permission, []).append(answered)
         return status
+
+    def _note_known_by_others(self, refund_id: str, *, refunded_only: bool) -> None:
+        """A v2 refund by others became knowable to the service (see `SimulatorAdapter.known_by_others`):
+        `Refunded` at Amazon, or (`refunded_only` False: its IPN was answered 200) not Declined."""
+        refund = self.simulator.pay_v2.refunds.get(refund_id)
+        if refund is None or refund.idempotency_key is not None or refund_id in self.adapter.known_by_others:
+            return
+        if refund.state == "Refunded" or (not refunded_only and refund.state != "Declined"):
+            self.adapter.known_by_others[refund_id] = self.scheduler.spawned
+
+    def invisible_by_others(self, charge_id: str) -> list[str]:
+        """Refunds by others on the v2 charge still `RefundInitiated` that the service cannot know of yet
+        (no IPN of theirs answered 200): a ledger opened or a reservation taken now cannot count them."""
+        charge = self.simulator.pay_v2.charges.get(charge_id)
+        if charge is None:
+            return []
+        refunds = self.simulator.pay_v2.refunds
+        return [
+            i
+            for i in charge.refund_ids
+            if refunds[i].idempotency_key is None
+            and refunds[i].state == "RefundInitiated"
+            and i not in self.adapter.known_by_others
+        ]
 
     # -- the RetryWorkflow --
 

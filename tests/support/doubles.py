@@ -31,6 +31,7 @@ from amazon_pay_refunds.core.ledger import (
     record_external,
     release,
     reserve,
+    settle_external,
 )
 from amazon_pay_refunds.core.lifecycle import Transition
 from amazon_pay_refunds.core.models import CaptureLedger, Chargeback, Refund, RefundStatus
@@ -143,6 +144,15 @@ class MemoryStore:
             ledger, amazon_refund_id, amount, refund_type, at, state
         )
         return len(self.ledgers[amazon_capture_id].external_refunds) > len(ledger.external_refunds)
+
+    def update_external_refund_state(
+        self, amazon_capture_id: str, amazon_refund_id: str, state: str, *, at: datetime
+    ) -> bool:
+        ledger = self.ledgers.get(amazon_capture_id)
+        if ledger is None:
+            return False
+        self.ledgers[amazon_capture_id] = settle_external(ledger, amazon_refund_id, state)
+        return self.ledgers[amazon_capture_id] != ledger
 
     def transition(
         self, refund_id: str, fn: Callable[[Refund], Transition], *, max_attempts: int = 10

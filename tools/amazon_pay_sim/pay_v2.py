@@ -303,15 +303,25 @@ class PayV2:
             )
             return charge_id
 
-    def external_refund(self, charge_id: str, amount: Decimal, state: str = "Refunded") -> V2Refund:
+    def external_refund(
+        self, charge_id: str, amount: Decimal, state: str = "Refunded", decline: str | None = None
+    ) -> V2Refund:
         """A refund not made through this API (Seller Central, an A-to-z claim, a chargeback): v2 refunds
-        carry no type, so nothing tells them apart. ``Refunded``, or ``RefundInitiated`` until it settles."""
+        carry no type, so nothing tells them apart. ``Refunded``, or ``RefundInitiated`` until it settles:
+        ``Refunded``, or ``Declined`` with reason ``decline`` when one is given (the simulator's own
+        extension: Amazon documents no way a refund by others is declined)."""
         if state not in ("Refunded", "RefundInitiated"):
             raise ValueError("state must be Refunded or RefundInitiated")
+        if decline is not None and (state != "RefundInitiated" or decline not in REFUND_SIMULATION_CODES):
+            raise ValueError(
+                f"a decline reason ({', '.join(REFUND_SIMULATION_CODES)}) needs state RefundInitiated"
+            )
         with self._lock:
             self.settle_due()
             charge = self.charges[charge_id]
-            return self._add_refund(charge, amount, state=state, key=None, soft_descriptor=None, decline=None)
+            return self._add_refund(
+                charge, amount, state=state, key=None, soft_descriptor=None, decline=decline
+            )
 
     def chargeback(self, charge_id: str, amount: Decimal | None = None) -> tuple[str, str]:
         """A chargeback on the charge's permission (the simulator's own extension: Amazon documents the

@@ -245,9 +245,12 @@ def _route(sim: Simulator, method: str, path: str, body: Json) -> tuple[int, Any
     if method == "GET" and (match := _CHARGE.fullmatch(path)):
         return 200, sim.charge_view(match.group(1))
     if method == "POST" and (match := _CHARGE_REFUND.fullmatch(path)):
-        fields = _fields(body, ("amount",), ("state",))
+        fields = _fields(body, ("amount",), ("state", "decline_reason"))
         state = _optional_str(fields, "state") or "Refunded"
-        return 201, sim.charge_external_refund(match.group(1), fields["amount"], state=state)
+        decline = _optional_str(fields, "decline_reason")
+        return 201, sim.charge_external_refund(
+            match.group(1), fields["amount"], state=state, decline_reason=decline
+        )
     if method == "POST" and (match := _CHARGE_CHARGEBACK.fullmatch(path)):
         fields = _fields(body, (), ("amount",))
         return 201, sim.charge_chargeback(match.group(1), fields.get("amount"))

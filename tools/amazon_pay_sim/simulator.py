@@ -36,7 +36,7 @@ from .ipn import (
     sns_headers,
     topic_arn,
 )
-from .pay_v2 import CHARGE_STATES, PayV2, V2Answer, V2Change, ipn_message
+from .pay_v2 import CHARGE_STATES, REFUND_SIMULATION_CODES, PayV2, V2Answer, V2Change, ipn_message
 from .pay_v2 import OPERATIONS as V2_OPERATIONS
 from .pay_v2 import Fault as V2Fault
 from .state import (
@@ -571,17 +571,26 @@ class Simulator:
             return view
 
     def charge_external_refund(
-        self, charge_id: str, amount: Any, *, state: Any = "Refunded"
+        self, charge_id: str, amount: Any, *, state: Any = "Refunded", decline_reason: Any = None
     ) -> dict[str, Any]:
-        """A refund on a v2 charge made outside the API (v2 refunds carry no type)."""
+        """A refund on a v2 charge made outside the API (v2 refunds carry no type); a `RefundInitiated`
+        one settles `Refunded`, or `Declined` with `decline_reason` (our extension)."""
         with self._lock:
             charge = self.pay_v2.charges.get(charge_id)
             if charge is None:
                 raise ControlError(404, "ChargeNotFound", f"no charge {charge_id!r}")
             if state not in ("Refunded", "RefundInitiated"):
                 raise ControlError(400, "InvalidState", "state must be Refunded or RefundInitiated")
+            if decline_reason is not None and (
+                state != "RefundInitiated" or decline_reason not in REFUND_SIMULATION_CODES
+            ):
+                raise ControlError(
+                    400,
+                    "InvalidDeclineReason",
+                    f"decline_reason ({', '.join(REFUND_SIMULATION_CODES)}) needs state RefundInitiated",
+                )
             value = self._control_amount(amount, charge.currency_code)
-            refund = self.pay_v2.external_refund(charge_id, value, state)
+            refund = self.pay_v2.external_refund(charge_id, value, state, decline_reason)
             return self.pay_v2.refund_view(refund.refund_id)
 
     def charge_chargeback(self, charge_id: str, amount: Any = None) -> dict[str, Any]:

@@ -176,6 +176,14 @@ class CaptureRefundsStore(RefundReader, ChargebackReader, Protocol):
         ledger_seed: LedgerSeed | None = None,
     ) -> bool: ...
 
+    def update_external_refund_state(
+        self, amazon_capture_id: str, amazon_refund_id: str, state: str, *, at: datetime
+    ) -> bool:
+        """Move a recorded external refund Pending → Completed or Pending → Declined (core/ledger.py
+        EXTERNAL_STATE_CHANGES), atomically; what the ledger counts is unchanged. True when it changed;
+        False when it was already so, is not recorded, or the change is not allowed (idempotent)."""
+        ...
+
 
 class RefundTransitions(Protocol):
     """Apply a pure transition to the stored refund (optimistic concurrency, ledger effect in one write)."""

@@ -322,6 +322,63 @@ def test_external_refund_on_an_unseen_capture_opens_its_ledger(store: RefundStor
     assert ledger is not None and ledger.external == Decimal("5.00")
 
 
+def external_states(store: RefundStore) -> dict[str, str | None]:
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None
+    return {e.amazon_refund_id: e.state for e in ledger.external_refunds}
+
+
+def test_a_pending_external_refund_moves_to_completed_once_and_stays_counted(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=T0, state="Pending"
+    )
+
+    first = store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(5))
+    again = store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(6))
+    declined_after = store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(7))
+
+    assert (first, again, declined_after) == (True, False, False)
+    assert external_states(store) == {"S01-X-R9": "Completed"}
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and (ledger.external, ledger.available) == (Decimal("25.00"), Decimal("65.00"))
+
+
+def test_a_pending_external_refund_declined_stays_counted(store: RefundStore) -> None:
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=T0, state="Pending"
+    )
+
+    assert store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(5))
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(6))
+
+    assert external_states(store) == {"S01-X-R9": "Declined"}
+    ledger = store.get_ledger(CAPTURE_ID)
+    assert ledger is not None and (ledger.external, ledger.available) == (Decimal("25.00"), Decimal("65.00"))
+
+
+@pytest.mark.parametrize("state", ["Pending", "Refunded", "Open"])
+def test_only_completed_and_declined_are_states_an_external_refund_moves_to(
+    store: RefundStore, state: str
+) -> None:
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=T0, state="Pending"
+    )
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", state, at=at(5))
+    assert external_states(store) == {"S01-X-R9": "Pending"}
+
+
+def test_moving_an_external_refund_that_is_not_recorded_changes_nothing(store: RefundStore) -> None:
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(5))  # no ledger
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    store.record_external_refund(CAPTURE_ID, "S01-X-R8", Decimal("5.00"), "USD", "Untyped", at=T0)
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(5))
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R8", "Completed", at=at(5))  # no state
+    assert external_states(store) == {"S01-X-R8": None}
+
+
 def already(amazon_refund_id: str, amount: str, refund_type: str, state: str) -> ReportedRefund:
     return ReportedRefund(amazon_refund_id, "ext", Decimal(amount), "USD", refund_type, state, CAPTURE_ID)
 

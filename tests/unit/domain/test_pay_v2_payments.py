@@ -125,3 +125,49 @@ def test_an_attempt_known_never_sent_explains_nothing_and_only_others_unanswered
     assert found is not None and found.amount == Decimal("20.00")  # r4 was never sent: others' refund
     assert ambiguous_v2_refunded(charge("20.00"), alone, unsent=unsent) == Decimal(0)
     assert ambiguous_v2_refunded(charge("50.00"), known, unsent=unsent) == Decimal("30.00")  # at most r3's
+
+
+def by_id(amazon_refund_id: str, amount: str, state: str) -> ExternalRefund:
+    return ExternalRefund(amazon_refund_id, Decimal(amount), UNTYPED_REFUND_TYPE, NOW, state)
+
+
+def test_a_refund_by_others_recorded_by_id_explains_refunded_amount_only_once_completed() -> None:
+    """Recorded by its id while RefundInitiated it is not in refundedAmount: a Pending or Declined entry
+    explains none of it (else a refund by others would hide inside another's amount); once Completed it
+    explains its share, so refundedAmount never records it a second time."""
+    known = KnownRefunds(
+        refunds={}, externals=(by_id("S01-X-R1", "30.00", "Pending"),), available=Decimal("70.00")
+    )
+    other = untracked_v2_refunds(charge("20.00"), known)  # someone else's 20.00, already Refunded
+    assert other is not None and other.amount == Decimal("20.00")
+    settled = replace(known, externals=(by_id("S01-X-R1", "30.00", "Completed"),))
+    assert untracked_v2_refunds(charge("30.00"), settled) is None
+    declined = replace(known, externals=(by_id("S01-X-R1", "30.00", "Declined"),))
+    still = untracked_v2_refunds(charge("30.00"), declined)
+    assert still is not None and still.amount == Decimal("30.00")
+
+
+def test_our_refund_read_completed_in_this_survey_explains_refunded_amount_before_it_is_recorded() -> None:
+    pending = replace(new_refund("r1", "10.00"), api=PaymentApi.V2, status=RefundStatus.PENDING)
+    known = KnownRefunds(refunds={"r1": pending}, externals=(), available=Decimal("90.00"))
+    assert untracked_v2_refunds(charge("10.00"), known, completed_unrecorded=frozenset({"r1"})) is None
+    counted = untracked_v2_refunds(charge("10.00"), known)  # not read: conservatively someone else's
+    assert counted is not None and counted.amount == Decimal("10.00")
+
+
+def test_a_remainder_of_the_same_refunded_total_is_recorded_under_its_own_id() -> None:
+    """refundedAmount 30.00 (someone else's) read while our 10.00 attempt was sent but unanswered: 20.00
+    was recorded as `v2-refunded-30.00`. The attempt then turned out never made (refused on resend, its
+    reservation released): the same total now leaves 10.00 unexplained, which the first entry's id must
+    not swallow (it would be counted 10.00 short, the unsafe side)."""
+    refused = replace(new_refund("r1", "10.00"), api=PaymentApi.V2, status=RefundStatus.FAILED)
+    known = KnownRefunds(
+        refunds={"r1": refused},
+        externals=(
+            ExternalRefund("v2-refunded-30.00", Decimal("20.00"), UNTYPED_REFUND_TYPE, NOW, "Completed"),
+        ),
+        available=Decimal("80.00"),
+    )
+    remainder = untracked_v2_refunds(charge("30.00"), known)
+    assert remainder is not None
+    assert (remainder.amazon_refund_id, remainder.amount) == ("v2-refunded-30.00+10.00", Decimal("10.00"))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from amazon_pay_refunds.adapters.mws.models import CaptureDetails, RefundDetails
 from amazon_pay_refunds.core.ledger import LedgerSeed
 from amazon_pay_refunds.core.lifecycle import Transition
-from amazon_pay_refunds.core.models import Chargeback, Refund
+from amazon_pay_refunds.core.models import Chargeback, ExternalRefund, Refund
 from amazon_pay_refunds.ports import KnownRefunds, RefundNotStored
 
 
@@ -19,6 +19,7 @@ from amazon_pay_refunds.ports import KnownRefunds, RefundNotStored
 class MemoryStore:
     refunds: dict[str, Refund] = field(default_factory=dict)
     externals: dict[tuple[str, str], tuple[Decimal, str, str]] = field(default_factory=dict)
+    external_states: dict[tuple[str, str], str | None] = field(default_factory=dict)
     ipns: set[str] = field(default_factory=set)
     chargeback_marks: dict[tuple[str, str], dict[str, datetime]] = field(default_factory=dict)
     writes: int = 0
@@ -44,7 +45,33 @@ class MemoryStore:
         return Transition(current, stored, result.effect)
 
     def known_refunds(self, amazon_capture_id: str) -> KnownRefunds | None:
-        return None  # no capture's ledger is kept here: IPN tests place external refunds by their capture
+        """A capture has a "ledger" here once a refund of ours or an external refund is on it (no amounts
+        are kept: the ledger's rules are tested with the real store)."""
+        ours = {r.refund_id: r for r in self.refunds.values() if r.ledger_id == amazon_capture_id}
+        externals = tuple(
+            ExternalRefund(
+                refund_id,
+                amount,
+                refund_type,
+                datetime.min.replace(tzinfo=UTC),
+                self.external_states.get(key),
+            )
+            for key, (amount, _, refund_type) in self.externals.items()
+            if (refund_id := key[1]) and key[0] == amazon_capture_id
+        )
+        if not ours and not externals:
+            return None
+        return KnownRefunds(ours, externals, Decimal(0))
+
+    def update_external_refund_state(
+        self, amazon_capture_id: str, amazon_refund_id: str, state: str, *, at: datetime
+    ) -> bool:
+        key = (amazon_capture_id, amazon_refund_id)
+        if key not in self.externals or self.external_states.get(key) != "Pending":
+            return False
+        self.external_states[key] = state
+        self.writes += 1
+        return True
 
     def list_open(
         self, status: Any = None, older_than: datetime | None = None, limit: int = 100
@@ -67,6 +94,7 @@ class MemoryStore:
         if key in self.externals:
             return False
         self.externals[key] = (amount, currency_code, refund_type)
+        self.external_states[key] = state
         self.writes += 1
         return True
 

@@ -378,6 +378,7 @@ def v2_refund_read(state: str, reason_code: str | None = None) -> RefundDetails:
         soft_descriptor=None,
         converted_amount=None,
         conversion_rate=None,
+        amazon_capture_id=f"v2:{CAPTURE_ID}",
     )
 
 
@@ -395,8 +396,8 @@ def test_a_v2_refund_ipn_reads_the_refund_and_completes_our_attempt_once(world: 
     world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read("Completed")
     posted = world.post(v2_message(OUR_AMAZON_REFUND_ID))
 
-    # Again once final: no open refund of ours names it any more; acknowledged, nothing changes.
-    assert (world.handle(posted), world.handle(posted)) == ((200, "processed"), (200, "v2_refund_not_open"))
+    # Again once final: the charge's ledger still names it as ours; a duplicate, nothing changes.
+    assert (world.handle(posted), world.handle(posted)) == ((200, "processed"), (200, "duplicate"))
     stored = world.store.get_refund(V2_REFUND_ID)
     assert stored is not None and stored.status is RefundStatus.COMPLETED
     assert world.amazon.calls == [f"v2:{OUR_AMAZON_REFUND_ID}"] * 2
@@ -419,9 +420,12 @@ def test_a_v2_ipn_while_our_attempt_awaits_its_answer_is_redelivered(world: Worl
     assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (503, "v2_refund_not_placed_yet")
 
 
-def test_a_v2_refund_that_is_not_ours_is_acknowledged(world: World) -> None:
+def test_a_v2_refund_by_others_refunded_on_a_charge_without_a_ledger_is_left_to_refunded_amount(
+    world: World,
+) -> None:
     world.amazon.refund_details[f"v2:{OUR_AMAZON_REFUND_ID}"] = v2_refund_read("Completed")
-    assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (200, "v2_refund_not_open")
+    assert world.handle(world.post(v2_message(OUR_AMAZON_REFUND_ID))) == (200, "external_refund_no_ledger")
+    assert world.store.externals == {}
 
 
 def test_a_v2_charge_notification_is_acknowledged_once(world: World) -> None:

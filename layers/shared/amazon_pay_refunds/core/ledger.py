@@ -154,6 +154,29 @@ def record_external(
     )
 
 
+# How a refund by others recorded by its id (API v2: its IPN, while Amazon still had it `RefundInitiated`)
+# may change state later: Pending → Completed when Amazon refunded it, Pending → Declined when Amazon
+# declined it. Neither changes what the ledger counts: a Completed one still counts, and a Declined one
+# STAYS counted (conservative: Amazon does not document `Declined` as final for a refund it did not make
+# through this service's API, e.g. one a person made in Seller Central, so the money is never assumed to
+# be back; a person can see it on GET /charges/{id}).
+EXTERNAL_STATE_CHANGES = frozenset({("Pending", "Completed"), ("Pending", "Declined")})
+
+
+def settle_external(ledger: CaptureLedger, amazon_refund_id: str, state: str) -> CaptureLedger:
+    """The recorded external refund `amazon_refund_id` in its new `state`, when EXTERNAL_STATE_CHANGES
+    allow it; otherwise (already in that state, no such entry, any other change) the ledger unchanged.
+    What the ledger counts is unchanged either way."""
+    entry = next((e for e in ledger.external_refunds if e.amazon_refund_id == amazon_refund_id), None)
+    if entry is None or (entry.state, state) not in EXTERNAL_STATE_CHANGES:
+        return ledger
+    settled = replace(entry, state=state)
+    return replace(
+        ledger,
+        external_refunds=tuple(settled if e is entry else e for e in ledger.external_refunds),
+    )
+
+
 def apply_effect(ledger: CaptureLedger, effect: LedgerEffect, currency_code: str) -> CaptureLedger:
     if effect.kind is EffectKind.RESERVE:
         return reserve(ledger, effect.refund_id, effect.amount, currency_code)

@@ -17,18 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from amazon_pay_refunds.core.classification import (
+    DECLINED,
     REASON_A_TO_Z,
     REASON_CHARGEBACK,
     UNTYPED_REFUND_TYPE,
     Ours,
     ReportedRefund,
     classify,
-    counts_against_capture,
     forbids_retry,
     named_refund_id,
 )
+from amazon_pay_refunds.core.ledger import LedgerSeed
+from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
 from amazon_pay_refunds.core.models import (
     AttemptState,
     Chargeback,
@@ -37,6 +40,7 @@ from amazon_pay_refunds.core.models import (
     Refund,
     RefundStatus,
     parse_qualified_id,
+    qualified_id,
 )
 from amazon_pay_refunds.ports import (
     AmazonPayError,
@@ -45,6 +49,8 @@ from amazon_pay_refunds.ports import (
     KnownRefunds,
     RefundDetails,
     RefundDetailsSource,
+    RefundTransitions,
+    StoreBusy,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,82 +85,134 @@ def classify_with_store(
     return classify(report, named)
 
 
+# The cause an attempt's state read with Get Refund (GetRefundDetails) is applied with: the reconciler's
+# polls and the survey's re-reads of pending v2 refunds.
+POLL_CAUSE = "poll:GetRefundDetails"
+V2_REFUNDED_PREFIX = "v2-refunded-"  # the id of an entry explaining part of a charge's refundedAmount
+COMPLETED = "Completed"
+PENDING = "Pending"
+
+
 def untracked_v2_refunds(
-    capture: CaptureDetails, known: KnownRefunds | None, *, unsent: frozenset[tuple[str, int]] = frozenset()
+    capture: CaptureDetails,
+    known: KnownRefunds | None,
+    *,
+    completed_unrecorded: frozenset[str] = frozenset(),
+    unsent: frozenset[tuple[str, int]] = frozenset(),
 ) -> ReportedRefund | None:
     """A v2 charge's refunds the ledger does not account for, as one external refund, or None.
 
-    Amazon lists no refunds on a v2 charge, only `refundedAmount` (its Refunded refunds). What the ledger
-    cannot explain (refundedAmount minus our Completed refunds minus the recorded external ones that count)
-    is someone else's: Seller Central, the seller's other systems, an A-to-z claim or a chargeback.
-    Conservative choices: one of our refunds Amazon already completed whose answer is not recorded yet is
-    counted as external too (money is never assumed to be still there), except while its attempt is sent
-    but unanswered (a timeout, an unreadable answer): that attempt may be what refundedAmount holds, and
-    taking it for someone else's refused a refund Amazon had made (the simulation found it); resending it
-    under its idempotency key creates nothing if Amazon made it, and once its answer is recorded the rule
-    above applies again. That amount is `ambiguous_v2_refunded`: a new attempt it could overdraw is held
-    for a person (submission.check_capture_headroom). An attempt in `unsent` ((refund_id, attempt):
-    reserved but never sent, e.g. a refund created in this invocation) cannot be at Amazon and explains
-    nothing. The entry carries no type (`UNTYPED_REFUND_TYPE`), so it forbids a ProcessingFailure retry on
-    the charge. Its id names the refunded total it explains (`v2-refunded-{total}`), so two reads of the
-    same total record it once. v2 refunds still `RefundInitiated` are not in refundedAmount: Amazon's own
-    cap (TransactionAmountExceeded) catches those.
+    Amazon lists no refunds on a v2 charge, only `refundedAmount`, which holds its `Refunded` refunds
+    (not the `RefundInitiated` or `Declined` ones). What the ledger cannot explain is someone else's
+    (Seller Central, the seller's other systems, an A-to-z claim or a chargeback):
+
+        untracked = refundedAmount
+                    - our refunds Completed
+                    - our refunds Amazon reports Refunded whose answer is not recorded yet
+                      (`completed_unrecorded`: refund ids the survey just read so, see `survey_capture`)
+                    - our refunds whose attempt is sent but unanswered (`sent_unanswered`), except
+                      those in `unsent` ((refund_id, attempt) known never sent: reserved or created in
+                      this invocation, so not at Amazon)
+                    - the recorded external entries in state Completed
+
+    How each refund by others is counted exactly once (core/ledger.py counts every external entry that is
+    not Declined when it is recorded, and `settle_external` never changes what is counted):
+    - seen first by its IPN while `RefundInitiated`: recorded by its id, Pending, and counted at once. It is
+      not in refundedAmount yet, so it explains none of it. When it becomes `Refunded` (its IPN, or the
+      survey's re-read of Pending entries, which runs before this rule) the entry moves to Completed and
+      from then on explains its amount of refundedAmount: it is never recorded a second time. If it is
+      `Declined` instead, the entry stays counted (conservative, core/ledger.py) and explains nothing.
+    - seen first in refundedAmount (its IPN lost, or late): the part nothing above explains is recorded
+      as one entry `v2-refunded-{total}` (Completed, so it explains its share from then on; two reads of
+      the same total with the same ledger record it once). When an entry of that id is already recorded
+      yet the total is still not explained (an attempt of ours that was subtracted while sent but
+      unanswered turned out never made), the remainder is `v2-refunded-{total}+{remainder}`: recorded, not
+      swallowed by the first entry's id. Its IPN, arriving later, finds no entry by its id, reads
+      `Refunded`, and only runs the survey again, which finds nothing left to explain.
+    Conservative choices: one of our refunds Amazon already completed whose answer is not recorded yet and
+    that the survey did not read (a v1 capture, or a read that failed) is counted as external too (money is
+    never assumed to be still there), except while its attempt is sent but unanswered (a timeout, an
+    unreadable answer): that attempt may be what refundedAmount holds, and taking it for someone else's
+    refused a refund Amazon had made (the simulation found it); resending it under its idempotency key
+    creates nothing if Amazon made it, and once its answer is recorded the rule above applies again.
+    What such attempts may explain is `ambiguous_v2_refunded`: a new attempt it could overdraw is held for a
+    person (submission.check_capture_headroom).
+    External entries recorded before entries had a state (none on a v2 charge) explain refundedAmount as
+    Completed ones do. The entry carries no type (`UNTYPED_REFUND_TYPE`), so it forbids a
+    ProcessingFailure retry on the charge.
     """
     api, _ = parse_qualified_id(capture.amazon_capture_id)
     if api is not PaymentApi.V2 or capture.id_list:
         return None
-    unexplained, unanswered = _v2_refunded_unexplained(capture, known, unsent)
+    unexplained, unanswered = _v2_refunded_unexplained(capture, known, completed_unrecorded, unsent)
     untracked = unexplained - unanswered
     if untracked <= 0:
         return None
     refunded = capture.refunded_amount.amount
+    entry_id = f"{V2_REFUNDED_PREFIX}{refunded}"
+    if known is not None and any(e.amazon_refund_id == entry_id for e in known.externals):
+        entry_id = f"{entry_id}+{untracked}"
     return ReportedRefund(
-        amazon_refund_id=f"v2-refunded-{refunded}",
+        amazon_refund_id=entry_id,
         refund_reference_id="",
         amount=untracked,
         currency_code=capture.refunded_amount.currency_code,
         refund_type=UNTYPED_REFUND_TYPE,
-        state="Completed",
+        state=COMPLETED,
         amazon_capture_id=capture.amazon_capture_id,
         seller_id=None,
     )
 
 
 def ambiguous_v2_refunded(
-    capture: CaptureDetails, known: KnownRefunds | None, *, unsent: frozenset[tuple[str, int]] = frozenset()
+    capture: CaptureDetails,
+    known: KnownRefunds | None,
+    *,
+    completed_unrecorded: frozenset[str] = frozenset(),
+    unsent: frozenset[tuple[str, int]] = frozenset(),
 ) -> Decimal:
     """How much of a v2 charge's refundedAmount is either one of our sent-but-unanswered attempts or a
     refund by others, which cannot be told apart (Amazon lists no refunds on a charge): zero for v1."""
     api, _ = parse_qualified_id(capture.amazon_capture_id)
     if api is not PaymentApi.V2 or capture.id_list:
         return Decimal(0)
-    unexplained, unanswered = _v2_refunded_unexplained(capture, known, unsent)
+    unexplained, unanswered = _v2_refunded_unexplained(capture, known, completed_unrecorded, unsent)
     return max(Decimal(0), min(unexplained, unanswered))
 
 
 def _v2_refunded_unexplained(
-    capture: CaptureDetails, known: KnownRefunds | None, unsent: frozenset[tuple[str, int]]
+    capture: CaptureDetails,
+    known: KnownRefunds | None,
+    completed_unrecorded: frozenset[str],
+    unsent: frozenset[tuple[str, int]],
 ) -> tuple[Decimal, Decimal]:
-    """(refundedAmount not explained by our Completed refunds and the recorded external ones that count,
-    the amount of our attempts that are sent but unanswered and not in `unsent`)."""
+    """(refundedAmount not explained by our refunds Completed or read Refunded and by the external entries
+    in state Completed, the amount of our attempts sent but unanswered and not in `unsent`): see
+    `untracked_v2_refunds`."""
     refunds = list(known.refunds.values()) if known is not None else []
     externals = list(known.externals) if known is not None else []
-    ours = sum((r.amount for r in refunds if r.status is RefundStatus.COMPLETED), Decimal(0))
+
+    def completed(refund: Refund) -> bool:
+        return refund.status is RefundStatus.COMPLETED or refund.refund_id in completed_unrecorded
+
+    ours = sum((r.amount for r in refunds if completed(r)), Decimal(0))
     external = sum(
-        (e.amount for e in externals if e.amount is not None and counts_against_capture(e.state)), Decimal(0)
+        (e.amount for e in externals if e.amount is not None and e.state in (COMPLETED, None)), Decimal(0)
     )
     unanswered = sum(
         (
             r.amount
             for r in refunds
-            if _sent_unanswered(r) and (r.refund_id, r.latest_attempt.attempt) not in unsent
+            if not completed(r)
+            and sent_unanswered(r)
+            and (r.refund_id, r.latest_attempt.attempt) not in unsent
         ),
         Decimal(0),
     )
     return capture.refunded_amount.amount - ours - external, unanswered
 
 
-def _sent_unanswered(refund: Refund) -> bool:
+def sent_unanswered(refund: Refund) -> bool:
     """The refund's latest attempt may be at Amazon, its answer not recorded (no refund id yet)."""
     attempt = refund.latest_attempt
     return (
@@ -187,6 +245,42 @@ def opening_refunds(
         if classify_with_store(store, report) is None:
             found.append(report)
     return tuple(found)
+
+
+def ledger_seed(
+    store: CaptureRefundsStore,
+    amazon_pay: RefundDetailsSource,
+    capture: CaptureDetails,
+    seller_id: str,
+    *,
+    allow_over_refund: bool,
+    deadline: float,
+    pending: tuple[ReportedRefund, ...] = (),
+    ledger_id: str | None = None,
+) -> LedgerSeed:
+    """What opens a capture's (or v2 charge's) ledger: Amazon's capture with the refunds already on it
+    (`opening_refunds`), plus `pending`: refunds by others known by id that Amazon's capture does not
+    show yet (a v2 refund still `RefundInitiated`, read after `capture`), recorded with the opening so
+    no survey can see the ledger without them. `ledger_id`: the ledger's id when the caller knows it
+    (default: the capture's, as the Amazon Pay router qualifies it). The one home of a ledger's
+    opening: the request path (RefundService) and the IPN handler both open ledgers through it.
+
+    Raises AmazonPayError when a refund on the capture cannot be read."""
+    already = opening_refunds(store, amazon_pay, capture, seller_id, deadline=deadline)
+    return LedgerSeed(
+        amazon_capture_id=ledger_id or capture.amazon_capture_id,
+        seller_id=seller_id,
+        currency_code=capture.capture_amount.currency_code,
+        captured=capture.capture_amount.amount,
+        refunds=already + pending,
+        allow_over_refund=allow_over_refund,
+        charge_permission_id=capture.charge_permission_id,
+    )
+
+
+class SurveyStore(CaptureRefundsStore, RefundTransitions, Protocol):
+    """What a survey needs of the store: the capture's refunds, and (API v2) recording what a re-read of
+    a pending refund learned."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +332,7 @@ class CaptureSurvey:
 
 
 def survey_capture(
-    store: CaptureRefundsStore,
+    store: SurveyStore,
     amazon_pay: RefundDetailsSource,
     capture: CaptureDetails,
     seller_id: str,
@@ -249,6 +343,10 @@ def survey_capture(
 ) -> CaptureSurvey:
     """Read and classify the capture's refunds the ledger does not account for; record the external ones.
 
+    On a v2 charge (Amazon lists no refunds there) the refunds the ledger knows as still pending are read
+    again first (`_reread_pending_v2`): by-id external entries still Pending, and our attempts Amazon last
+    reported Pending. What Amazon says now is applied, so that `untracked_v2_refunds` (Get Charge's
+    refundedAmount) explains each refund once and the headroom is right before a Create Refund or a retry.
     `unsent`: attempts of ours ((refund_id, attempt)) known never to have been sent (see
     `untracked_v2_refunds`).
 
@@ -256,6 +354,13 @@ def survey_capture(
     """
     capture_id = capture.amazon_capture_id
     known = store.known_refunds(capture_id)
+    completed_unrecorded: frozenset[str] = frozenset()
+    if known is not None and parse_qualified_id(capture_id)[0] is PaymentApi.V2:
+        completed_unrecorded, changed = _reread_pending_v2(
+            store, amazon_pay, capture_id, known, seller_id, deadline=deadline, now=now
+        )
+        if changed:
+            known = store.known_refunds(capture_id) or known
     ours = (
         {a.amazon_refund_id for r in known.refunds.values() for a in r.attempts if a.amazon_refund_id}
         if known is not None
@@ -297,7 +402,11 @@ def survey_capture(
                 "capture %s: refund %s (%s, %s) that the ledger did not know is recorded as external",
                 capture_id, amazon_refund_id, report.refund_type, report.state,
             )  # fmt: skip
-    untracked = untracked_v2_refunds(capture, known, unsent=unsent) if known is not None else None
+    untracked = (
+        untracked_v2_refunds(capture, known, completed_unrecorded=completed_unrecorded, unsent=unsent)
+        if known is not None
+        else None
+    )
     if untracked is not None and known is not None:
         external = ExternalRefund(
             untracked.amazon_refund_id, untracked.amount, UNTYPED_REFUND_TYPE, now(), untracked.state
@@ -321,10 +430,83 @@ def survey_capture(
     listed = {e.amazon_refund_id for e in externals}
     externals += tuple(e for e in read_now if e.amazon_refund_id not in listed)
     chargebacks = _chargebacks(store, capture, known, seller_id)
-    ambiguous = ambiguous_v2_refunded(capture, known, unsent=unsent)
+    ambiguous = ambiguous_v2_refunded(
+        capture, known, completed_unrecorded=completed_unrecorded, unsent=unsent
+    )
     return CaptureSurvey(
         capture, known, externals, tuple(unreadable), frozenset(ours_unrecorded), chargebacks, ambiguous
     )
+
+
+def _reread_pending_v2(
+    store: SurveyStore,
+    amazon_pay: RefundDetailsSource,
+    charge_id: str,
+    known: KnownRefunds,
+    seller_id: str,
+    *,
+    deadline: float,
+    now: Callable[[], datetime],
+) -> tuple[frozenset[str], bool]:
+    """Get Refund for each refund on the v2 charge the ledger still knows as pending, and apply it:
+    - a by-id external entry still Pending (recorded from its IPN): `Refunded` → Completed, `Declined` →
+      Declined (stays counted: core/ledger.py) with `update_external_refund_state`;
+    - an attempt of ours still Pending: `Refunded` is applied as the reconciler's poll is (cause
+      `poll:GetRefundDetails`; monotonic, so a racing IPN is harmless). A `Declined` one is left to its
+      IPN, the reconciler or the retry workflow (which apply the deployment's retry limit): its
+      reservation stays held meanwhile, which is the safe side.
+    Returns the refund ids of ours Amazon reports Completed (whether or not that was recorded: the store
+    may be busy) and whether anything was recorded. A retryable error is raised (nothing can be decided);
+    a permanent one leaves that refund as it was (still counted: the safe side)."""
+    completed: set[str] = set()
+    changed = False
+
+    def read(amazon_refund_id: str) -> RefundDetails | None:
+        try:
+            return amazon_pay.get_refund_details(
+                qualified_id(PaymentApi.V2, amazon_refund_id), seller_id=seller_id, deadline=deadline
+            )
+        except AmazonPayError as error:
+            if error.retryable:
+                raise
+            logger.warning("charge %s: refund %s unreadable (%s)", charge_id, amazon_refund_id, error.code)
+            return None
+
+    for entry in known.externals:
+        if entry.state != PENDING or entry.amazon_refund_id.startswith(V2_REFUNDED_PREFIX):
+            continue
+        details = read(entry.amazon_refund_id)
+        state = details.refund_status.state if details is not None else None
+        if state in (COMPLETED, DECLINED):
+            assert state is not None
+            changed |= store.update_external_refund_state(charge_id, entry.amazon_refund_id, state, at=now())
+    for refund in known.refunds.values():
+        if refund.is_final:
+            continue
+        for attempt in refund.attempts:
+            if attempt.state is not AttemptState.PENDING or attempt.amazon_refund_id is None:
+                continue
+            details = read(attempt.amazon_refund_id)
+            if details is None or details.refund_status.state != COMPLETED:
+                continue
+            completed.add(refund.refund_id)
+            outcome = AttemptOutcome(
+                state=AttemptState.COMPLETED,
+                cause=POLL_CAUSE,
+                reason_code=None,
+                amazon_refund_id=details.amazon_refund_id,
+                refund_reference_id=attempt.refund_reference_id,
+            )
+            try:
+                transition = store.transition(refund.refund_id, _observing(outcome, now))
+            except StoreBusy:
+                continue  # still subtracted from refundedAmount through `completed`
+            changed |= transition.changed
+    return frozenset(completed), changed
+
+
+def _observing(outcome: AttemptOutcome, now: Callable[[], datetime]) -> Callable[[Refund], Transition]:
+    return lambda current: apply_observation(current, outcome, at=now())
 
 
 def _chargebacks(

@@ -57,13 +57,19 @@ from amazon_pay_refunds.adapters.sns import (
     SnsMessage,
     SnsVerificationError,
 )
-from amazon_pay_refunds.core.classification import ReportedRefund, classify, named_refund_id
+from amazon_pay_refunds.core.classification import (
+    UNTYPED_REFUND_TYPE,
+    ReportedRefund,
+    classify,
+    named_refund_id,
+)
 from amazon_pay_refunds.core.ledger import CurrencyMismatch, LedgerSeed
 from amazon_pay_refunds.core.lifecycle import AttemptOutcome, Transition, apply_observation
 from amazon_pay_refunds.core.models import (
     AttemptState,
     PaymentApi,
     Refund,
+    parse_qualified_id,
     qualified_id,
     reported_attempt_state,
 )
@@ -73,6 +79,7 @@ from amazon_pay_refunds.ports import (
     AttemptOutcomeListener,
     CaptureDetails,
     IpnAuthenticity,
+    KnownRefunds,
     LedgerNotFound,
     NotificationStore,
     RefundDetails,
@@ -82,14 +89,19 @@ from amazon_pay_refunds.ports import (
     SubscriptionNotConfirmed,
     ignore_attempt_outcome,
 )
-from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds, reported
+from amazon_pay_refunds.use_cases.capture_refunds import (
+    ledger_seed,
+    reported,
+    sent_unanswered,
+    survey_capture,
+)
 
 logger = logging.getLogger(__name__)
 
 PAYMENT_REFUND = "PaymentRefund"
 # Non-refund notifications are remembered as long as a genuine redelivery can still pass the verifier.
 IPN_DEDUPE_TTL = DEFAULT_MAX_AGE
-# How many open refunds are searched for an external refund's capture.
+# How many open refunds are searched for a v1 external refund's capture.
 MAX_OPEN_REFUNDS_SEARCHED = 1000
 AMAZON_PAY_DEADLINE_SECONDS = 6.0
 
@@ -145,7 +157,8 @@ REFUND_DETAILS_INVALID = "refund_details_invalid"
 STORE_UNAVAILABLE = "store_unavailable"
 AMAZON_PAY_UNAVAILABLE = "amazon_pay_unavailable"
 SUBSCRIPTION_CONFIRM_FAILED = "subscription_confirm_failed"
-# A v2 refund IPN while one of our v2 attempts still waits for its Create Refund answer (503: redelivered).
+# A v2 refund IPN naming no attempt of ours on its charge while one of our refunds on that charge has an
+# attempt sent but unanswered (its Create Refund answer not recorded yet): 503, so SNS redelivers it.
 V2_REFUND_NOT_PLACED_YET = "v2_refund_not_placed_yet"
 V2_REFUND = "REFUND"
 V2_CHARGEBACK = "CHARGEBACK"
@@ -153,9 +166,13 @@ V2_CHARGEBACK = "CHARGEBACK"
 CHARGEBACK_RECORDED = "chargeback_recorded"
 # A v2 CHARGEBACK IPN without the ChargePermissionId its documented message carries: it cannot be placed.
 CHARGEBACK_WITHOUT_PERMISSION = "chargeback_without_charge_permission"
-# A v2 refund IPN naming no attempt of an open v2 refund of ours: someone else's, or ours already final
-# (no index by Amazon's refund id tells which; either way nothing is to be done and SNS is answered 200).
-V2_REFUND_NOT_OPEN = "v2_refund_not_open"
+# A v2 refund by others: a recorded Pending entry moved to Completed or Declined (its IPN after it settled).
+EXTERNAL_SETTLED = "external_refund_settled"
+# A v2 refund by others Refunded, no entry by its id: the charge was surveyed (refundedAmount explains it).
+EXTERNAL_SURVEYED = "external_refund_surveyed"
+# A v2 refund by others Refunded on a charge without a ledger: Get Charge's refundedAmount counts it when one
+# opens, so nothing is recorded now.
+EXTERNAL_NO_LEDGER = "external_refund_no_ledger"
 
 
 # --- ports ---------------------------------------------------------------------------------------------
@@ -375,18 +392,10 @@ class IpnService:
     # -- Amazon Pay API v2 ---------------------------------------------------------------------------
 
     def _v2(self, notification: AmazonPayNotification, answer: Callable[..., IpnOutcome]) -> IpnOutcome:
-        """A v2 IPN names an object and carries no state: a REFUND is read with Get Refund and applied
-        like a v1 refund IPN to the attempt of ours that Amazon's refund id names. A CHARGEBACK is recorded
+        """A v2 IPN names an object and carries no state: a REFUND is read with Get Refund, whose answer
+        names its charge, and applied to that charge's ledger (`_v2_refund`). A CHARGEBACK is recorded
         against its charge permission (`_v2_chargeback`). Other objects (CHARGE, CHARGE_PERMISSION, ...)
-        are acknowledged once.
-
-        Finding the attempt: v2 refunds carry no reference id, so the refund is looked for among our open
-        v2 refunds (an attempt with that refund id). Not found: while one of the seller's open v2 refunds
-        has an attempt whose Create Refund answer is not recorded yet, the IPN may be about it, so SNS is
-        asked to deliver it again (503) rather than losing it; otherwise it is someone else's refund
-        (acknowledged: the headroom check before our next Create Refund on that charge counts it through
-        Get Charge's refundedAmount), or ours already final (a late duplicate): `V2_REFUND_NOT_OPEN`.
-        """
+        are acknowledged once."""
         object_id = notification.object_id or ""
         if notification.object_type == V2_CHARGEBACK:
             return self._v2_chargeback(notification, answer)
@@ -399,32 +408,174 @@ class IpnService:
                 ACKNOWLEDGED if first else DUPLICATE,
                 object_type=notification.object_type,
             )
-        details = self._amazon_pay().get_refund_details(
-            qualified_id(PaymentApi.V2, object_id),
-            seller_id=notification.seller_id,
+        details = self._read_v2_refund(notification.seller_id, object_id)
+        state = reported_attempt_state(details.refund_status.state)
+        if state is None or details.amazon_capture_id is None:
+            detail = "Get Refund: not a refund state" if state is None else "Get Refund: no chargeId"
+            return answer(Disposition.MALFORMED, REFUND_DETAILS_INVALID, detail=detail)
+        return self._v2_refund(notification, details, state, answer)
+
+    def _read_v2_refund(self, seller_id: str, amazon_refund_id: str) -> RefundDetails:
+        return self._amazon_pay().get_refund_details(
+            qualified_id(PaymentApi.V2, amazon_refund_id),
+            seller_id=seller_id,
             deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS,
         )
-        state = reported_attempt_state(details.refund_status.state)
-        if state is None:
-            return answer(
-                Disposition.MALFORMED, REFUND_DETAILS_INVALID, detail="Get Refund: not a refund state"
-            )
-        unrecorded = False
-        for refund in self._store.list_open(limit=MAX_OPEN_REFUNDS_SEARCHED):
-            if refund.api is not PaymentApi.V2 or refund.seller_id != notification.seller_id:
+
+    def _v2_refund(
+        self,
+        notification: AmazonPayNotification,
+        details: RefundDetails,
+        state: AttemptState,
+        answer: Callable[..., IpnOutcome],
+    ) -> IpnOutcome:
+        """A v2 refund, as Get Refund just read it, on its charge (`details.amazon_capture_id`).
+
+        v2 refunds carry no reference id, so the refund is looked for among the attempts the charge's
+        ledger knows (`known_refunds`: ours on that charge, by Amazon's refund id):
+        - ours → applied like a v1 refund IPN (monotonic, idempotent by the IPN's id; a final refund that
+          learns nothing new answers `duplicate`, a contradiction is kept as a late observation);
+        - not found while one of our refunds ON THAT CHARGE has an attempt sent but unanswered
+          (`capture_refunds.sent_unanswered`: its Create Refund answer, which names the refund id, is not
+          recorded yet) → it may be that attempt: 503 `v2_refund_not_placed_yet`, so SNS delivers it
+          again once the answer is recorded rather than it being taken for someone else's;
+        - otherwise it is a refund by others (`_v2_external`)."""
+        charge_id = details.amazon_capture_id
+        assert charge_id is not None
+        known = self._store.known_refunds(charge_id)
+        refunds = known.refunds.values() if known is not None else ()
+        for refund in refunds:
+            if refund.seller_id != notification.seller_id:
                 continue
             for attempt in refund.attempts:
                 if attempt.amazon_refund_id == details.amazon_refund_id:
                     return self._apply(
                         notification, refund, details, attempt.refund_reference_id, state, answer
                     )
-                if attempt.amazon_refund_id is None and attempt.state is AttemptState.REQUESTED:
-                    unrecorded = True
-        if unrecorded:
+        if any(sent_unanswered(r) for r in refunds):
             return answer(
-                Disposition.UNAVAILABLE, V2_REFUND_NOT_PLACED_YET, amazon_refund_id=details.amazon_refund_id
+                Disposition.UNAVAILABLE,
+                V2_REFUND_NOT_PLACED_YET,
+                amazon_refund_id=details.amazon_refund_id,
+                amazon_charge_id=parse_qualified_id(charge_id)[1],
             )
-        return answer(Disposition.ACCEPTED, V2_REFUND_NOT_OPEN, amazon_refund_id=details.amazon_refund_id)
+        return self._v2_external(notification, details, state, known, answer)
+
+    def _v2_external(
+        self,
+        notification: AmazonPayNotification,
+        details: RefundDetails,
+        state: AttemptState,
+        known: KnownRefunds | None,
+        answer: Callable[..., IpnOutcome],
+    ) -> IpnOutcome:
+        """A refund by others on a v2 charge (Seller Central, the seller's other systems, an A-to-z claim, a
+        chargeback: v2 refunds carry no type), recorded on the charge's ledger by its refund id:
+        - `RefundInitiated` (Pending): recorded Pending and counted against the charge at once (Amazon's
+          cap counts it too; Get Charge's refundedAmount will not show it until it is Refunded). A charge
+          without a ledger gets one, opened from Get Charge with this refund in it (`_v2_open_ledger`).
+        - `Refunded` (Completed): a Pending entry moves to Completed (it keeps counting, now as part of
+          refundedAmount). Without an entry the charge is surveyed (`survey_capture`: refundedAmount
+          explains it as `v2-refunded-{total}`); without a ledger nothing is recorded
+          (`external_refund_no_ledger`): refundedAmount counts it when a ledger opens.
+        - `Declined`: a Pending entry becomes Declined but STAYS counted (conservative: Amazon does not
+          document Declined as final for a refund it did not make through our API); no entry: nothing
+          moved, acknowledged.
+        Each entry is written once and moved with a conditional write, so redeliveries and reordered IPNs
+        change nothing more (a Pending IPN read after its refund settled reads the settled state)."""
+        charge_id = details.amazon_capture_id
+        assert charge_id is not None
+        amazon_refund_id = details.amazon_refund_id
+        fields: dict[str, Any] = {
+            "amazon_refund_id": amazon_refund_id,
+            "amazon_charge_id": parse_qualified_id(charge_id)[1],
+            "refund_state": state.value,
+        }
+        entry = (
+            next((e for e in known.externals if e.amazon_refund_id == amazon_refund_id), None)
+            if known is not None
+            else None
+        )
+        if state is AttemptState.PENDING:
+            if entry is not None:
+                return answer(Disposition.ACCEPTED, EXTERNAL_DUPLICATE, **fields)
+            try:
+                if known is None:
+                    return self._v2_open_ledger(notification, details, answer, fields)
+                recorded = self._store.record_external_refund(
+                    charge_id,
+                    amazon_refund_id,
+                    details.refund_amount.amount,
+                    details.refund_amount.currency_code,
+                    UNTYPED_REFUND_TYPE,
+                    at=self._clock(),
+                    state=state.value,
+                )
+            except CurrencyMismatch:
+                return answer(Disposition.ACCEPTED, EXTERNAL_CURRENCY_MISMATCH, **fields)
+            return answer(
+                Disposition.ACCEPTED, EXTERNAL_RECORDED if recorded else EXTERNAL_DUPLICATE, **fields
+            )
+        if entry is not None:
+            moved = self._store.update_external_refund_state(
+                charge_id, amazon_refund_id, state.value, at=self._clock()
+            )
+            return answer(Disposition.ACCEPTED, EXTERNAL_SETTLED if moved else EXTERNAL_DUPLICATE, **fields)
+        if state is AttemptState.DECLINED:
+            return answer(Disposition.ACCEPTED, EXTERNAL_DECLINED, **fields)
+        if known is None:
+            return answer(Disposition.ACCEPTED, EXTERNAL_NO_LEDGER, **fields)
+        client = self._amazon_pay()
+        deadline = time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS
+        charge = client.get_capture_details(charge_id, seller_id=notification.seller_id, deadline=deadline)
+        survey_capture(
+            self._store, client, charge, notification.seller_id, deadline=deadline, now=self._clock
+        )
+        return answer(Disposition.ACCEPTED, EXTERNAL_SURVEYED, **fields)
+
+    def _v2_open_ledger(
+        self,
+        notification: AmazonPayNotification,
+        details: RefundDetails,
+        answer: Callable[..., IpnOutcome],
+        fields: dict[str, Any],
+    ) -> IpnOutcome:
+        """A refund by others still `RefundInitiated` on a charge without a ledger: the ledger is opened
+        (the request path's opening, `capture_refunds.ledger_seed`) from Get Charge with this refund in
+        it, in one write. The refund is read again after Get Charge: only if it is still RefundInitiated
+        then was it left out of the refundedAmount just read, so it is counted once; if it settled
+        meanwhile it is left to refundedAmount (acknowledged, no ledger opened). Raises CurrencyMismatch."""
+        charge_id = details.amazon_capture_id
+        assert charge_id is not None
+        seller_id = notification.seller_id
+        client = self._amazon_pay()
+        deadline = time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS
+        charge = client.get_capture_details(charge_id, seller_id=seller_id, deadline=deadline)
+        again = self._read_v2_refund(seller_id, details.amazon_refund_id)
+        if reported_attempt_state(again.refund_status.state) is not AttemptState.PENDING:
+            return answer(Disposition.ACCEPTED, EXTERNAL_NO_LEDGER, **fields)
+        pending = reported(again, amazon_capture_id=charge_id, seller_id=seller_id)
+        seed = ledger_seed(
+            self._store,
+            client,
+            charge,
+            seller_id,
+            allow_over_refund=self._allow_over_refund,
+            deadline=deadline,
+            pending=(pending,),
+            ledger_id=charge_id,
+        )
+        self._store.record_external_refund(
+            charge_id,
+            again.amazon_refund_id,
+            again.refund_amount.amount,
+            again.refund_amount.currency_code,
+            UNTYPED_REFUND_TYPE,
+            at=self._clock(),
+            state=AttemptState.PENDING.value,
+            ledger_seed=seed,
+        )
+        return answer(Disposition.ACCEPTED, EXTERNAL_RECORDED, **fields)
 
     def _v2_chargeback(
         self, notification: AmazonPayNotification, answer: Callable[..., IpnOutcome]
@@ -534,21 +685,13 @@ class IpnService:
 
     def _seed(self, seller_id: str, capture: CaptureDetails) -> LedgerSeed:
         """The capture's opening (its refunds read and classified); only when its ledger does not exist."""
-        already = opening_refunds(
+        return ledger_seed(
             self._store,
             self._amazon_pay(),
             capture,
             seller_id,
-            deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS,
-        )
-        return LedgerSeed(
-            amazon_capture_id=capture.amazon_capture_id,
-            seller_id=seller_id,
-            currency_code=capture.capture_amount.currency_code,
-            captured=capture.capture_amount.amount,
-            refunds=already,
             allow_over_refund=self._allow_over_refund,
-            charge_permission_id=capture.charge_permission_id,
+            deadline=time.monotonic() + AMAZON_PAY_DEADLINE_SECONDS,
         )
 
 

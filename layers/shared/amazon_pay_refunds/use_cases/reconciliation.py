@@ -61,12 +61,12 @@ from amazon_pay_refunds.ports import (
     ignore_amazon_error,
     ignore_attempt_outcome,
 )
+from amazon_pay_refunds.use_cases.capture_refunds import POLL_CAUSE
 from amazon_pay_refunds.use_cases.refund_requests import RefundService
 from amazon_pay_refunds.use_cases.submission import MAX_AMAZON_SECONDS
 
 logger = logging.getLogger(__name__)
 
-POLL_CAUSE = "poll:GetRefundDetails"
 DEFAULT_LIMIT = 25
 # No refund is started with less time than this left: Amazon's answer could not be recorded.
 MIN_ACTION_SECONDS = 3.0

@@ -54,7 +54,7 @@ from amazon_pay_refunds.ports import (
     VersionConflict,
     ignore_amazon_error,
 )
-from amazon_pay_refunds.use_cases.capture_refunds import opening_refunds
+from amazon_pay_refunds.use_cases.capture_refunds import ledger_seed
 from amazon_pay_refunds.use_cases.errors import (
     AmazonRefused,
     CaptureNotFound,
@@ -232,7 +232,15 @@ class RefundService:
         if status.state != "Completed":
             raise CaptureNotRefundable(refund.amazon_capture_id, status.state, status.reason_code)
         try:
-            already = opening_refunds(self._store, self._amazon, capture, refund.seller_id, deadline=deadline)
+            return ledger_seed(
+                self._store,
+                self._amazon,
+                capture,
+                refund.seller_id,
+                allow_over_refund=self._allow_over_refund,
+                deadline=deadline,
+                ledger_id=refund.ledger_id,
+            )
         except AmazonPayError as error:
             self._on_amazon_error("GetRefundDetails", error)
             if outcome_unknown(error):
@@ -240,15 +248,6 @@ class RefundService:
             # Amazon lists a refund on the capture that it will not describe: no ledger is opened on a
             # balance we cannot know, and the refund is refused rather than guessed.
             raise AmazonRefused(error.code, error.message) from None
-        return LedgerSeed(
-            amazon_capture_id=refund.ledger_id,
-            seller_id=refund.seller_id,
-            currency_code=capture.capture_amount.currency_code,
-            captured=capture.capture_amount.amount,
-            refunds=already,
-            allow_over_refund=self._allow_over_refund,
-            charge_permission_id=capture.charge_permission_id,
-        )
 
     # --- the reconciler ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from amazon_pay_refunds.adapters.dynamodb import items
 from amazon_pay_refunds.adapters.dynamodb.schema import GSI1, TTL_ATTRIBUTE
 from amazon_pay_refunds.core.classification import counts_against_capture
 from amazon_pay_refunds.core.ledger import (
+    EXTERNAL_STATE_CHANGES,
     CurrencyMismatch,
     EffectKind,
     LedgerEffect,
@@ -545,6 +546,32 @@ class RefundStore:
                 raise LedgerNotFound(amazon_capture_id)
             self._open_ledger(ledger_seed)
         raise StoreBusy(f"could not record external refund on {amazon_capture_id}")
+
+    def update_external_refund_state(
+        self, amazon_capture_id: str, amazon_refund_id: str, state: str, *, at: datetime
+    ) -> bool:
+        """Move a recorded external refund Pending → Completed or Pending → Declined (one conditional
+        update on its entry's state: concurrent IPNs and surveys apply it once). The ledger's counters are
+        not touched: a Completed refund still counts, a Declined one stays counted (core/ledger.py).
+        True when it changed; False when the entry is not Pending (already moved), absent, or no ledger."""
+        if ("Pending", state) not in EXTERNAL_STATE_CHANGES:
+            return False
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_serialize(items.ledger_key(amazon_capture_id)),
+                UpdateExpression="SET externals.#refund.#state = :state, externals.#refund.settled_at = :at",
+                ConditionExpression="externals.#refund.#state = :pending",
+                ExpressionAttributeNames={"#refund": amazon_refund_id, "#state": "state"},
+                ExpressionAttributeValues=_serialize(
+                    {":state": state, ":pending": "Pending", ":at": format_timestamp(at)}
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _fill_in_unread(
         self,

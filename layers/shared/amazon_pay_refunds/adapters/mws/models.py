@@ -37,6 +37,9 @@ class RefundDetails:
     converted_amount: Price | None
     conversion_rate: Decimal | None
     request_id: str | None = None
+    # API v2 only (adapters/pay_v2/port.py): the charge Get Refund names (`chargeId`), as the ports name it
+    # (`v2:{charge id}`, core/models.qualified_id). v1 refunds leave it None (an IPN names no capture).
+    amazon_capture_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ answered in the port's terms, so the use cases treat a v2 refund like a v1 one.
 - The idempotency key of an attempt is its RefundReferenceId (`{refund_id}_{n}`, core/references.py): at
   most 32 characters of `[A-Za-z0-9_-]`, so a repeated attempt can never create a second refund.
 - v2 refunds carry neither a reference id nor a type: `refund_reference_id` is the one sent (Create Refund)
-  or empty (Get Refund); `refund_type` is `UNTYPED_REFUND_TYPE` (core/classification.py).
+  or empty (Get Refund); `refund_type` is `UNTYPED_REFUND_TYPE` (core/classification.py). Every answer
+  names its charge (`chargeId`): `amazon_capture_id` is it, qualified (`v2:{charge id}`), so the IPN
+  handler finds the charge's ledger from a refund id alone.
 - A charge as a capture: `Captured` → state `Completed` with `captureAmount`/`refundedAmount`; other states
   pass through (the service refuses them as not refundable). Amazon lists no refunds on a charge: `id_list`
   is empty; `use_cases/capture_refunds.py` counts `refundedAmount` instead.
@@ -28,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from ...core.classification import UNTYPED_REFUND_TYPE
+from ...core.models import PaymentApi, qualified_id
 from ..mws.errors import AmazonPayError
 from ..mws.models import (
     AmazonRefundStatus,
@@ -85,6 +88,7 @@ def refund_details(refund: RefundV2, refund_reference_id: str = "") -> RefundDet
         converted_amount=None,
         conversion_rate=None,
         request_id=refund.request_id,
+        amazon_capture_id=qualified_id(PaymentApi.V2, refund.charge_id) if refund.charge_id else None,
     )
 
 
@@ -196,13 +200,3 @@ class PayV2AmazonPay:
         except PayV2Error as error:
             raise port_error(error) from None
         return capture_details(charge)
-
-    def charge_of_refund(
-        self, amazon_refund_id: str, *, seller_id: str | None = None, deadline: float | None = None
-    ) -> tuple[str, RefundDetails]:
-        """Get Refund, with the charge it was made on (the v2 IPN names only the refund)."""
-        try:
-            refund = self._client.get_refund(amazon_refund_id, seller_id=seller_id, deadline=deadline)
-        except PayV2Error as error:
-            raise port_error(error) from None
-        return refund.charge_id, refund_details(refund)
