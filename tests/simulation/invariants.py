@@ -3,6 +3,7 @@ and against Amazon's truth (the simulator's refunds and its call log)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from amazon_pay_refunds.core.models import (
     PaymentApi,
     Refund,
     RefundStatus,
+    parse_qualified_id,
     qualified_id,
 )
 from amazon_pay_refunds.core.references import parse_refund_reference_id
@@ -308,15 +310,38 @@ def check_final(world: World, snapshot: Snapshot) -> list[str]:
     }
     published = set()
     chargebacks_published = set()
+    external_states: dict[str, list[tuple[str, str | None]]] = defaultdict(list)  # entry → (event, state)
     for entry in world.eventbridge.entries:
         if entry["DetailType"] == "Chargeback Recorded":
             chargebacks_published.add(_event_id(entry))
-        elif entry["DetailType"] != "External Refund Detected":
+        elif entry["DetailType"] in ("External Refund Detected", "External Refund Updated"):
+            detail = json.loads(entry["Detail"])
+            payment = detail.get("amazon_charge_id") or detail.get("amazon_capture_id")
+            key = f"{payment}/{detail['amazon_refund_id']}"
+            external_states[key].append((entry["DetailType"], detail["state"]))
+        else:
             published.add(_event_id(entry))
     for missing in sorted(expected - published):
         found.append(f"I5 event {missing} never published")
     for extra in sorted(published - expected):
         found.append(f"I5 event {extra} published without its transition")
+    # ... each external refund recorded published as Detected, and each later state as Updated, once:
+    # the last state published is the entry's state now (states only move Pending → Completed/Declined).
+    for cid, item in sorted(snapshot.ledger_items.items()):
+        _, bare_id = parse_qualified_id(cid)
+        for external in items.externals_from_item(item):
+            if external.amount is None:
+                continue
+            states = sorted(set(external_states.pop(f"{bare_id}/{external.amazon_refund_id}", [])))
+            detected = [state for kind, state in states if kind == "External Refund Detected"]
+            updated = [state for kind, state in states if kind == "External Refund Updated"]
+            last = updated[-1] if updated else (detected[0] if detected else None)
+            if len(detected) != 1 or len(updated) > 1 or last != external.state:
+                found.append(
+                    f"I5 external {cid}/{external.amazon_refund_id} ({external.state}): published {states}"
+                )
+    for key, states in sorted(external_states.items()):
+        found.append(f"I5 external {key}: published {sorted(set(states))} but not on a ledger")
     # ... and each chargeback recorded (its CHARGEBACK IPN answered 200) published, nothing else.
     recorded = {
         f"{permission}/chargeback/{answered.chargeback_id}"
@@ -331,6 +356,4 @@ def check_final(world: World, snapshot: Snapshot) -> list[str]:
 
 
 def _event_id(entry: Mapping[str, Any]) -> str:
-    import json
-
     return str(json.loads(entry["Detail"])["event_id"])

@@ -1,9 +1,10 @@
 """Refund transitions → EventBridge entries, derived from the refunds table's stream (the outbox).
 
 Each new entry in a refund's `history` (beyond the old image's) becomes its event(s); a capture ledger's
-new external refunds become `External Refund Detected`; a charge permission's new chargebacks (API v2)
-`Chargeback Recorded`. So an event is published if and only if its
-transition was stored. Delivery is at least once: consumers deduplicate on `detail.event_id`.
+new external refunds become `External Refund Detected`, and a recorded one whose state moved on (a v2
+refund by others settled or declined) `External Refund Updated`; a charge permission's new chargebacks
+(API v2) `Chargeback Recorded`. So an event is published if and only if its transition was stored.
+Delivery is at least once: consumers deduplicate on `detail.event_id`.
 """
 
 from __future__ import annotations
@@ -83,16 +84,18 @@ def _transition_detail(
 def external_refund_events(
     old_ledger: Mapping[str, Any] | None, new_ledger: Mapping[str, Any]
 ) -> list[RefundEvent]:
-    """`External Refund Detected` for each external refund newly recorded on a capture's ledger item."""
-    known = (
-        set() if old_ledger is None else {e.amazon_refund_id for e in items.externals_from_item(old_ledger)}
+    """`External Refund Detected` for each external refund newly recorded on a capture's ledger item, and
+    `External Refund Updated` for each recorded one whose state changed (`previous_state`, `updated_at`)."""
+    before = (
+        {} if old_ledger is None else {e.amazon_refund_id: e for e in items.externals_from_item(old_ledger)}
     )
     currency = str(new_ledger["currency_code"])
     capture_id = items.ledger_id_of(new_ledger)
     events = []
     for external in items.externals_from_item(new_ledger):
-        if external.amazon_refund_id in known or external.amount is None:
+        if external.amount is None:
             continue  # unread entries of ledgers opened before opening read the capture's refunds
+        previous = before.get(external.amazon_refund_id)
         detail = {
             "event_id": f"{capture_id}/external/{external.amazon_refund_id}",
             **payment_fields(*parse_qualified_id(capture_id)),
@@ -107,7 +110,16 @@ def external_refund_events(
             "external": format_amount(new_ledger["external"], currency),
             "available": format_amount(new_ledger["available"], currency),
         }
-        events.append(RefundEvent(DetailType.EXTERNAL_REFUND_DETECTED, detail, external.recorded_at))
+        if previous is None:
+            events.append(RefundEvent(DetailType.EXTERNAL_REFUND_DETECTED, detail, external.recorded_at))
+        elif previous.amount is not None and previous.state != external.state and external.state is not None:
+            updated_at = (
+                items.external_updated_at(new_ledger, external.amazon_refund_id) or external.recorded_at
+            )
+            detail["event_id"] += f"/{external.state.lower()}"
+            detail["previous_state"] = previous.state
+            detail["updated_at"] = format_timestamp(updated_at)
+            events.append(RefundEvent(DetailType.EXTERNAL_REFUND_UPDATED, detail, updated_at))
     return events
 
 

@@ -199,6 +199,32 @@ def test_external_refund_recorded_on_the_ledger_is_published(
     ] == [("S01-X-R9", "25.00", "65.00")]
 
 
+def test_an_external_refund_that_settles_or_is_declined_is_published_once_per_change(
+    store: RefundStore, dynamodb: DynamoDBClient, table: str, queue_url: str
+) -> None:
+    """A refund by others recorded Pending (a v2 IPN) that Amazon later declines: the storefront and the
+    operator learn it (it stays counted: a person decides), once however often the change is applied."""
+    store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
+    store.record_external_refund(
+        CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=at(5), state="Pending"
+    )
+    assert store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(6))
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(7))
+    run_publisher(dynamodb, table)
+    events = [e for e in published(queue_url) if e["detail-type"].startswith("External Refund")]
+    assert [(e["detail-type"], e["detail"]["state"]) for e in events] == [
+        ("External Refund Detected", "Pending"),
+        ("External Refund Updated", "Declined"),
+    ]
+    updated = events[1]["detail"]
+    assert (updated["event_id"], updated["previous_state"], updated["updated_at"], updated["available"]) == (
+        f"{CAPTURE_ID}/external/S01-X-R9/declined",
+        "Pending",
+        "2024-05-01T12:00:06.000Z",
+        "65.00",
+    )
+
+
 def test_a_chargeback_recorded_on_a_charge_permission_is_published_once(
     store: RefundStore, dynamodb: DynamoDBClient, table: str, queue_url: str
 ) -> None:

@@ -112,19 +112,20 @@ def test_an_unanswered_attempt_of_ours_is_not_taken_for_someone_elses_refund() -
 
 
 def test_an_attempt_known_never_sent_explains_nothing_and_only_others_unanswered_are_ambiguous() -> None:
-    unanswered = replace(new_refund("r3", "30.00"), api=PaymentApi.V2)
+    unanswered = replace(new_refund("r3", "15.00"), api=PaymentApi.V2)
     fresh = replace(new_refund("r4", "25.00"), api=PaymentApi.V2)
-    known = KnownRefunds(refunds={"r3": unanswered, "r4": fresh}, externals=(), available=Decimal("45.00"))
+    known = KnownRefunds(refunds={"r3": unanswered, "r4": fresh}, externals=(), available=Decimal("60.00"))
     unsent = frozenset({("r4", 1)})
-    assert untracked_v2_refunds(charge("20.00"), known) is None  # r3 or r4 may be what Amazon refunded
-    assert ambiguous_v2_refunded(charge("20.00"), known) == Decimal("20.00")
-    assert untracked_v2_refunds(charge("20.00"), known, unsent=unsent) is None  # still r3's, maybe
-    assert ambiguous_v2_refunded(charge("20.00"), known, unsent=unsent) == Decimal("20.00")
+    assert untracked_v2_refunds(charge("25.00"), known) is None  # r4 may be what Amazon refunded
+    assert ambiguous_v2_refunded(charge("25.00"), known) == Decimal("25.00")
+    found = untracked_v2_refunds(charge("25.00"), known, unsent=unsent)  # r4 was never sent: r3 at most
+    assert found is not None and found.amount == Decimal("10.00")
+    assert ambiguous_v2_refunded(charge("25.00"), known, unsent=unsent) == Decimal("15.00")
     alone = replace(known, refunds={"r4": fresh})
-    found = untracked_v2_refunds(charge("20.00"), alone, unsent=unsent)
-    assert found is not None and found.amount == Decimal("20.00")  # r4 was never sent: others' refund
-    assert ambiguous_v2_refunded(charge("20.00"), alone, unsent=unsent) == Decimal(0)
-    assert ambiguous_v2_refunded(charge("50.00"), known, unsent=unsent) == Decimal("30.00")  # at most r3's
+    everything = untracked_v2_refunds(charge("25.00"), alone, unsent=unsent)
+    assert everything is not None and everything.amount == Decimal("25.00")  # others' refund
+    assert ambiguous_v2_refunded(charge("25.00"), alone, unsent=unsent) == Decimal(0)
+    assert ambiguous_v2_refunded(charge("50.00"), known, unsent=unsent) == Decimal("15.00")  # at most r3's
 
 
 def by_id(amazon_refund_id: str, amount: str, state: str) -> ExternalRefund:
@@ -171,3 +172,23 @@ def test_a_remainder_of_the_same_refunded_total_is_recorded_under_its_own_id() -
     remainder = untracked_v2_refunds(charge("30.00"), known)
     assert remainder is not None
     assert (remainder.amazon_refund_id, remainder.amount) == ("v2-refunded-30.00+10.00", Decimal("10.00"))
+
+
+def test_an_unanswered_attempt_explains_only_whole_amounts_of_what_is_unexplained() -> None:
+    """refundedAmount holds whole refunds: 20.00 unexplained cannot include our unanswered 25.00, so it is
+    someone else's; with a 5.00 and a 12.00 unanswered, at most 17.00 of 20.00 can be ours."""
+    big = replace(new_refund("r1", "25.00"), api=PaymentApi.V2)
+    known = KnownRefunds(refunds={"r1": big}, externals=(), available=Decimal("75.00"))
+    found = untracked_v2_refunds(charge("20.00"), known)
+    assert found is not None and found.amount == Decimal("20.00")
+    assert ambiguous_v2_refunded(charge("20.00"), known) == Decimal(0)
+    assert untracked_v2_refunds(charge("25.00"), known) is None  # may be r1 itself
+    assert ambiguous_v2_refunded(charge("25.00"), known) == Decimal("25.00")
+    small = {
+        "r2": replace(new_refund("r2", "5.00"), api=PaymentApi.V2),
+        "r3": replace(new_refund("r3", "12.00"), api=PaymentApi.V2),
+    }
+    two = replace(known, refunds=small)
+    rest = untracked_v2_refunds(charge("20.00"), two)
+    assert rest is not None and rest.amount == Decimal("3.00")
+    assert ambiguous_v2_refunded(charge("20.00"), two) == Decimal("17.00")

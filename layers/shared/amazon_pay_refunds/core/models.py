@@ -101,6 +101,7 @@ class DetailType(StrEnum):
     FAILED = "Refund Failed"
     RESOLVED_OUT_OF_BAND = "Refund Resolved Out Of Band"
     EXTERNAL_REFUND_DETECTED = "External Refund Detected"
+    EXTERNAL_REFUND_UPDATED = "External Refund Updated"  # its state moved on (API v2: settled or declined)
     CHARGEBACK_RECORDED = "Chargeback Recorded"  # API v2: a CHARGEBACK IPN on a charge permission
 
 

@@ -110,10 +110,11 @@ def untracked_v2_refunds(
                     - our refunds Completed
                     - our refunds Amazon reports Refunded whose answer is not recorded yet
                       (`completed_unrecorded`: refund ids the survey just read so, see `survey_capture`)
-                    - our refunds whose attempt is sent but unanswered (`sent_unanswered`), except
-                      those in `unsent` ((refund_id, attempt) known never sent: reserved or created in
-                      this invocation, so not at Amazon)
                     - the recorded external entries in state Completed
+                    - the most of the rest that our refunds whose attempt is sent but unanswered
+                      (`sent_unanswered`) can be: whole amounts only; not those in `unsent`
+                      ((refund_id, attempt) known never sent: reserved or created in this
+                      invocation, so not at Amazon)
 
     How each refund by others is counted exactly once (core/ledger.py counts every external entry that is
     not Declined when it is recorded, and `settle_external` never changes what is counted):
@@ -135,8 +136,9 @@ def untracked_v2_refunds(
     unreadable answer): that attempt may be what refundedAmount holds, and taking it for someone else's
     refused a refund Amazon had made (the simulation found it); resending it under its idempotency key
     creates nothing if Amazon made it, and once its answer is recorded the rule above applies again.
-    What such attempts may explain is `ambiguous_v2_refunded`: a new attempt it could overdraw is held for a
-    person (submission.check_capture_headroom).
+    Such attempts explain at most the largest sum of their amounts that fits in what is unexplained
+    (refundedAmount holds whole refunds: `_most_within`); that part is `ambiguous_v2_refunded`, and a new
+    attempt it could overdraw is held for a person (submission.check_capture_headroom).
     External entries recorded before entries had a state (none on a v2 charge) explain refundedAmount as
     Completed ones do. The entry carries no type (`UNTYPED_REFUND_TYPE`), so it forbids a
     ProcessingFailure retry on the charge.
@@ -187,7 +189,7 @@ def _v2_refunded_unexplained(
     unsent: frozenset[tuple[str, int]],
 ) -> tuple[Decimal, Decimal]:
     """(refundedAmount not explained by our refunds Completed or read Refunded and by the external entries
-    in state Completed, the amount of our attempts sent but unanswered and not in `unsent`): see
+    in state Completed, the most of it our attempts sent but unanswered and not in `unsent` can be): see
     `untracked_v2_refunds`."""
     refunds = list(known.refunds.values()) if known is not None else []
     externals = list(known.externals) if known is not None else []
@@ -199,17 +201,31 @@ def _v2_refunded_unexplained(
     external = sum(
         (e.amount for e in externals if e.amount is not None and e.state in (COMPLETED, None)), Decimal(0)
     )
-    unanswered = sum(
-        (
-            r.amount
-            for r in refunds
-            if not completed(r)
-            and sent_unanswered(r)
-            and (r.refund_id, r.latest_attempt.attempt) not in unsent
-        ),
-        Decimal(0),
-    )
-    return capture.refunded_amount.amount - ours - external, unanswered
+    unexplained = capture.refunded_amount.amount - ours - external
+    unanswered = [
+        r.amount
+        for r in refunds
+        if not completed(r) and sent_unanswered(r) and (r.refund_id, r.latest_attempt.attempt) not in unsent
+    ]
+    return unexplained, _most_within(unanswered, unexplained)
+
+
+# Beyond this many unanswered attempts on a charge the bound is their sum (less counted as others').
+MAX_EXACT_UNANSWERED = 12
+
+
+def _most_within(amounts: list[Decimal], limit: Decimal) -> Decimal:
+    """The largest sum of some of `amounts` that is at most `limit` (0 when none fits). refundedAmount holds
+    whole refunds: an unanswered attempt of 25.00 cannot be part of 20.00 left unexplained, so those 20.00
+    are someone else's. Exact for the few attempts a charge has; beyond `MAX_EXACT_UNANSWERED`, the sum."""
+    if limit <= 0:
+        return Decimal(0)
+    if len(amounts) > MAX_EXACT_UNANSWERED:
+        return min(sum(amounts, Decimal(0)), limit)
+    sums = {Decimal(0)}
+    for amount in amounts:
+        sums |= {total + amount for total in sums if total + amount <= limit}
+    return max(sums)
 
 
 def sent_unanswered(refund: Refund) -> bool:

@@ -280,6 +280,12 @@ def externals_from_item(item: Mapping[str, Any]) -> tuple[ExternalRefund, ...]:
     return tuple(sorted(entries, key=lambda e: (e.recorded_at, e.amazon_refund_id)))
 
 
+def external_updated_at(item: Mapping[str, Any], amazon_refund_id: str) -> datetime | None:
+    """When a recorded external refund's state last changed (`settled_at`), if it did."""
+    entry = item.get("externals", {}).get(amazon_refund_id, {})
+    return parse_timestamp(entry["settled_at"]) if "settled_at" in entry else None
+
+
 def ledger_from_item(item: Mapping[str, Any], refunds: Mapping[str, Refund]) -> CaptureLedger:
     """The ledger; `refunds` are this capture's refund items (by refund_id), to split in-flight/completed."""
     currency = str(item["currency_code"])
