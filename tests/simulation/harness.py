@@ -243,7 +243,8 @@ class Simulation:
     def committed_at_amazon(self, payment_id: str) -> Decimal:
         """Pending and Completed refunds at Amazon on the capture or charge (anyone's). On a v2 charge also
         the refunds by others Amazon declined: the service keeps counting one it recorded while it was
-        `RefundInitiated` (conservative, core/ledger.py), so that money is not offered again."""
+        `RefundInitiated` until it learns of the decline (its IPN, or a survey's re-read; it may never), so
+        that money is not offered again (less room than the service may have: the safe side)."""
         sim = self.world.simulator
         if payment_id in self.charges:
             pay_v2 = sim.pay_v2

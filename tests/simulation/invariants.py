@@ -122,7 +122,10 @@ class Snapshot:
         # (7) ledger id → amounts of the v2 refunds by others this service was told of while pending
         self.told_while_pending: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
         for refund_id, ledger_id in world.told_while_pending.items():
-            self.told_while_pending[ledger_id].append((refund_id, pay_v2.refunds[refund_id].amount))
+            told = pay_v2.refunds[refund_id]
+            self.told_while_pending[ledger_id].append(
+                (refund_id, told.amount if told.state != "Declined" else Decimal(0))
+            )
         self.ours_at_amazon: dict[str, list[AmazonRefund | AmazonTruth]] = defaultdict(list)
         for amazon in self.amazon_refunds:
             parsed = parse_refund_reference_id(amazon.refund_reference_id)
@@ -201,8 +204,9 @@ def check_always(snapshot: Snapshot, previous_histories: dict[str, tuple[Any, ..
                 found.append(f"I6 ledger {cid}: our own {amazon_refund_id} is recorded as external")
     # (7) a refund by others on a v2 charge whose IPN this service answered 200 while Amazon still had it
     # RefundInitiated (so Get Charge's refundedAmount did not show it) is counted on the charge's ledger
-    # from then on, whatever became of it (a Declined one stays counted): the ledger exists, and its
-    # external total holds at least every such refund (refunds by others counted twice are the safe side).
+    # from then on unless Amazon declined it (then it may be released: it moved no money): the ledger
+    # exists, and its external total holds at least every such refund Amazon has not declined (refunds by
+    # others counted twice are the safe side).
     for ledger_id, told in sorted(snapshot.told_while_pending.items()):
         ledger_item = snapshot.ledger_items.get(ledger_id)
         owed = sum((amount for _, amount in told), Decimal(0))

@@ -281,7 +281,7 @@ def test_a_recorded_refund_by_others_that_settles_moves_to_completed_and_is_not_
     assert ledger_of(store).available == Decimal("50.00")
 
 
-def test_a_recorded_refund_by_others_that_amazon_declines_stays_counted(
+def test_a_recorded_refund_by_others_that_amazon_declines_is_no_longer_counted(
     endpoint: Endpoint, ipns: V2Ipns, store: RefundStore, amazon: AmazonV2
 ) -> None:
     answered(store, v2_refund(store))
@@ -294,7 +294,7 @@ def test_a_recorded_refund_by_others_that_amazon_declines_stays_counted(
     assert (answer.status, answer.reason) == (200, "external_refund_settled")
     assert externals(store) == [(THEIRS, "30.00", "Declined")]
     ledger = ledger_of(store)
-    assert (ledger.external, ledger.available) == (Decimal("30.00"), Decimal("50.00"))
+    assert (ledger.external, ledger.available) == (Decimal("0.00"), Decimal("80.00"))
 
 
 def test_a_refund_by_others_first_seen_refunded_is_explained_by_the_charge_survey(

@@ -203,7 +203,7 @@ def test_an_external_refund_that_settles_or_is_declined_is_published_once_per_ch
     store: RefundStore, dynamodb: DynamoDBClient, table: str, queue_url: str
 ) -> None:
     """A refund by others recorded Pending (a v2 IPN) that Amazon later declines: the storefront and the
-    operator learn it (it stays counted: a person decides), once however often the change is applied."""
+    operator learn it (it no longer counts against the charge), once however often the change is applied."""
     store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
     store.record_external_refund(
         CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=at(5), state="Pending"
@@ -221,7 +221,7 @@ def test_an_external_refund_that_settles_or_is_declined_is_published_once_per_ch
         f"{CAPTURE_ID}/external/S01-X-R9/declined",
         "Pending",
         "2024-05-01T12:00:06.000Z",
-        "65.00",
+        "90.00",
     )
 
 

@@ -344,18 +344,22 @@ def test_a_pending_external_refund_moves_to_completed_once_and_stays_counted(sto
     assert ledger is not None and (ledger.external, ledger.available) == (Decimal("25.00"), Decimal("65.00"))
 
 
-def test_a_pending_external_refund_declined_stays_counted(store: RefundStore) -> None:
+def test_a_pending_external_refund_declined_is_released_once(store: RefundStore) -> None:
+    """Amazon's v2 refund states end in Refunded or Declined: a declined refund by others moved no money,
+    so its amount is available again (in the same write, once however often it is applied), as a
+    Declined external refund on a v1 capture never counted."""
     store.create_refund_with_reservation(refund(amount="10.00"), seed("100.00"))
     store.record_external_refund(
         CAPTURE_ID, "S01-X-R9", Decimal("25.00"), "USD", "Untyped", at=T0, state="Pending"
     )
 
     assert store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(5))
-    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(6))
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Declined", at=at(6))
+    assert not store.update_external_refund_state(CAPTURE_ID, "S01-X-R9", "Completed", at=at(7))
 
     assert external_states(store) == {"S01-X-R9": "Declined"}
     ledger = store.get_ledger(CAPTURE_ID)
-    assert ledger is not None and (ledger.external, ledger.available) == (Decimal("25.00"), Decimal("65.00"))
+    assert ledger is not None and (ledger.external, ledger.available) == (Decimal("0.00"), Decimal("90.00"))
 
 
 @pytest.mark.parametrize("state", ["Pending", "Refunded", "Open"])

@@ -62,7 +62,7 @@ def test_a_pending_refund_by_others_that_settled_is_completed_by_id_not_recorded
     assert survey.known.available == Decimal("60.00")  # 100 - 10 ours - 30 theirs, once
 
 
-def test_a_pending_refund_by_others_that_amazon_declined_stays_counted() -> None:
+def test_a_pending_refund_by_others_that_amazon_declined_is_released_but_still_forbids_the_retry() -> None:
     store = store_with_pending_by_others()
     amazon = ScriptedAmazonPay(refund_details_answers={f"v2:{THEIRS}": read(THEIRS, "Declined", "30.00")})
 
@@ -70,7 +70,7 @@ def test_a_pending_refund_by_others_that_amazon_declined_stays_counted() -> None
 
     assert survey.known is not None
     assert [(e.amazon_refund_id, e.state) for e in survey.known.externals] == [(THEIRS, "Declined")]
-    assert survey.known.available == Decimal("60.00")
+    assert survey.known.available == Decimal("90.00")  # 100 - 10 ours: nothing of theirs moved
     assert survey.retry_forbidden == f"Untyped external refund found: {THEIRS}"
 
 

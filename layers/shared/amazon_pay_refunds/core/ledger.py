@@ -155,24 +155,27 @@ def record_external(
 
 
 # How a refund by others recorded by its id (API v2: its IPN, while Amazon still had it `RefundInitiated`)
-# may change state later: Pending → Completed when Amazon refunded it, Pending → Declined when Amazon
-# declined it. Neither changes what the ledger counts: a Completed one still counts, and a Declined one
-# STAYS counted (conservative: Amazon does not document `Declined` as final for a refund it did not make
-# through this service's API, e.g. one a person made in Seller Central, so the money is never assumed to
-# be back; a person can see it on GET /charges/{id}).
+# may change state later: Pending → Completed when Amazon refunded it (it still counts), Pending → Declined
+# when Amazon declined it. Amazon's v2 refund states are RefundInitiated → Refunded | Declined, both final:
+# a Declined refund moved no money (Amazon's own cap no longer counts it), so its amount is available
+# again, as a Declined external refund on a v1 capture never counted. A person who redoes it makes a new
+# refund with its own id, counted when it is seen. (Keeping it counted would block the buyer's later
+# refunds on that charge for a refund that never happened.)
 EXTERNAL_STATE_CHANGES = frozenset({("Pending", "Completed"), ("Pending", "Declined")})
 
 
 def settle_external(ledger: CaptureLedger, amazon_refund_id: str, state: str) -> CaptureLedger:
     """The recorded external refund `amazon_refund_id` in its new `state`, when EXTERNAL_STATE_CHANGES
     allow it; otherwise (already in that state, no such entry, any other change) the ledger unchanged.
-    What the ledger counts is unchanged either way."""
+    A Declined one is no longer counted against the capture."""
     entry = next((e for e in ledger.external_refunds if e.amazon_refund_id == amazon_refund_id), None)
     if entry is None or (entry.state, state) not in EXTERNAL_STATE_CHANGES:
         return ledger
     settled = replace(entry, state=state)
+    released = entry.amount if entry.amount is not None and not counts_against_capture(state) else Decimal(0)
     return replace(
         ledger,
+        external=ledger.external - released,
         external_refunds=tuple(settled if e is entry else e for e in ledger.external_refunds),
     )
 

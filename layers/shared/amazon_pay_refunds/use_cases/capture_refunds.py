@@ -117,12 +117,12 @@ def untracked_v2_refunds(
                       invocation, so not at Amazon)
 
     How each refund by others is counted exactly once (core/ledger.py counts every external entry that is
-    not Declined when it is recorded, and `settle_external` never changes what is counted):
+    not Declined when it is recorded, and `settle_external` only stops counting one Amazon declined):
     - seen first by its IPN while `RefundInitiated`: recorded by its id, Pending, and counted at once. It is
       not in refundedAmount yet, so it explains none of it. When it becomes `Refunded` (its IPN, or the
       survey's re-read of Pending entries, which runs before this rule) the entry moves to Completed and
       from then on explains its amount of refundedAmount: it is never recorded a second time. If it is
-      `Declined` instead, the entry stays counted (conservative, core/ledger.py) and explains nothing.
+      `Declined` instead, it moved no money: the entry is no longer counted and explains nothing.
     - seen first in refundedAmount (its IPN lost, or late): the part nothing above explains is recorded
       as one entry `v2-refunded-{total}` (Completed, so it explains its share from then on; two reads of
       the same total with the same ledger record it once). When an entry of that id is already recorded
@@ -466,7 +466,7 @@ def _reread_pending_v2(
 ) -> tuple[frozenset[str], bool]:
     """Get Refund for each refund on the v2 charge the ledger still knows as pending, and apply it:
     - a by-id external entry still Pending (recorded from its IPN): `Refunded` → Completed, `Declined` →
-      Declined (stays counted: core/ledger.py) with `update_external_refund_state`;
+      Declined (no longer counted: core/ledger.py) with `update_external_refund_state`;
     - an attempt of ours still Pending: `Refunded` is applied as the reconciler's poll is (cause
       `poll:GetRefundDetails`; monotonic, so a racing IPN is harmless). A `Declined` one is left to its
       IPN, the reconciler or the retry workflow (which apply the deployment's retry limit): its

@@ -478,9 +478,9 @@ class IpnService:
           refundedAmount). Without an entry the charge is surveyed (`survey_capture`: refundedAmount
           explains it as `v2-refunded-{total}`); without a ledger nothing is recorded
           (`external_refund_no_ledger`): refundedAmount counts it when a ledger opens.
-        - `Declined`: a Pending entry becomes Declined but STAYS counted (conservative: Amazon does not
-          document Declined as final for a refund it did not make through our API); no entry: nothing
-          moved, acknowledged.
+        - `Declined`: a Pending entry becomes Declined and is no longer counted (Amazon's v2 refund
+          states end in Refunded or Declined; a declined refund moved no money, core/ledger.py); no entry:
+          nothing moved, acknowledged.
         Each entry is written once and moved with a conditional write, so redeliveries and reordered IPNs
         change nothing more (a Pending IPN read after its refund settled reads the settled state)."""
         charge_id = details.amazon_capture_id

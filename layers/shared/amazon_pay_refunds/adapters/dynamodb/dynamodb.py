@@ -551,18 +551,26 @@ class RefundStore:
         self, amazon_capture_id: str, amazon_refund_id: str, state: str, *, at: datetime
     ) -> bool:
         """Move a recorded external refund Pending → Completed or Pending → Declined (one conditional
-        update on its entry's state: concurrent IPNs and surveys apply it once). The ledger's counters are
-        not touched: a Completed refund still counts, a Declined one stays counted (core/ledger.py).
-        True when it changed; False when the entry is not Pending (already moved), absent, or no ledger."""
+        update on its entry's state: concurrent IPNs and surveys apply it once). A Completed one still
+        counts; a Declined one moved no money and is no longer counted: its amount goes back to `available`
+        in the same write (core/ledger.py). True when it changed; False when the entry is not Pending
+        (already moved), absent, or no ledger."""
         if ("Pending", state) not in EXTERNAL_STATE_CHANGES:
             return False
+        update = "SET externals.#refund.#state = :state, externals.#refund.settled_at = :at"
+        if not counts_against_capture(state):
+            update += (
+                ", #external = #external - externals.#refund.amount"
+                ", available = available + externals.#refund.amount"
+            )
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_serialize(items.ledger_key(amazon_capture_id)),
-                UpdateExpression="SET externals.#refund.#state = :state, externals.#refund.settled_at = :at",
+                UpdateExpression=update,
                 ConditionExpression="externals.#refund.#state = :pending",
-                ExpressionAttributeNames={"#refund": amazon_refund_id, "#state": "state"},
+                ExpressionAttributeNames={"#refund": amazon_refund_id, "#state": "state"}
+                | ({"#external": "external"} if not counts_against_capture(state) else {}),
                 ExpressionAttributeValues=_serialize(
                     {":state": state, ":pending": "Pending", ":at": format_timestamp(at)}
                 ),
