@@ -192,3 +192,16 @@ def test_an_unanswered_attempt_explains_only_whole_amounts_of_what_is_unexplaine
     rest = untracked_v2_refunds(charge("20.00"), two)
     assert rest is not None and rest.amount == Decimal("3.00")
     assert ambiguous_v2_refunded(charge("20.00"), two) == Decimal("17.00")
+
+
+def test_beyond_the_exact_bound_unanswered_attempts_may_explain_everything_unexplained() -> None:
+    """12 unanswered 5.00 attempts explain whole amounts only (10.00 of 12.00); with 13, the bound is their
+    sum, so all of it may be ours: less is recorded as others', and a new attempt is held rather than sent."""
+    twelve = {f"r{i}": replace(new_refund(f"r{i}", "5.00"), api=PaymentApi.V2) for i in range(12)}
+    known = KnownRefunds(refunds=twelve, externals=(), available=Decimal("40.00"))
+    exact = untracked_v2_refunds(charge("12.00"), known)
+    assert exact is not None and exact.amount == Decimal("2.00")
+    thirteen = {**twelve, "r12": replace(new_refund("r12", "5.00"), api=PaymentApi.V2)}
+    bounded = replace(known, refunds=thirteen)
+    assert untracked_v2_refunds(charge("12.00"), bounded) is None
+    assert ambiguous_v2_refunded(charge("12.00"), bounded) == Decimal("12.00")

@@ -86,8 +86,24 @@ def classify_with_store(
 
 
 # The cause an attempt's state read with Get Refund (GetRefundDetails) is applied with: the reconciler's
-# polls and the survey's re-reads of pending v2 refunds.
+# and the retry workflow's polls, and the survey's re-reads of pending v2 refunds.
 POLL_CAUSE = "poll:GetRefundDetails"
+
+
+def polled_outcome(
+    details: RefundDetails, state: AttemptState, *, refund_reference_id: str | None = None
+) -> AttemptOutcome:
+    """What a Get Refund read says of an attempt, as an observation to apply (monotonic: a racing IPN is
+    harmless). `refund_reference_id`: the attempt's own, when the read names none (API v2)."""
+    return AttemptOutcome(
+        state=state,
+        cause=POLL_CAUSE,
+        reason_code=details.refund_status.reason_code,
+        amazon_refund_id=details.amazon_refund_id,
+        refund_reference_id=refund_reference_id or details.refund_reference_id,
+    )
+
+
 V2_REFUNDED_PREFIX = "v2-refunded-"  # the id of an entry explaining part of a charge's refundedAmount
 COMPLETED = "Completed"
 PENDING = "Pending"
@@ -178,8 +194,8 @@ def ambiguous_v2_refunded(
     api, _ = parse_qualified_id(capture.amazon_capture_id)
     if api is not PaymentApi.V2 or capture.id_list:
         return Decimal(0)
-    unexplained, unanswered = _v2_refunded_unexplained(capture, known, completed_unrecorded, unsent)
-    return max(Decimal(0), min(unexplained, unanswered))
+    _, unanswered = _v2_refunded_unexplained(capture, known, completed_unrecorded, unsent)
+    return unanswered  # at most what is unexplained, never negative (`_most_within`)
 
 
 def _v2_refunded_unexplained(
@@ -506,12 +522,8 @@ def _reread_pending_v2(
             if details is None or details.refund_status.state != COMPLETED:
                 continue
             completed.add(refund.refund_id)
-            outcome = AttemptOutcome(
-                state=AttemptState.COMPLETED,
-                cause=POLL_CAUSE,
-                reason_code=None,
-                amazon_refund_id=details.amazon_refund_id,
-                refund_reference_id=attempt.refund_reference_id,
+            outcome = polled_outcome(
+                details, AttemptState.COMPLETED, refund_reference_id=attempt.refund_reference_id
             )
             try:
                 transition = store.transition(refund.refund_id, _observing(outcome, now))

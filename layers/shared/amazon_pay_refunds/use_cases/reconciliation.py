@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 from amazon_pay_refunds.core.lifecycle import (
     AMBIGUOUS_REFUSALS,
-    AttemptOutcome,
     Transition,
     apply_observation,
 )
@@ -61,7 +60,7 @@ from amazon_pay_refunds.ports import (
     ignore_amazon_error,
     ignore_attempt_outcome,
 )
-from amazon_pay_refunds.use_cases.capture_refunds import POLL_CAUSE
+from amazon_pay_refunds.use_cases.capture_refunds import polled_outcome
 from amazon_pay_refunds.use_cases.refund_requests import RefundService
 from amazon_pay_refunds.use_cases.submission import MAX_AMAZON_SECONDS
 
@@ -281,13 +280,7 @@ class Reconciler:
             return Action(refund.refund_id, "poll", refund.status, refund.status, detail, error.code)
         # An unexpected state settles nothing.
         state = reported_attempt_state(details.refund_status.state) or AttemptState.PENDING
-        outcome = AttemptOutcome(
-            state=state,
-            cause=POLL_CAUSE,
-            reason_code=details.refund_status.reason_code,
-            amazon_refund_id=details.amazon_refund_id,
-            refund_reference_id=details.refund_reference_id,
-        )
+        outcome = polled_outcome(details, state)
         transition = self._store.transition(
             refund.refund_id,
             lambda current: apply_observation(

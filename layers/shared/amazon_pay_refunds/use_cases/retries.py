@@ -62,7 +62,7 @@ from amazon_pay_refunds.ports import (
     TaskTokenPort,
     ignore_amazon_error,
 )
-from amazon_pay_refunds.use_cases.capture_refunds import survey_capture
+from amazon_pay_refunds.use_cases.capture_refunds import polled_outcome, survey_capture
 from amazon_pay_refunds.use_cases.submission import submit_attempt
 
 logger = logging.getLogger(__name__)
@@ -259,14 +259,7 @@ class RetrySteps:
             )
             state = reported_attempt_state(details.refund_status.state)
             if state is not None:
-                observation = AttemptOutcome(
-                    state=state,
-                    cause="poll:GetRefundDetails",
-                    reason_code=details.refund_status.reason_code,
-                    amazon_refund_id=details.amazon_refund_id,
-                    refund_reference_id=details.refund_reference_id,
-                )
-                refund = self._transition(refund_id, observation).refund
+                refund = self._transition(refund_id, polled_outcome(details, state)).refund
         result = _attempt_result(refund, attempt, "polled")
         result["polls"] = polls + 1
         return result

@@ -558,19 +558,20 @@ class RefundStore:
         if ("Pending", state) not in EXTERNAL_STATE_CHANGES:
             return False
         update = "SET externals.#refund.#state = :state, externals.#refund.settled_at = :at"
-        if not counts_against_capture(state):
+        names = {"#refund": amazon_refund_id, "#state": "state"}
+        if not counts_against_capture(state):  # Declined: its amount is available again
             update += (
                 ", #external = #external - externals.#refund.amount"
                 ", available = available + externals.#refund.amount"
             )
+            names["#external"] = "external"
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_serialize(items.ledger_key(amazon_capture_id)),
                 UpdateExpression=update,
                 ConditionExpression="externals.#refund.#state = :pending",
-                ExpressionAttributeNames={"#refund": amazon_refund_id, "#state": "state"}
-                | ({"#external": "external"} if not counts_against_capture(state) else {}),
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_serialize(
                     {":state": state, ":pending": "Pending", ":at": format_timestamp(at)}
                 ),
